@@ -149,29 +149,28 @@ impl EtcdStore {
         }
     }
 
+    /// Opens etcd's watch of everything under `prefix` from `start`.
+    async fn open_watch(
+        &self,
+        prefix: &str,
+        start: Revision,
+    ) -> Result<etcd_client::WatchStream, StoreError> {
+        let full = self.full_key(prefix);
+        let options = match prefix_end(&full) {
+            Some(end) => WatchOptions::new().with_range(end),
+            None => WatchOptions::new().with_from_key(),
+        };
+        let options = options.with_prev_key().with_start_revision(start.0);
+        Ok(self.client.clone().watch(full, Some(options)).await?)
+    }
+
     /// Streams etcd's watch responses into `out` until either side ends.
     async fn pump_watch(
         self,
-        prefix: String,
-        start: Option<Revision>,
+        mut stream: etcd_client::WatchStream,
+        start: Revision,
         out: mpsc::Sender<Result<WatchEvent, StoreError>>,
     ) {
-        let full = self.full_key(&prefix);
-        let mut options = WatchOptions::new().with_prev_key();
-        options = match prefix_end(&full) {
-            Some(end) => options.with_range(end),
-            None => options.with_from_key(),
-        };
-        if let Some(start) = start {
-            options = options.with_start_revision(start.0);
-        }
-        let mut stream = match self.client.clone().watch(full, Some(options)).await {
-            Ok(stream) => stream,
-            Err(err) => {
-                let _ = out.send(Err(err.into())).await;
-                return;
-            }
-        };
         let mut next = start;
         loop {
             let message = tokio::select! {
@@ -193,7 +192,7 @@ impl EtcdStore {
             };
             if response.compact_revision() > 0 {
                 let compacted = Revision(response.compact_revision());
-                let at = next.unwrap_or(compacted);
+                let at = next;
                 let reason =
                     format!("etcd compacted revision {compacted} before the watcher read it");
                 let _ = out.send(Err(StoreError::WatchLagged { at, reason })).await;
@@ -218,7 +217,7 @@ impl EtcdStore {
                     kv: self.to_kv(kv),
                     prev: event.prev_kv().map(|kv| self.to_kv(kv)),
                 };
-                next = Some(event.revision().next());
+                next = event.revision().next();
                 if out.send(Ok(event)).await.is_err() {
                     return;
                 }
@@ -381,8 +380,15 @@ impl Store for EtcdStore {
                 }
             }
         }
+        // "From now" is pinned to a revision here, so that a write made after `watch` returns
+        // is seen even if etcd registers the watch later.
+        let start = match start {
+            Some(start) => start,
+            None => self.current_revision().await?.next(),
+        };
+        let etcd_stream = self.open_watch(prefix, start).await?;
         let (tx, stream) = WatchStream::channel();
-        tokio::spawn(self.clone().pump_watch(prefix.to_owned(), start, tx));
+        tokio::spawn(self.clone().pump_watch(etcd_stream, start, tx));
         Ok(stream)
     }
 

@@ -152,7 +152,8 @@ impl History for Inner {
         let through = Revision((from.0 + max_revisions - 1).min(state.current.0));
         let events = state
             .log
-            .range(from..=through)
+            .range(from..)
+            .take_while(|(rev, _)| **rev <= through)
             .filter(|(_, row)| has_prefix(&row.key, prefix))
             .map(|(_, row)| {
                 let prev = (row.prev_revision > Revision::ZERO)
