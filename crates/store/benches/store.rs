@@ -1,1 +1,327 @@
-fn main() {}
+//! Store benchmark, side by side in one run on the same disk: the SQLite backend and a real etcd
+//! (through the etcd backend), both at full durability (fsync before acknowledging).
+//!
+//! Measures puts/s with p50/p99 latency for 1 and 64 concurrent writers, range reads/s, and
+//! watch delivery latency; prints a table with sqlite/etcd ratios and writes it into
+//! `docs/BENCHMARKS.md`. Run: `cargo bench -p ferrokube-store --bench store`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrokube_store::testing::EtcdServer;
+use ferrokube_store::{RangeOptions, SqliteStore, SqliteStoreOptions, Store};
+
+const PUT_PHASE: Duration = Duration::from_secs(4);
+const RANGE_PHASE: Duration = Duration::from_secs(3);
+const RANGE_READERS: usize = 8;
+const RANGE_KEYS: usize = 100;
+const WATCH_EVENTS: usize = 500;
+const VALUE_BYTES: usize = 1024;
+
+/// One backend's figures.
+struct Figures {
+    puts_1: Throughput,
+    puts_64: Throughput,
+    ranges_per_sec: f64,
+    watch_p50: Duration,
+    watch_p99: Duration,
+}
+
+struct Throughput {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+async fn puts(store: Arc<dyn Store>, writers: usize, tag: &str) -> Throughput {
+    let start = Instant::now();
+    let deadline = start + PUT_PHASE;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            let tag = tag.to_owned();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let value = vec![b'v'; VALUE_BYTES];
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    let began = Instant::now();
+                    store
+                        .create(&format!("bench/{tag}/{w}/{i}"), value.clone())
+                        .await
+                        .expect("put");
+                    latencies.push(began.elapsed());
+                    i += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    Throughput {
+        per_sec: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
+    }
+}
+
+async fn ranges(store: Arc<dyn Store>) -> f64 {
+    for i in 0..RANGE_KEYS {
+        store
+            .create(&format!("range/{i:04}"), vec![b'r'; VALUE_BYTES])
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    let deadline = start + RANGE_PHASE;
+    let tasks: Vec<_> = (0..RANGE_READERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let page = store
+                        .range("range/", RangeOptions::default())
+                        .await
+                        .unwrap();
+                    assert_eq!(page.items.len(), RANGE_KEYS);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Time from starting a write to a watcher receiving its event.
+async fn watch_latency(store: Arc<dyn Store>) -> (Duration, Duration) {
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let mut watch = store.watch("watchlat/", None).await.unwrap();
+    let receiver = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(WATCH_EVENTS);
+            while latencies.len() < WATCH_EVENTS {
+                let event = watch
+                    .next_event()
+                    .await
+                    .expect("watch open")
+                    .expect("event");
+                let began = sent.lock().unwrap()[&event.kv.key];
+                latencies.push(began.elapsed());
+            }
+            latencies
+        })
+    };
+    for i in 0..WATCH_EVENTS {
+        let key = format!("watchlat/{i}");
+        sent.lock().unwrap().insert(key.clone(), Instant::now());
+        store.create(&key, vec![b'w'; VALUE_BYTES]).await.unwrap();
+    }
+    let mut latencies = receiver.await.unwrap();
+    latencies.sort();
+    (percentile(&latencies, 0.50), percentile(&latencies, 0.99))
+}
+
+async fn measure(store: Arc<dyn Store>) -> Figures {
+    let puts_1 = puts(store.clone(), 1, "w1").await;
+    let puts_64 = puts(store.clone(), 64, "w64").await;
+    let ranges_per_sec = ranges(store.clone()).await;
+    let (watch_p50, watch_p99) = watch_latency(store).await;
+    Figures {
+        puts_1,
+        puts_64,
+        ranges_per_sec,
+        watch_p50,
+        watch_p99,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    format!("{:.2}×", a / b)
+}
+
+fn table(sqlite: &Figures, etcd: &Figures) -> String {
+    let rows = [
+        (
+            "puts/s, 1 writer",
+            format!("{:.0}", sqlite.puts_1.per_sec),
+            format!("{:.0}", etcd.puts_1.per_sec),
+            ratio(sqlite.puts_1.per_sec, etcd.puts_1.per_sec),
+        ),
+        (
+            "put p50, 1 writer",
+            ms(sqlite.puts_1.p50),
+            ms(etcd.puts_1.p50),
+            ratio(
+                sqlite.puts_1.p50.as_secs_f64(),
+                etcd.puts_1.p50.as_secs_f64(),
+            ),
+        ),
+        (
+            "put p99, 1 writer",
+            ms(sqlite.puts_1.p99),
+            ms(etcd.puts_1.p99),
+            ratio(
+                sqlite.puts_1.p99.as_secs_f64(),
+                etcd.puts_1.p99.as_secs_f64(),
+            ),
+        ),
+        (
+            "puts/s, 64 writers",
+            format!("{:.0}", sqlite.puts_64.per_sec),
+            format!("{:.0}", etcd.puts_64.per_sec),
+            ratio(sqlite.puts_64.per_sec, etcd.puts_64.per_sec),
+        ),
+        (
+            "put p50, 64 writers",
+            ms(sqlite.puts_64.p50),
+            ms(etcd.puts_64.p50),
+            ratio(
+                sqlite.puts_64.p50.as_secs_f64(),
+                etcd.puts_64.p50.as_secs_f64(),
+            ),
+        ),
+        (
+            "put p99, 64 writers",
+            ms(sqlite.puts_64.p99),
+            ms(etcd.puts_64.p99),
+            ratio(
+                sqlite.puts_64.p99.as_secs_f64(),
+                etcd.puts_64.p99.as_secs_f64(),
+            ),
+        ),
+        (
+            "range reads/s (100 keys × 1 KiB, 8 readers)",
+            format!("{:.0}", sqlite.ranges_per_sec),
+            format!("{:.0}", etcd.ranges_per_sec),
+            ratio(sqlite.ranges_per_sec, etcd.ranges_per_sec),
+        ),
+        (
+            "watch delivery p50",
+            ms(sqlite.watch_p50),
+            ms(etcd.watch_p50),
+            ratio(sqlite.watch_p50.as_secs_f64(), etcd.watch_p50.as_secs_f64()),
+        ),
+        (
+            "watch delivery p99",
+            ms(sqlite.watch_p99),
+            ms(etcd.watch_p99),
+            ratio(sqlite.watch_p99.as_secs_f64(), etcd.watch_p99.as_secs_f64()),
+        ),
+    ];
+    let mut out =
+        String::from("| measure | sqlite | etcd | sqlite / etcd |\n|---|---:|---:|---:|\n");
+    for (name, a, b, r) in rows {
+        out.push_str(&format!("| {name} | {a} | {b} | {r} |\n"));
+    }
+    out
+}
+
+fn etcd_version() -> String {
+    std::process::Command::new("etcd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "etcd (version unknown)".to_owned())
+}
+
+/// Replaces the store section of docs/BENCHMARKS.md, keeping any other sections.
+fn write_report(section: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root
+        .canonicalize()
+        .unwrap_or(root)
+        .join("docs/BENCHMARKS.md");
+    let (begin, end) = ("<!-- store-bench:begin -->", "<!-- store-bench:end -->");
+    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
+    let block = format!("{begin}\n{section}{end}\n");
+    let updated = match (existing.find(begin), existing.find(end)) {
+        (Some(b), Some(e)) => format!(
+            "{}{block}{}",
+            &existing[..b],
+            &existing[e + end.len()..].trim_start_matches('\n')
+        ),
+        _ => format!("{}\n{block}", existing.trim_end()),
+    };
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, updated).unwrap();
+    path
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: skip there.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("store benchmark: run with `cargo bench -p ferrokube-store --bench store`");
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let sqlite_options = SqliteStoreOptions {
+        path: dir.path().join("state.db"),
+        auto_compaction: None,
+    };
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(sqlite_options).unwrap());
+    let server = EtcdServer::start().await;
+    let etcd: Arc<dyn Store> = Arc::new(server.store("/registry/").await);
+
+    eprintln!("measuring sqlite…");
+    let sqlite_figures = measure(sqlite).await;
+    eprintln!("measuring etcd…");
+    let etcd_figures = measure(etcd).await;
+
+    let table = table(&sqlite_figures, &etcd_figures);
+    let section = format!(
+        "## Store: SQLite backend vs real etcd\n\n\
+         Command: `cargo bench -p ferrokube-store --bench store` (run {date}, {cores} cores, {etcd}).\n\
+         Both stores in the same temporary directory's filesystem, both acknowledging a write only after fsync\n\
+         (SQLite WAL with `synchronous=FULL` and group commit; etcd's raft WAL). Values are {VALUE_BYTES} bytes;\n\
+         each put phase runs {put}s; watch latency is from starting a write to the watcher receiving it ({WATCH_EVENTS} writes).\n\n\
+         {table}\n",
+        date = std::process::Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default(),
+        cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        etcd = etcd_version(),
+        put = PUT_PHASE.as_secs(),
+    );
+    println!("{table}");
+    let path = write_report(&section);
+    println!(
+        "wrote {} in {:.1}s",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -111,8 +111,9 @@ mod tests {
     fn plan_compaction_table() {
         let base = Instant::now();
         let policy = CompactionPolicy::default();
-        // (case, samples, now in secs, current, compacted, want)
-        let cases: Vec<(&str, Vec<(u64, i64)>, u64, i64, i64, Option<i64>)> = vec![
+        /// (case, samples as (secs, revision), now in secs, current, compacted, want)
+        type Case = (&'static str, Vec<(u64, i64)>, u64, i64, i64, Option<i64>);
+        let cases: Vec<Case> = vec![
             ("nothing old enough", vec![(0, 100)], 200, 5000, 0, None),
             (
                 "worked example",

@@ -94,10 +94,11 @@ impl State {
         self.keys.retain(|_, revs| {
             let keep_from = revs.partition_point(|rev| *rev <= target).saturating_sub(1);
             removed.extend(revs.drain(..keep_from));
-            if let Some(first) = revs.first().copied() {
-                if first <= target && self.log[&first].deleted {
-                    removed.push(revs.remove(0));
-                }
+            if let Some(first) = revs.first().copied()
+                && first <= target
+                && self.log[&first].deleted
+            {
+                removed.push(revs.remove(0));
             }
             !revs.is_empty()
         });

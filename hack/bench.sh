@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and rewrites their tables in docs/BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hack/setup.sh
+cargo bench -p ferrokube-store --bench store

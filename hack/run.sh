@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the cluster: `ferrokube server` with its data in ./ferrokube-data.
+# Extra arguments go to `ferrokube server`, e.g. `hack/run.sh --datastore-endpoint http://127.0.0.1:2379`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hack/setup.sh
+cargo build --release -p ferrokube
+exec target/release/ferrokube server "$@"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing ferrokube needs on a fresh Debian machine:
+# protoc (for the gRPC clients) and etcd (the tests and benchmarks start their own etcd).
+# Safe to run again: it installs only what is missing, and starts no service.
+set -euo pipefail
+
+packages=(protobuf-compiler etcd-server pkg-config build-essential)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Keep Debian from starting etcd as a service: the tests start their own on free ports.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  echo "hack/setup.sh: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "hack/setup.sh: cargo not found; install a Rust toolchain (1.89 or newer) first" >&2
+  exit 1
+fi
