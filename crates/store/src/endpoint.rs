@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::compaction::CompactionPolicy;
 use crate::error::StoreError;
 use crate::{EtcdStore, EtcdStoreOptions, MemoryStore, SqliteStore, SqliteStoreOptions, Store};
 
@@ -67,21 +68,52 @@ impl Datastore {
         Ok(Datastore::Etcd { endpoints })
     }
 
-    /// Opens the store this endpoint names.
+    /// Opens the store this endpoint names with the default tuning.
     pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        self.open_with(&StoreTuning::default()).await
+    }
+
+    /// Opens the store this endpoint names.
+    pub async fn open_with(&self, tuning: &StoreTuning) -> Result<Arc<dyn Store>, StoreError> {
         Ok(match self {
             Datastore::Sqlite { path } => {
-                Arc::new(SqliteStore::open(SqliteStoreOptions::new(path))?)
+                let options = SqliteStoreOptions {
+                    path: path.clone(),
+                    auto_compaction: tuning.compaction,
+                };
+                Arc::new(SqliteStore::open(options)?)
             }
             Datastore::Etcd { endpoints } => {
-                Arc::new(EtcdStore::connect(EtcdStoreOptions::new(endpoints.clone())).await?)
+                let options = EtcdStoreOptions {
+                    endpoints: endpoints.clone(),
+                    prefix: tuning.etcd_prefix.clone(),
+                };
+                Arc::new(EtcdStore::connect(options).await?)
             }
             Datastore::Memory => Arc::new(MemoryStore::new()),
         })
     }
 }
 
-/// Parses `endpoint` and opens that store.
+/// Settings that apply to some backends only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreTuning {
+    /// Automatic compaction of the SQLite backend, or `None` to keep all history.
+    pub compaction: Option<CompactionPolicy>,
+    /// Prefix of every key in etcd.
+    pub etcd_prefix: String,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            compaction: Some(CompactionPolicy::default()),
+            etcd_prefix: "/registry/".to_owned(),
+        }
+    }
+}
+
+/// Parses `endpoint` and opens that store with the default tuning.
 pub async fn open(endpoint: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     Datastore::parse(endpoint, data_dir)?.open().await
 }

@@ -17,7 +17,7 @@ mod types;
 mod watch;
 
 pub use compaction::CompactionPolicy;
-pub use endpoint::{Datastore, open};
+pub use endpoint::{Datastore, StoreTuning, open};
 pub use error::StoreError;
 pub use etcd::{EtcdStore, EtcdStoreOptions};
 pub use memory::MemoryStore;

@@ -20,7 +20,8 @@ const ACKS_BEFORE_KILL: usize = 1500;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the child process of acknowledged_writes_survive_sigkill"]
 async fn crash_child() {
-    let db = std::env::var("FERROKUBE_CRASH_DB").expect("run by acknowledged_writes_survive_sigkill");
+    let db =
+        std::env::var("FERROKUBE_CRASH_DB").expect("run by acknowledged_writes_survive_sigkill");
     let round = std::env::var("FERROKUBE_CRASH_ROUND").unwrap();
     let store = Arc::new(SqliteStore::open_path(&db).unwrap());
     let writers = (0..WRITERS).map(|w| {
@@ -63,7 +64,13 @@ struct Acked {
 
 fn run_child_until_killed(db: &Path, round: usize, acked: &mut Acked) -> usize {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FERROKUBE_CRASH_DB", db)
         .env("FERROKUBE_CRASH_ROUND", round.to_string())
         .stdout(Stdio::piped())

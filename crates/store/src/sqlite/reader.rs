@@ -12,6 +12,17 @@ use crate::log::{LogRow, read_revision};
 use crate::types::{KeyValue, RangeResult, Revision, prefix_end};
 use crate::watch::HistoryPage;
 
+/// The condition for live rows in the key range `?1` (start) to `?2` (end, or NULL for none)
+/// as of revision `?3`: each key's newest row at or below `?3`, unless it is a tombstone.
+/// SQLite scans `log_name_id` in key order, so a `LIMIT` stops the scan early.
+fn latest_at(end: &Option<Vec<u8>>) -> String {
+    format!(
+        "l.name >= ?1 AND {} AND l.id <= ?3 AND l.deleted = 0
+         AND NOT EXISTS (SELECT 1 FROM log n WHERE n.name = l.name AND n.id > l.id AND n.id <= ?3)",
+        upper_bound("l.name", end)
+    )
+}
+
 /// Read-only connections, reused across reads.
 pub(crate) struct ReadPool {
     path: PathBuf,
@@ -82,12 +93,8 @@ impl ReadPool {
             let end = prefix_end(prefix.as_bytes());
             let limit = limit.filter(|l| *l > 0).map_or(-1, |l| l as i64);
             let sql = format!(
-                "SELECT {ROW_COLUMNS} FROM log l JOIN (
-                    SELECT MAX(id) AS id FROM log
-                    WHERE name >= ?1 AND {upper} AND id <= ?3 GROUP BY name
-                 ) m ON l.id = m.id
-                 WHERE l.deleted = 0 ORDER BY l.name LIMIT ?4",
-                upper = upper_bound("name", &end),
+                "SELECT {ROW_COLUMNS} FROM log l WHERE {} ORDER BY l.name LIMIT ?4",
+                latest_at(&end)
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let fetch = if limit < 0 { -1 } else { limit + 1 };
@@ -112,13 +119,7 @@ impl ReadPool {
     pub fn count(&self, prefix: &str) -> Result<u64, StoreError> {
         self.with_snapshot(|conn, snap| {
             let end = prefix_end(prefix.as_bytes());
-            let sql = format!(
-                "SELECT COUNT(*) FROM log l JOIN (
-                    SELECT MAX(id) AS id FROM log
-                    WHERE name >= ?1 AND {upper} AND id <= ?3 GROUP BY name
-                 ) m ON l.id = m.id WHERE l.deleted = 0",
-                upper = upper_bound("name", &end),
-            );
+            let sql = format!("SELECT COUNT(*) FROM log l WHERE {}", latest_at(&end));
             let count: i64 = conn
                 .prepare_cached(&sql)?
                 .query_row(params![prefix.as_bytes(), end, snap.current.0], |row| {
