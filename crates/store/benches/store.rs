@@ -157,88 +157,44 @@ async fn measure(store: Arc<dyn Store>) -> Figures {
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+/// One table row comparing a rate (higher is better) side by side.
+fn rate_row(name: &str, sqlite: f64, etcd: f64) -> String {
+    format!(
+        "| {name} | {sqlite:.0} | {etcd:.0} | {:.2}× |\n",
+        sqlite / etcd
+    )
 }
 
-fn ratio(a: f64, b: f64) -> String {
-    format!("{:.2}×", a / b)
+/// One table row comparing a latency (lower is better) side by side.
+fn latency_row(name: &str, sqlite: Duration, etcd: Duration) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "| {name} | {:.2} ms | {:.2} ms | {:.2}× |\n",
+        ms(sqlite),
+        ms(etcd),
+        sqlite.as_secs_f64() / etcd.as_secs_f64()
+    )
 }
 
 fn table(sqlite: &Figures, etcd: &Figures) -> String {
-    let rows = [
-        (
-            "puts/s, 1 writer",
-            format!("{:.0}", sqlite.puts_1.per_sec),
-            format!("{:.0}", etcd.puts_1.per_sec),
-            ratio(sqlite.puts_1.per_sec, etcd.puts_1.per_sec),
-        ),
-        (
-            "put p50, 1 writer",
-            ms(sqlite.puts_1.p50),
-            ms(etcd.puts_1.p50),
-            ratio(
-                sqlite.puts_1.p50.as_secs_f64(),
-                etcd.puts_1.p50.as_secs_f64(),
-            ),
-        ),
-        (
-            "put p99, 1 writer",
-            ms(sqlite.puts_1.p99),
-            ms(etcd.puts_1.p99),
-            ratio(
-                sqlite.puts_1.p99.as_secs_f64(),
-                etcd.puts_1.p99.as_secs_f64(),
-            ),
-        ),
-        (
-            "puts/s, 64 writers",
-            format!("{:.0}", sqlite.puts_64.per_sec),
-            format!("{:.0}", etcd.puts_64.per_sec),
-            ratio(sqlite.puts_64.per_sec, etcd.puts_64.per_sec),
-        ),
-        (
-            "put p50, 64 writers",
-            ms(sqlite.puts_64.p50),
-            ms(etcd.puts_64.p50),
-            ratio(
-                sqlite.puts_64.p50.as_secs_f64(),
-                etcd.puts_64.p50.as_secs_f64(),
-            ),
-        ),
-        (
-            "put p99, 64 writers",
-            ms(sqlite.puts_64.p99),
-            ms(etcd.puts_64.p99),
-            ratio(
-                sqlite.puts_64.p99.as_secs_f64(),
-                etcd.puts_64.p99.as_secs_f64(),
-            ),
-        ),
-        (
-            "range reads/s (100 keys × 1 KiB, 8 readers)",
-            format!("{:.0}", sqlite.ranges_per_sec),
-            format!("{:.0}", etcd.ranges_per_sec),
-            ratio(sqlite.ranges_per_sec, etcd.ranges_per_sec),
-        ),
-        (
-            "watch delivery p50",
-            ms(sqlite.watch_p50),
-            ms(etcd.watch_p50),
-            ratio(sqlite.watch_p50.as_secs_f64(), etcd.watch_p50.as_secs_f64()),
-        ),
-        (
-            "watch delivery p99",
-            ms(sqlite.watch_p99),
-            ms(etcd.watch_p99),
-            ratio(sqlite.watch_p99.as_secs_f64(), etcd.watch_p99.as_secs_f64()),
-        ),
-    ];
     let mut out =
         String::from("| measure | sqlite | etcd | sqlite / etcd |\n|---|---:|---:|---:|\n");
-    for (name, a, b, r) in rows {
-        out.push_str(&format!("| {name} | {a} | {b} | {r} |\n"));
+    for (writers, s, e) in [
+        (1, &sqlite.puts_1, &etcd.puts_1),
+        (64, &sqlite.puts_64, &etcd.puts_64),
+    ] {
+        let noun = if writers == 1 { "writer" } else { "writers" };
+        out += &rate_row(&format!("puts/s, {writers} {noun}"), s.per_sec, e.per_sec);
+        out += &latency_row(&format!("put p50, {writers} {noun}"), s.p50, e.p50);
+        out += &latency_row(&format!("put p99, {writers} {noun}"), s.p99, e.p99);
     }
+    out += &rate_row(
+        &format!("range reads/s ({RANGE_KEYS} keys × 1 KiB, {RANGE_READERS} readers)"),
+        sqlite.ranges_per_sec,
+        etcd.ranges_per_sec,
+    );
+    out += &latency_row("watch delivery p50", sqlite.watch_p50, etcd.watch_p50);
+    out += &latency_row("watch delivery p99", sqlite.watch_p99, etcd.watch_p99);
     out
 }
 
