@@ -1,0 +1,17 @@
+//! Kubernetes API machinery without I/O: the resource registry, defaulting, validation,
+//! selectors, Table printers and the `Status` errors the API server answers with.
+
+pub mod errors;
+pub mod field;
+pub mod meta;
+pub mod registry;
+pub mod resources;
+pub mod selector;
+pub mod strategy;
+pub mod table;
+pub mod validation;
+
+pub use errors::ApiError;
+pub use field::{FieldError, FieldPath};
+pub use registry::{GroupResource, Registry, ResourceInfo, Scope};
+pub use strategy::Strategy;

@@ -1,0 +1,240 @@
+//! How one resource is decoded, defaulted, validated and printed: the `Strategy` trait, and
+//! `Typed`, which implements it for a k8s-openapi type through a typed round trip.
+//!
+//! The round trip is also how unknown fields are found: a field present in the request but
+//! absent after decoding into the typed struct and encoding again was not in the schema.
+//! Example: `{"spec": {"replicas": 1, "replica": 2}}` → unknown field `spec.replica`.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::field::FieldError;
+use crate::table::{Column, age};
+use crate::validation::{NameRule, validate_object_meta};
+
+/// A decoded request object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The object as the schema knows it.
+    pub object: Value,
+    /// Paths of fields the schema does not know, e.g. `spec.replica`.
+    pub unknown_fields: Vec<String>,
+}
+
+/// Per-resource behaviour the generic handlers call.
+pub trait Strategy: Send + Sync {
+    /// Decodes a request object into the schema's shape; `Err` is a type error in the body.
+    fn decode(&self, object: Value) -> Result<Decoded, String>;
+
+    /// Sets upstream's defaults.
+    fn default(&self, object: &mut Value);
+
+    /// Validates a new object; `namespaced` tells whether `metadata.namespace` is required.
+    fn validate(&self, object: &Value, namespaced: bool) -> Vec<FieldError>;
+
+    /// Validates an update against the stored object.
+    fn validate_update(&self, object: &Value, old: &Value, namespaced: bool) -> Vec<FieldError> {
+        let _ = old;
+        self.validate(object, namespaced)
+    }
+
+    /// Table columns, in order.
+    fn columns(&self) -> Vec<Column>;
+
+    /// Table cells for one object, in column order.
+    fn cells(&self, object: &Value, now: Timestamp) -> Vec<Value>;
+
+    /// Field-selector values beyond `metadata.name` and `metadata.namespace`.
+    fn fields(&self, object: &Value) -> Vec<(&'static str, String)>;
+
+    /// Whether a spec change (not only metadata or status) bumps `metadata.generation`.
+    fn tracks_generation(&self) -> bool;
+
+    /// Whether the object has a `status` the main resource ignores on update.
+    fn has_status(&self) -> bool;
+}
+
+/// A strategy for a k8s-openapi type `K`.
+pub struct Typed<K> {
+    pub name_rule: NameRule,
+    pub default: fn(&mut K),
+    pub validate: fn(&K) -> Vec<FieldError>,
+    pub columns: &'static [Column],
+    pub cells: fn(&K, Timestamp) -> Vec<Value>,
+    pub fields: fn(&K) -> Vec<(&'static str, String)>,
+    pub tracks_generation: bool,
+    pub has_status: bool,
+}
+
+/// Access to the typed object's metadata.
+pub trait HasMeta {
+    fn meta(&self) -> &ObjectMeta;
+}
+
+impl<K: k8s_openapi::Metadata<Ty = ObjectMeta>> HasMeta for K {
+    fn meta(&self) -> &ObjectMeta {
+        self.metadata()
+    }
+}
+
+impl<K> Typed<K> {
+    /// A strategy with no defaults and no checks beyond metadata, printing NAME and AGE.
+    pub const fn plain(name_rule: NameRule) -> Self {
+        Typed {
+            name_rule,
+            default: |_| {},
+            validate: |_| Vec::new(),
+            columns: &[Column::NAME, Column::AGE],
+            cells: |_, _| Vec::new(),
+            fields: |_| Vec::new(),
+            tracks_generation: false,
+            has_status: false,
+        }
+    }
+}
+
+/// The NAME and AGE cells of any object.
+pub fn name_and_age(meta: &ObjectMeta, now: Timestamp) -> (Value, Value) {
+    let name = json!(meta.name.clone().unwrap_or_default());
+    let age = json!(age(meta.creation_timestamp.as_ref().map(|t| &t.0), now));
+    (name, age)
+}
+
+impl<K> Typed<K>
+where
+    K: Serialize + DeserializeOwned + HasMeta,
+{
+    fn typed(object: &Value) -> Option<K> {
+        serde_json::from_value(object.clone()).ok()
+    }
+
+    fn encode(typed: &K) -> Value {
+        serde_json::to_value(typed).expect("k8s-openapi types serialize")
+    }
+}
+
+impl<K> Strategy for Typed<K>
+where
+    K: Serialize + DeserializeOwned + HasMeta + Send + Sync,
+{
+    fn decode(&self, object: Value) -> Result<Decoded, String> {
+        let typed: K = serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        let decoded = Self::encode(&typed);
+        let mut unknown_fields = Vec::new();
+        find_unknown(&object, &decoded, "", &mut unknown_fields);
+        Ok(Decoded {
+            object: decoded,
+            unknown_fields,
+        })
+    }
+
+    fn default(&self, object: &mut Value) {
+        if let Some(mut typed) = Self::typed(object) {
+            (self.default)(&mut typed);
+            *object = Self::encode(&typed);
+        }
+    }
+
+    fn validate(&self, object: &Value, namespaced: bool) -> Vec<FieldError> {
+        let Some(typed) = Self::typed(object) else {
+            return Vec::new();
+        };
+        let mut errors = validate_object_meta(typed.meta(), namespaced, self.name_rule);
+        errors.extend((self.validate)(&typed));
+        errors
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.columns.to_vec()
+    }
+
+    fn cells(&self, object: &Value, now: Timestamp) -> Vec<Value> {
+        let Some(typed) = Self::typed(object) else {
+            return Vec::new();
+        };
+        let cells = (self.cells)(&typed, now);
+        if cells.is_empty() {
+            let (name, age) = name_and_age(typed.meta(), now);
+            return vec![name, age];
+        }
+        cells
+    }
+
+    fn fields(&self, object: &Value) -> Vec<(&'static str, String)> {
+        Self::typed(object)
+            .map(|t| (self.fields)(&t))
+            .unwrap_or_default()
+    }
+
+    fn tracks_generation(&self) -> bool {
+        self.tracks_generation
+    }
+
+    fn has_status(&self) -> bool {
+        self.has_status
+    }
+}
+
+/// Collects the paths of fields in `input` that are missing from `decoded`.
+fn find_unknown(input: &Value, decoded: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, decoded) {
+        (Value::Object(fields), Value::Object(known)) => {
+            for (name, value) in fields {
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                match known.get(name) {
+                    Some(known_value) => find_unknown(value, known_value, &child, out),
+                    None if !value.is_null() && !is_empty_container(value) => out.push(child),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(items), Value::Array(known)) => {
+            for (i, (item, known_item)) in items.iter().zip(known).enumerate() {
+                find_unknown(item, known_item, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_empty_container(value: &Value) -> bool {
+    match value {
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_found_by_path() {
+        let input = json!({
+            "metadata": {"name": "x", "colour": "red", "creationTimestamp": null},
+            "spec": {"replicas": 1, "replica": 2, "template": {"spec": {"containers": [{"name": "a", "image": "i", "imag": "typo"}]}}}
+        });
+        let decoded = json!({
+            "metadata": {"name": "x"},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a", "image": "i"}]}}}
+        });
+        let mut unknown = Vec::new();
+        find_unknown(&input, &decoded, "", &mut unknown);
+        assert_eq!(
+            unknown,
+            [
+                "metadata.colour",
+                "spec.replica",
+                "spec.template.spec.containers[0].imag"
+            ]
+        );
+    }
+}
