@@ -50,11 +50,50 @@ pub trait Strategy: Send + Sync {
     /// Field-selector values beyond `metadata.name` and `metadata.namespace`.
     fn fields(&self, object: &Value) -> Vec<(&'static str, String)>;
 
-    /// Whether a spec change (not only metadata or status) bumps `metadata.generation`.
-    fn tracks_generation(&self) -> bool;
+    /// How `metadata.generation` is kept.
+    fn generation(&self) -> Generation;
 
     /// Whether the object has a `status` the main resource ignores on update.
     fn has_status(&self) -> bool;
+
+    /// Whether a create keeps the `status` the client sent (nodes) instead of clearing it.
+    fn keeps_status_on_create(&self) -> bool;
+
+    /// The kind's OpenAPI schema: a reference, with the definitions added to `generator`.
+    fn openapi_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+}
+
+/// How a resource keeps `metadata.generation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// Not kept (left unset).
+    Untracked,
+    /// 1 on create, +1 on every change of `spec`.
+    Spec,
+    /// Like `Spec`, and also on a change of `metadata.annotations` (Deployments, whose
+    /// annotations are copied to their ReplicaSets).
+    SpecAndAnnotations,
+}
+
+impl Generation {
+    /// Whether an update from `old` to `new` bumps the generation.
+    ///
+    /// Example: with `Spec`, `{spec: {replicas: 2}}` after `{spec: {replicas: 1}}` bumps it;
+    /// a label change alone does not.
+    pub fn bumps(self, new: &Value, old: &Value) -> bool {
+        let annotations = |v: &Value| {
+            v.get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .cloned()
+        };
+        match self {
+            Generation::Untracked => false,
+            Generation::Spec => new.get("spec") != old.get("spec"),
+            Generation::SpecAndAnnotations => {
+                new.get("spec") != old.get("spec") || annotations(new) != annotations(old)
+            }
+        }
+    }
 }
 
 /// A strategy for a k8s-openapi type `K`.
@@ -65,8 +104,9 @@ pub struct Typed<K> {
     pub columns: &'static [Column],
     pub cells: fn(&K, Timestamp) -> Vec<Value>,
     pub fields: fn(&K) -> Vec<(&'static str, String)>,
-    pub tracks_generation: bool,
+    pub generation: Generation,
     pub has_status: bool,
+    pub keeps_status_on_create: bool,
 }
 
 /// Access to the typed object's metadata.
@@ -90,8 +130,9 @@ impl<K> Typed<K> {
             columns: &[Column::NAME, Column::AGE],
             cells: |_, _| Vec::new(),
             fields: |_| Vec::new(),
-            tracks_generation: false,
+            generation: Generation::Untracked,
             has_status: false,
+            keeps_status_on_create: false,
         }
     }
 }
@@ -118,7 +159,7 @@ where
 
 impl<K> Strategy for Typed<K>
 where
-    K: Serialize + DeserializeOwned + HasMeta + Send + Sync,
+    K: Serialize + DeserializeOwned + HasMeta + schemars::JsonSchema + Send + Sync,
 {
     fn decode(&self, object: Value) -> Result<Decoded, String> {
         let typed: K = serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
@@ -169,12 +210,20 @@ where
             .unwrap_or_default()
     }
 
-    fn tracks_generation(&self) -> bool {
-        self.tracks_generation
+    fn generation(&self) -> Generation {
+        self.generation
     }
 
     fn has_status(&self) -> bool {
         self.has_status
+    }
+
+    fn keeps_status_on_create(&self) -> bool {
+        self.keeps_status_on_create
+    }
+
+    fn openapi_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<K>()
     }
 }
 
@@ -215,6 +264,24 @@ fn is_empty_container(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generation_bumps_table() {
+        let base = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"replicas": 1}});
+        let scaled = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"replicas": 2}});
+        let relabeled = json!({"metadata": {"labels": {"a": "2"}}, "spec": {"replicas": 1}});
+        let annotated = json!({"metadata": {"labels": {"a": "1"}, "annotations": {"x": "y"}}, "spec": {"replicas": 1}});
+        let cases = [
+            (Generation::Spec, &scaled, true),
+            (Generation::Spec, &relabeled, false),
+            (Generation::Spec, &annotated, false),
+            (Generation::SpecAndAnnotations, &annotated, true),
+            (Generation::Untracked, &scaled, false),
+        ];
+        for (generation, new, want) in cases {
+            assert_eq!(generation.bumps(new, &base), want, "{generation:?} {new}");
+        }
+    }
 
     #[test]
     fn unknown_fields_are_found_by_path() {

@@ -1,1 +1,194 @@
-//! The Kubernetes REST API over the ferrokube store.
+//! The Kubernetes REST API over the ferrokube store: one generic implementation of every verb
+//! for every resource in the registry, discovery, Tables, watches and `Status` errors.
+
+mod bootstrap;
+mod discovery;
+mod handlers;
+mod metrics;
+mod object;
+mod openapi;
+mod query;
+mod response;
+mod route;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use ferrokube_api::{ApiError, GroupResource, Registry};
+use ferrokube_store::{Store, StoreError};
+use tokio::net::TcpListener;
+
+use bootstrap::ensure_system_namespaces;
+use metrics::Metrics;
+use query::Query;
+use route::Route;
+
+/// Request bodies above this size are refused with 413, as upstream does.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Tuning of the API server.
+#[derive(Clone, Debug)]
+pub struct ApiServerOptions {
+    /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK event.
+    pub bookmark_interval: Duration,
+    /// The address clients reach the server at, for discovery's serverAddressByClientCIDRs.
+    pub advertise_address: String,
+}
+
+impl Default for ApiServerOptions {
+    fn default() -> Self {
+        ApiServerOptions {
+            bookmark_interval: Duration::from_secs(60),
+            advertise_address: "127.0.0.1:6443".to_owned(),
+        }
+    }
+}
+
+/// The API server: the registry, the store and the options; cheap to clone.
+#[derive(Clone)]
+pub struct ApiServer {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub registry: Registry,
+    pub store: Arc<dyn Store>,
+    pub options: ApiServerOptions,
+    pub metrics: Metrics,
+    pub openapi: openapi::OpenApi,
+}
+
+impl ApiServer {
+    pub fn new(store: Arc<dyn Store>, options: ApiServerOptions) -> Self {
+        ApiServer {
+            inner: Arc::new(Inner {
+                registry: Registry::builtin(),
+                store,
+                options,
+                metrics: Metrics::default(),
+                openapi: openapi::OpenApi::default(),
+            }),
+        }
+    }
+
+    /// The HTTP router; every path goes through one dispatcher.
+    pub fn router(&self) -> Router {
+        Router::new().fallback(dispatch).with_state(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Creates the namespaces every cluster has.
+    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        ensure_system_namespaces(&self.inner).await
+    }
+}
+
+async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let route = route::parse(parts.uri.path());
+    let query = Query::parse(parts.uri.query());
+    let (verb, resource) = metrics::labels(&parts.method, &route, &query);
+    let response = match read_body(body).await {
+        Ok(body) => {
+            handle(
+                &server.inner,
+                &parts.method,
+                route,
+                query,
+                &parts.headers,
+                body,
+            )
+            .await
+        }
+        Err(err) => response::error(&err),
+    };
+    server.inner.metrics.observe(
+        &verb,
+        &resource,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))
+}
+
+async fn handle(
+    server: &Arc<Inner>,
+    method: &Method,
+    route: Route,
+    query: Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = match route {
+        Route::Version => Ok(response::json(200, &discovery::version())),
+        Route::Health(_) => Ok(ok_text()),
+        Route::Metrics => Ok(server.metrics.render()),
+        Route::CoreVersions => Ok(discovery::core_versions(server, headers)),
+        Route::Groups => Ok(discovery::groups(server, headers)),
+        Route::Group(group) => discovery::group(server, &group),
+        Route::GroupVersion { group, version } => {
+            discovery::resource_list(server, &group, &version)
+        }
+        Route::OpenApiV3(None) => Ok(response::json(200, &server.openapi.root(&server.registry))),
+        Route::OpenApiV3(Some(path)) => server
+            .openapi
+            .document(&server.registry, &path)
+            .map(|doc| response::json(200, &doc)),
+        Route::OpenApiV2 => Err(ApiError::path_not_found()),
+        Route::Resource(path) => handlers::handle(server, method, path, query, headers, body).await,
+        Route::NotFound => Err(ApiError::path_not_found()),
+    };
+    result.unwrap_or_else(|err| response::error(&err))
+}
+
+fn ok_text() -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::from("ok"))
+        .expect("valid response")
+}
+
+/// The API error for a store error about `name` of `resource`.
+pub(crate) fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> ApiError {
+    match err {
+        StoreError::NotFound { .. } => ApiError::not_found(resource, name),
+        StoreError::AlreadyExists { .. } => ApiError::already_exists(resource, name),
+        StoreError::Conflict { .. } => ApiError::conflict(resource, name),
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::gone(format!(
+            "too old resource version: {} ({})",
+            requested.0, compacted.0
+        )),
+        StoreError::FutureRevision { requested, current } => ApiError::timeout(format!(
+            "Too large resource version: {}, current: {}",
+            requested.0, current.0
+        )),
+        other => ApiError::internal(other.to_string()),
+    }
+}

@@ -1,5 +1,5 @@
-//! `ferrokube server`: opens the datastore (SQLite in the data dir, or etcd) and serves until
-//! shut down. The API server and the other components join this process in later steps.
+//! `ferrokube server`: opens the datastore (SQLite in the data dir, or etcd), serves the
+//! Kubernetes API on loopback, writes an admin kubeconfig, and runs until shut down.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use std::time::Duration;
 
+use ferrokube_apiserver::{ApiServer, ApiServerOptions};
 use ferrokube_store::{CompactionPolicy, Datastore, StoreTuning};
 
 /// Flags of `ferrokube server`.
@@ -15,6 +16,12 @@ pub struct ServerConfig {
     /// Where the server keeps its state (the SQLite database, certificates, kubeconfig).
     #[arg(long, default_value = "./ferrokube-data", env = "FERROKUBE_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The port the API server listens on (loopback only until TLS and authentication land).
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// Run without the node agent (accepted now; the agent arrives with the kubelet).
+    #[arg(long)]
+    pub disable_agent: bool,
     /// The datastore: absent for SQLite in the data dir, `http://HOST:2379` for etcd,
     /// `sqlite:///PATH` for another SQLite file, `memory://` for nothing on disk.
     #[arg(long, env = "FERROKUBE_DATASTORE_ENDPOINT")]
@@ -49,7 +56,10 @@ impl ServerConfig {
 }
 
 /// Runs the server until `shutdown` resolves.
-pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let datastore = Datastore::parse(config.datastore_endpoint.as_deref(), &config.data_dir)?;
     let store = datastore
         .open_with(&config.store_tuning())
@@ -57,7 +67,34 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> an
         .with_context(|| format!("opening datastore {datastore:?}"))?;
     let revision = store.current_revision().await?;
     tracing::info!(datastore = ?datastore, revision = revision.0, "datastore ready");
-    shutdown.await;
-    tracing::info!("shutting down");
+
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], config.port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {address}"))?;
+    let address = listener.local_addr()?;
+    let options = ApiServerOptions {
+        advertise_address: address.to_string(),
+        ..ApiServerOptions::default()
+    };
+    let api = ApiServer::new(store, options);
+    api.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let kubeconfig = write_kubeconfig(&config.data_dir, &format!("http://{address}"))?;
+    tracing::info!(address = %address, kubeconfig = %kubeconfig.display(), "API server listening");
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    api.serve(listener, shutdown).await?;
+    tracing::info!("shut down");
     Ok(())
+}
+
+/// Writes `DIR/admin.kubeconfig` pointing at `server`; returns its absolute path.
+fn write_kubeconfig(data_dir: &std::path::Path, server: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = std::path::absolute(data_dir.join("admin.kubeconfig"))?;
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: ferrokube\n  cluster:\n    server: {server}\ncontexts:\n- name: ferrokube\n  context:\n    cluster: ferrokube\n    user: admin\n    namespace: default\ncurrent-context: ferrokube\nusers:\n- name: admin\n  user: {{}}\n"
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::field::{FieldError, FieldPath};
 use crate::resources::podspec::default_pod_spec;
 use crate::resources::workload::{validate_workload, wide_cells};
-use crate::strategy::{Typed, name_and_age};
+use crate::strategy::{Generation, Typed, name_and_age};
 use crate::table::Column;
 use crate::validation::NameRule;
 
@@ -21,7 +21,7 @@ pub fn strategy() -> Typed<Deployment> {
         validate,
         columns: &COLUMNS,
         cells,
-        tracks_generation: true,
+        generation: Generation::SpecAndAnnotations,
         has_status: true,
         ..Typed::plain(NameRule::Subdomain)
     }

@@ -14,6 +14,7 @@ pub fn strategy() -> Typed<Node> {
         cells,
         fields,
         has_status: true,
+        keeps_status_on_create: true,
         ..Typed::plain(NameRule::Subdomain)
     }
 }

@@ -18,7 +18,6 @@ pub fn strategy() -> Typed<Pod> {
         columns: &COLUMNS,
         cells,
         fields,
-        tracks_generation: false,
         has_status: true,
         ..Typed::plain(NameRule::Subdomain)
     }
@@ -322,11 +321,13 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn pod_with(phase: &str, waiting: Option<&str>, deleting: bool) -> Pod {
-        let mut pod = Pod::default();
-        pod.spec = Some(PodSpec {
-            containers: vec![Default::default()],
+        let mut pod = Pod {
+            spec: Some(PodSpec {
+                containers: vec![Default::default()],
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let statuses = waiting.map(|reason| {
             vec![ContainerStatus {
                 state: Some(ContainerState {

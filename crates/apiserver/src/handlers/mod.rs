@@ -1,0 +1,114 @@
+//! The generic REST handlers: one implementation of each verb for every registered resource.
+
+pub mod create;
+mod decode;
+mod delete;
+mod get;
+mod list;
+mod update;
+mod watch;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use ferrokube_api::registry::{ResourceInfo, Subresource};
+use ferrokube_api::{ApiError, GroupResource};
+
+use crate::Inner;
+use crate::query::Query;
+use crate::route::ResourcePath;
+
+/// One request to a resource, with everything a verb handler needs.
+pub struct Call<'a> {
+    pub server: &'a Arc<Inner>,
+    pub info: &'a ResourceInfo,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub query: Query,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+impl Call<'_> {
+    pub fn resource(&self) -> GroupResource {
+        self.info.group_resource()
+    }
+
+    /// The object name; handlers for single objects are only reached with one.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    /// The namespace for keys: the request's for namespaced resources, none otherwise.
+    pub fn key_namespace(&self) -> Option<&str> {
+        self.namespace.as_deref().filter(|_| self.info.namespaced())
+    }
+
+    pub fn key(&self) -> String {
+        self.info.key(self.key_namespace(), self.name())
+    }
+}
+
+/// Routes a resource request to its verb.
+pub async fn handle(
+    server: &Arc<Inner>,
+    method: &Method,
+    path: ResourcePath,
+    query: Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let path = match server
+        .registry
+        .find(&path.group, &path.version, &path.resource)
+    {
+        Some(_) => path,
+        None => path
+            .as_namespace_subresource()
+            .ok_or_else(ApiError::path_not_found)?,
+    };
+    let info = server
+        .registry
+        .find(&path.group, &path.version, &path.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    if !info.namespaced() && path.namespace.is_some() {
+        return Err(ApiError::path_not_found());
+    }
+    let subresource = match path.subresource.as_deref() {
+        None => None,
+        Some(name) => Some(
+            info.subresources
+                .iter()
+                .copied()
+                .find(|s| s.name() == name)
+                .ok_or_else(ApiError::path_not_found)?,
+        ),
+    };
+    let call = Call {
+        server,
+        info,
+        namespace: path.namespace,
+        name: path.name,
+        query,
+        headers,
+        body,
+    };
+    match (method.as_str(), call.name.is_some(), subresource) {
+        ("GET", false, None) if call.query.flag("watch") => watch::watch(call).await,
+        ("GET", false, None) => list::list(call).await,
+        ("GET", true, None | Some(Subresource::Status)) => get::get(call).await,
+        ("POST", false, None) => create::create(call).await,
+        ("PUT", true, None) => update::update(call, update::Target::Main).await,
+        ("PUT", true, Some(Subresource::Status)) => {
+            update::update(call, update::Target::Status).await
+        }
+        ("DELETE", true, None) => delete::delete(call).await,
+        ("DELETE", false, None) => delete::delete_collection(call).await,
+        (verb, _, _) => Err(ApiError::method_not_supported(
+            &info.group_resource(),
+            &verb.to_lowercase(),
+        )),
+    }
+}

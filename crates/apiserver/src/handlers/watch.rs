@@ -1,0 +1,284 @@
+//! WATCH: a chunked stream of newline-delimited events (ADDED, MODIFIED, DELETED, BOOKMARK,
+//! ERROR), starting with the current state when no resourceVersion is given, resuming after
+//! one otherwise, filtered by selectors (an object leaving the selection is DELETED), as
+//! Tables when asked, and with periodic bookmarks.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use ferrokube_api::registry::ResourceInfo;
+use ferrokube_api::{ApiError, meta};
+use ferrokube_store::{
+    EventKind, KeyValue, RangeOptions, Revision, StoreError, WatchEvent, WatchStream,
+};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::Call;
+use super::list::Filter;
+use crate::object::{from_stored, parse_resource_version, set_resource_version};
+use crate::response::wants_table;
+use crate::{Inner, store_error};
+
+/// The API event for a store event under `filter`, or `None` when it concerns an object
+/// outside the selection before and after.
+///
+/// | old matches | new matches | event                        |
+/// |-------------|-------------|------------------------------|
+/// | no / absent | yes         | ADDED (new)                  |
+/// | yes         | yes         | MODIFIED (new)               |
+/// | yes         | no / gone   | DELETED (old, at the new RV) |
+pub fn plan_event(
+    info: &ResourceInfo,
+    filter: &Filter,
+    event: &WatchEvent,
+) -> Result<Option<(&'static str, Value)>, ApiError> {
+    let old = event.prev.as_ref().map(from_stored).transpose()?;
+    let new = match event.kind {
+        EventKind::Put => Some(from_stored(&event.kv)?),
+        EventKind::Delete => None,
+    };
+    let old_matches = old.as_ref().is_some_and(|o| filter.matches(info, o));
+    let new_matches = new.as_ref().is_some_and(|n| filter.matches(info, n));
+    Ok(match (old_matches, new_matches, new, old) {
+        (false, true, Some(new), _) => Some(("ADDED", new)),
+        (true, true, Some(new), _) => Some(("MODIFIED", new)),
+        (true, false, _, Some(mut old)) => {
+            set_resource_version(&mut old, event.revision());
+            Some(("DELETED", old))
+        }
+        _ => None,
+    })
+}
+
+/// The watch's options, read from the query.
+struct WatchOptions {
+    start: Option<Revision>,
+    timeout: Option<Duration>,
+    bookmarks: bool,
+    table: bool,
+}
+
+impl WatchOptions {
+    fn from_call(call: &Call<'_>) -> Result<Self, ApiError> {
+        let start = match call.query.get("resourceVersion") {
+            None | Some("0") => None,
+            Some(rv) => Some(parse_resource_version(rv)?),
+        };
+        let timeout = match call.query.get("timeoutSeconds") {
+            Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
+            })?)),
+            None => None,
+        };
+        Ok(WatchOptions {
+            start,
+            timeout,
+            bookmarks: call.query.flag("allowWatchBookmarks"),
+            table: wants_table(call.headers),
+        })
+    }
+}
+
+pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
+    let options = WatchOptions::from_call(&call)?;
+    let filter = Filter::from_call(&call)?;
+    let prefix = call.info.key_prefix(call.key_namespace());
+    let store = call.server.store.clone();
+    let (initial, start) = match options.start {
+        Some(rv) => (Vec::new(), rv.next()),
+        None => {
+            let range = store
+                .range(&prefix, RangeOptions::default())
+                .await
+                .map_err(|e| store_error(e, &call.resource(), ""))?;
+            (range.items, range.revision.next())
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    let writer = EventWriter {
+        tx,
+        table: options.table,
+        headers_sent: false,
+        columns: call.info.strategy.columns(),
+    };
+    let stream = match store.watch(&prefix, Some(start)).await {
+        Ok(stream) => Some(stream),
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
+            let status = ApiError::gone(format!(
+                "too old resource version: {} ({})",
+                requested.0 - 1,
+                compacted.0
+            ));
+            let _ = writer
+                .tx
+                .send(Ok(line(
+                    &json!({"type": "ERROR", "object": status.to_status()}),
+                )))
+                .await;
+            None
+        }
+        Err(err) => return Err(store_error(err, &call.resource(), "")),
+    };
+    let session = Session {
+        server: call.server.clone(),
+        resource: (call.info.group, call.info.version, call.info.plural),
+        filter,
+        options,
+        bookmark_interval: call.server.options.bookmark_interval,
+        last_revision: Revision(start.0 - 1),
+    };
+    if let Some(stream) = stream {
+        tokio::spawn(session.run(writer, initial, stream));
+    }
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("transfer-encoding", "chunked")
+        .body(body)
+        .expect("valid response"))
+}
+
+fn line(value: &Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(value).expect("JSON values serialize");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+/// Writes events to the response, as Tables when asked (column definitions only once).
+struct EventWriter {
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+    table: bool,
+    headers_sent: bool,
+    columns: Vec<ferrokube_api::table::Column>,
+}
+
+impl EventWriter {
+    /// Sends one event; `false` when the client has gone.
+    async fn send(
+        &mut self,
+        kind: &str,
+        object: Value,
+        cells: impl FnOnce(&Value) -> Vec<Value>,
+    ) -> bool {
+        let object = if self.table && kind != "BOOKMARK" && kind != "ERROR" {
+            let columns = if self.headers_sent {
+                Vec::new()
+            } else {
+                self.columns.clone()
+            };
+            self.headers_sent = true;
+            let rv =
+                json!({"resourceVersion": meta::get_str(&object, "resourceVersion").unwrap_or("")});
+            let row = (
+                cells(&object),
+                ferrokube_api::table::partial_object_metadata(&object),
+            );
+            ferrokube_api::table::table(&columns, vec![row], rv)
+        } else {
+            object
+        };
+        self.tx
+            .send(Ok(line(&json!({"type": kind, "object": object}))))
+            .await
+            .is_ok()
+    }
+}
+
+/// One watch's loop, running after the response headers went out.
+struct Session {
+    server: Arc<Inner>,
+    /// Group, version and plural of the watched resource.
+    resource: (&'static str, &'static str, &'static str),
+    filter: Filter,
+    options: WatchOptions,
+    bookmark_interval: Duration,
+    last_revision: Revision,
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut writer: EventWriter,
+        initial: Vec<KeyValue>,
+        mut stream: WatchStream,
+    ) {
+        let server = self.server.clone();
+        let (group, version, plural) = self.resource;
+        let Some(info) = server.registry.find(group, version, plural) else {
+            return;
+        };
+        for kv in &initial {
+            let Ok(obj) = from_stored(kv) else { continue };
+            if self.filter.matches(info, &obj)
+                && !writer
+                    .send("ADDED", obj, |o| info.strategy.cells(o, Timestamp::now()))
+                    .await
+            {
+                return;
+            }
+        }
+        let deadline = self
+            .options
+            .timeout
+            .map(|t| tokio::time::Instant::now() + t);
+        let mut bookmarks = tokio::time::interval(self.bookmark_interval);
+        bookmarks.tick().await;
+        loop {
+            let next = tokio::select! {
+                next = stream.next_event() => next,
+                _ = bookmarks.tick(), if self.options.bookmarks => {
+                    let bookmark = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": {"resourceVersion": self.last_revision.0.to_string()}});
+                    if !writer.send("BOOKMARK", bookmark, |_| Vec::new()).await { return; }
+                    continue;
+                }
+                () = sleep_until(deadline) => return,
+                () = writer.tx.closed() => return,
+            };
+            match next {
+                Some(Ok(event)) => {
+                    self.last_revision = event.revision();
+                    match plan_event(info, &self.filter, &event) {
+                        Ok(Some((kind, obj))) => {
+                            if !writer
+                                .send(kind, obj, |o| info.strategy.cells(o, Timestamp::now()))
+                                .await
+                            {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::warn!(error = %err, "skipping undecodable stored object in watch")
+                        }
+                    }
+                }
+                Some(Err(err)) => {
+                    let status = ApiError::gone(format!("too old resource version: {err}"));
+                    let _ = writer
+                        .send("ERROR", status.to_status(), |_| Vec::new())
+                        .await;
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
