@@ -1,5 +1,6 @@
-//! `ferrokube server` as a user starts it: it opens the datastore named by its flags, stays up,
-//! and exits cleanly on SIGTERM; a bad endpoint is refused with a clear message.
+//! `ferrokube server` as a user starts it: it opens the datastore named by its flags, creates
+//! the system namespaces, stays up, and exits cleanly on SIGTERM; a bad endpoint is refused
+//! with a clear message.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -57,15 +58,40 @@ async fn server_keeps_its_sqlite_store_in_the_data_dir() {
             .await
             .unwrap();
     }
-    let (child, ready) = start_server(&["--data-dir", dir.path().to_str().unwrap()]);
+    let (child, ready) = start_server(&["--port", "0", "--data-dir", dir.path().to_str().unwrap()]);
     assert!(
         ready.contains("state.db") && ready.contains("revision=1"),
         "{ready}"
     );
     stop(child);
     let store = SqliteStore::open_path(&db).unwrap();
-    assert_eq!(store.count("").await.unwrap(), 1);
+    let keys: Vec<String> = store
+        .range("", RangeOptions::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(
+        keys, SYSTEM_NAMESPACE_KEYS,
+        "the server added the system namespaces"
+    );
+    let kept = store
+        .get("namespaces/default", None)
+        .await
+        .unwrap()
+        .kv
+        .unwrap();
+    assert_eq!(kept.value, b"{}", "an existing namespace is left alone");
 }
+
+const SYSTEM_NAMESPACE_KEYS: [&str; 4] = [
+    "namespaces/default",
+    "namespaces/kube-node-lease",
+    "namespaces/kube-public",
+    "namespaces/kube-system",
+];
 
 #[tokio::test]
 async fn server_uses_etcd_when_given_an_endpoint() {
@@ -78,6 +104,8 @@ async fn server_uses_etcd_when_given_an_endpoint() {
     let revision = store.current_revision().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (child, ready) = start_server(&[
+        "--port",
+        "0",
         "--data-dir",
         dir.path().to_str().unwrap(),
         "--datastore-endpoint",
@@ -95,12 +123,18 @@ async fn server_uses_etcd_when_given_an_endpoint() {
         !dir.path().join("db").exists(),
         "no SQLite file when etcd is the datastore"
     );
-    let items = store
+    let keys: Vec<String> = store
         .range("", RangeOptions::default())
         .await
         .unwrap()
-        .items;
-    assert_eq!(items.len(), 1);
+        .items
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(
+        keys, SYSTEM_NAMESPACE_KEYS,
+        "the server kept its state in etcd under the prefix"
+    );
 }
 
 #[test]

@@ -1,0 +1,221 @@
+//! Test support for end-to-end tests: start `ferrokube server` on a free port with a temporary
+//! data dir (optionally on a real etcd), and run the real kubectl against it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ferrokube_store::testing::{EtcdServer, SETUP_HINT};
+
+/// Which datastore a test server uses.
+pub enum Backend {
+    Sqlite,
+    Etcd(EtcdServer),
+}
+
+impl Backend {
+    pub async fn sqlite() -> Backend {
+        Backend::Sqlite
+    }
+
+    pub async fn etcd() -> Backend {
+        Backend::Etcd(EtcdServer::start().await)
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Etcd(etcd) => vec!["--datastore-endpoint".into(), etcd.endpoint.clone()],
+        }
+    }
+}
+
+/// A running `ferrokube server`.
+pub struct Server {
+    child: Child,
+    pub data_dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub address: String,
+    _temp: Option<tempfile::TempDir>,
+    extra: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with its own temporary data dir.
+    pub fn start(backend: &Backend) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(temp.path(), backend.args());
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on `data_dir` with extra flags.
+    pub fn start_in(data_dir: &Path, extra: Vec<String>) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+            .args(["server", "--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(&extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ferrokube server");
+        let (tx, rx) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            stdout
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx.send(l)))
+        });
+        std::thread::spawn(move || {
+            stderr
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx2.send(l)))
+        });
+        let mut kubeconfig = None;
+        let mut address = None;
+        while kubeconfig.is_none() || address.is_none() {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+                        kubeconfig = Some(PathBuf::from(path));
+                    }
+                    if line.contains("API server listening")
+                        && let Some(addr) = line.split("address=").nth(1)
+                    {
+                        address = Some(addr.split_whitespace().next().unwrap_or("").to_owned());
+                    }
+                }
+                Err(err) => {
+                    let _ = child.kill();
+                    panic!("ferrokube server did not start: {err}");
+                }
+            }
+        }
+        // Keep draining the output so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Server {
+            child,
+            data_dir: data_dir.to_owned(),
+            kubeconfig: kubeconfig.unwrap(),
+            address: address.unwrap(),
+            _temp: None,
+            extra,
+        }
+    }
+
+    /// SIGKILLs the server and starts it again on the same data dir and datastore.
+    pub fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let restarted = Server::start_in(&self.data_dir.clone(), self.extra.clone());
+        let old = std::mem::replace(self, restarted);
+        self._temp = old.into_temp();
+    }
+
+    fn into_temp(mut self) -> Option<tempfile::TempDir> {
+        self._temp.take()
+    }
+
+    /// Runs kubectl (the default dispatcher, or `kubectl.1.NN` for `Some("1.NN")`).
+    pub fn kubectl(&self, version: Option<&str>, args: &[&str]) -> Output {
+        kubectl_command(version)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// Starts a long-running kubectl (e.g. `get -w`) with piped output.
+    pub fn kubectl_spawn(&self, version: Option<&str>, args: &[&str]) -> Child {
+        kubectl_command(version)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The directory with `kubectl.1.NN` beside the real kubectl binary.
+fn kubectl_dir() -> PathBuf {
+    let path = which("kubectl").unwrap_or_else(|| panic!("kubectl is not on PATH; {SETUP_HINT}"));
+    std::fs::canonicalize(path)
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn kubectl_command(version: Option<&str>) -> Command {
+    match version {
+        None => Command::new("kubectl"),
+        Some(v) => {
+            let path = kubectl_dir().join(format!("kubectl.{v}"));
+            assert!(path.is_file(), "{} is missing", path.display());
+            Command::new(path)
+        }
+    }
+}
+
+/// stdout and stderr as text.
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Asserts kubectl succeeded and returns its stdout.
+pub fn ok(output: Output) -> String {
+    let (out, err) = text(&output);
+    assert!(
+        output.status.success(),
+        "kubectl failed ({}):\nstdout: {out}\nstderr: {err}",
+        output.status
+    );
+    out
+}
+
+/// Asserts kubectl failed with exit code 1 and returns its stderr.
+pub fn fails(output: Output) -> String {
+    let (out, err) = text(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "kubectl should fail:\nstdout: {out}\nstderr: {err}"
+    );
+    err
+}
+
+/// Writes a manifest to a temporary file.
+pub fn manifest(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+    file
+}
