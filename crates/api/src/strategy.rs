@@ -100,6 +100,8 @@ impl Generation {
 pub struct Typed<K> {
     pub name_rule: NameRule,
     pub default: fn(&mut K),
+    /// Adjusts the defaulted JSON where the typed form cannot say it (e.g. explicit nulls).
+    pub finish_json: fn(&mut Value),
     pub validate: fn(&K) -> Vec<FieldError>,
     pub columns: &'static [Column],
     pub cells: fn(&K, Timestamp) -> Vec<Value>,
@@ -126,6 +128,7 @@ impl<K> Typed<K> {
         Typed {
             name_rule,
             default: |_| {},
+            finish_json: |_| {},
             validate: |_| Vec::new(),
             columns: &[Column::NAME, Column::AGE],
             cells: |_, _| Vec::new(),
@@ -176,6 +179,7 @@ where
         if let Some(mut typed) = Self::typed(object) {
             (self.default)(&mut typed);
             *object = Self::encode(&typed);
+            (self.finish_json)(object);
         }
     }
 

@@ -52,7 +52,41 @@ fn seed_args() -> Vec<&'static str> {
 
 fn seed_deployment_lifecycle(backend: Backend) {
     let server = Server::start(&backend);
-    let out = ok(server.kubectl(Some("1.30"), &seed_args()));
+    // kubectl 1.33 sends the Deployment as protobuf, 1.30 as JSON.
+    for version in [None, Some("1.30")] {
+        seed_once(&server, version);
+    }
+    let explain = ok(server.kubectl(None, &["explain", "deployment.spec.strategy"]));
+    assert!(
+        explain.contains("FIELD: strategy <DeploymentStrategy>"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("rollingUpdate\t<RollingUpdateDeployment>"),
+        "{explain}"
+    );
+    let resources = ok(server.kubectl(None, &["api-resources"]));
+    let deployments: Vec<&str> = resources
+        .lines()
+        .find(|l| l.starts_with("deployments "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        deployments,
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    );
+    let namespaces = ok(server.kubectl(None, &["get", "ns", "-o", "name"]));
+    for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
+        assert!(
+            namespaces.contains(&format!("namespace/{ns}\n")),
+            "{namespaces}"
+        );
+    }
+}
+
+fn seed_once(server: &Server, version: Option<&str>) {
+    let out = ok(server.kubectl(version, &seed_args()));
     assert_eq!(out, "deployment.apps/nginx-deployment created\n");
 
     let yaml = ok(server.kubectl(
@@ -75,6 +109,8 @@ fn seed_deployment_lifecycle(backend: Backend) {
         "      schedulerName: default-scheduler",
         "      terminationGracePeriodSeconds: 30",
         "  generation: 1",
+        "      creationTimestamp: null",
+        "status: {}",
     ] {
         assert!(
             yaml.lines().any(|l| l == line),
@@ -114,7 +150,7 @@ fn seed_deployment_lifecycle(backend: Backend) {
     );
     assert!(wide.contains("app=nginx-deployment"), "{wide}");
 
-    let err = fails(server.kubectl(Some("1.30"), &seed_args()));
+    let err = fails(server.kubectl(version, &seed_args()));
     assert_eq!(
         err,
         "error: failed to create deployment: deployments.apps \"nginx-deployment\" already exists\n"
@@ -127,34 +163,6 @@ fn seed_deployment_lifecycle(backend: Backend) {
         err,
         "Error from server (NotFound): deployments.apps \"nginx-deployment\" not found\n"
     );
-
-    let explain = ok(server.kubectl(None, &["explain", "deployment.spec.strategy"]));
-    assert!(
-        explain.contains("FIELD: strategy <DeploymentStrategy>"),
-        "{explain}"
-    );
-    assert!(
-        explain.contains("rollingUpdate\t<RollingUpdateDeployment>"),
-        "{explain}"
-    );
-    let resources = ok(server.kubectl(None, &["api-resources"]));
-    let deployments: Vec<&str> = resources
-        .lines()
-        .find(|l| l.starts_with("deployments "))
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    assert_eq!(
-        deployments,
-        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
-    );
-    let namespaces = ok(server.kubectl(None, &["get", "ns", "-o", "name"]));
-    for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
-        assert!(
-            namespaces.contains(&format!("namespace/{ns}\n")),
-            "{namespaces}"
-        );
-    }
 }
 
 const INVALID_DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -261,10 +269,23 @@ fn get_pods_watch_prints_changes(backend: Backend) {
 
 fn state_survives_kill_9(backend: Backend) {
     let mut server = Server::start(&backend);
-    ok(server.kubectl(Some("1.30"), &seed_args()));
+    ok(server.kubectl(None, &seed_args()));
+    ok(server.kubectl(None, &["create", "namespace", "team-a"]));
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "--from-literal=k=v",
+            "-n",
+            "team-a",
+        ],
+    ));
     for i in 0..10 {
         ok(server.kubectl(
-            Some("1.30"),
+            None,
             &[
                 "create",
                 "configmap",
@@ -275,15 +296,16 @@ fn state_survives_kill_9(backend: Backend) {
     }
     let query = [
         "get",
-        "deploy,cm",
+        "deploy,cm,secret,ns",
+        "-A",
         "-o",
         "jsonpath={range .items[*]}{.metadata.name} {.metadata.uid} {.metadata.resourceVersion}{\"\\n\"}{end}",
     ];
     let before = ok(server.kubectl(None, &query));
     assert_eq!(
         before.lines().count(),
-        11,
-        "1 deployment and 10 configmaps: {before}"
+        17,
+        "1 deployment, 10 configmaps, 1 secret, 5 namespaces: {before}"
     );
     server.kill_and_restart();
     let after = ok(server.kubectl(None, &query));
@@ -291,6 +313,6 @@ fn state_survives_kill_9(backend: Backend) {
         after, before,
         "uids and resourceVersions are the same after kill -9 and restart"
     );
-    let out = ok(server.kubectl(Some("1.30"), &["create", "configmap", "after-restart"]));
+    let out = ok(server.kubectl(None, &["create", "configmap", "after-restart"]));
     assert_eq!(out, "configmap/after-restart created\n");
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::field::{FieldError, FieldPath};
 use crate::resources::podspec::default_pod_spec;
-use crate::resources::workload::{validate_workload, wide_cells};
+use crate::resources::workload::{null_template_timestamp, validate_workload, wide_cells};
 use crate::strategy::{Generation, Typed, name_and_age};
 use crate::table::Column;
 use crate::validation::NameRule;
@@ -18,6 +18,7 @@ use crate::validation::NameRule;
 pub fn strategy() -> Typed<Deployment> {
     Typed {
         default,
+        finish_json: null_template_timestamp,
         validate,
         columns: &COLUMNS,
         cells,

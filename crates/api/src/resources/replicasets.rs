@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::field::{FieldError, FieldPath};
 use crate::resources::podspec::default_pod_spec;
-use crate::resources::workload::{validate_workload, wide_cells};
+use crate::resources::workload::{null_template_timestamp, validate_workload, wide_cells};
 use crate::strategy::{Generation, Typed, name_and_age};
 use crate::table::Column;
 use crate::validation::NameRule;
@@ -14,6 +14,7 @@ use crate::validation::NameRule;
 pub fn strategy() -> Typed<ReplicaSet> {
     Typed {
         default,
+        finish_json: null_template_timestamp,
         validate,
         columns: &COLUMNS,
         cells,

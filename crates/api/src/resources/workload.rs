@@ -119,3 +119,14 @@ pub fn wide_cells(
         json!(selector_string(selector)),
     ]
 }
+
+/// Upstream prints a template's unset creationTimestamp as `null` (a Go struct, not a pointer);
+/// `kubectl rollout undo` sends it back that way, so templates keep it.
+pub fn null_template_timestamp(object: &mut Value) {
+    if let Some(meta) = object
+        .pointer_mut("/spec/template/metadata")
+        .and_then(Value::as_object_mut)
+    {
+        meta.entry("creationTimestamp").or_insert(Value::Null);
+    }
+}

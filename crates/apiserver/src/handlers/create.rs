@@ -45,6 +45,12 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) {
         map.remove("status");
     }
     strategy.default(obj);
+    if strategy.has_status()
+        && let Some(map) = obj.as_object_mut()
+    {
+        // Upstream's status is a struct, printed as `status: {}` until a controller fills it.
+        map.entry("status").or_insert_with(|| json!({}));
+    }
 }
 
 pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {

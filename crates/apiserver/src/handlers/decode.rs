@@ -69,6 +69,10 @@ fn parse(call: &Call<'_>) -> Result<Value, ApiError> {
         "application/json" | "" | "*/*" => serde_json::from_slice(&call.body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         }),
+        "application/vnd.kubernetes.protobuf" => {
+            ferrokube_api::protobuf::decode_envelope(&call.body)
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        }
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
