@@ -105,6 +105,9 @@ pub struct ResourceInfo {
     pub short_names: &'static [&'static str],
     pub categories: &'static [&'static str],
     pub subresources: &'static [Subresource],
+    /// The store key name when another resource's storage is shared (events.k8s.io events
+    /// live with core events); `None` for `<group>/<plural>`.
+    pub shared_storage: Option<&'static str>,
     /// Defaulting, validation, table columns and selectable fields.
     pub strategy: Box<dyn Strategy>,
 }

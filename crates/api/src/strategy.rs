@@ -61,6 +61,12 @@ pub trait Strategy: Send + Sync {
 
     /// The kind's OpenAPI schema: a reference, with the definitions added to `generator`.
     fn openapi_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+
+    /// The stored form of a served object (they differ when two versions share storage).
+    fn stored_form(&self, object: Value) -> Value;
+
+    /// The served form of a stored object.
+    fn served_form(&self, object: Value) -> Value;
 }
 
 /// How a resource keeps `metadata.generation`.
@@ -102,6 +108,10 @@ pub struct Typed<K> {
     pub default: fn(&mut K),
     /// Adjusts the defaulted JSON where the typed form cannot say it (e.g. explicit nulls).
     pub finish_json: fn(&mut Value),
+    /// Converts a served object to its stored form (identity for most resources).
+    pub stored_form: fn(Value) -> Value,
+    /// Converts a stored object to its served form.
+    pub served_form: fn(Value) -> Value,
     pub validate: fn(&K) -> Vec<FieldError>,
     pub columns: &'static [Column],
     pub cells: fn(&K, Timestamp) -> Vec<Value>,
@@ -129,6 +139,8 @@ impl<K> Typed<K> {
             name_rule,
             default: |_| {},
             finish_json: |_| {},
+            stored_form: |v| v,
+            served_form: |v| v,
             validate: |_| Vec::new(),
             columns: &[Column::NAME, Column::AGE],
             cells: |_, _| Vec::new(),
@@ -228,6 +240,14 @@ where
 
     fn openapi_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<K>()
+    }
+
+    fn stored_form(&self, object: Value) -> Value {
+        (self.stored_form)(object)
+    }
+
+    fn served_form(&self, object: Value) -> Value {
+        (self.served_form)(object)
     }
 }
 

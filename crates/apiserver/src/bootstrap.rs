@@ -23,7 +23,7 @@ pub(crate) async fn ensure_system_namespaces(server: &Inner) -> Result<(), ApiEr
         prepare_create(info, &mut ns);
         match server
             .store
-            .create(&info.key(None, name), crate::object::to_stored(&ns))
+            .create(&info.key(None, name), crate::object::to_stored(info, &ns))
             .await
         {
             Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}

@@ -1,23 +1,26 @@
 //! Objects between the store and HTTP: stored as JSON without `resourceVersion` (the store's
 //! `mod_revision` is the resourceVersion), and the system fields set on create.
 
-use ferrokube_api::ApiError;
-use ferrokube_api::meta;
+use ferrokube_api::registry::ResourceInfo;
+use ferrokube_api::{ApiError, meta};
 use ferrokube_store::{KeyValue, Revision};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-/// The object in a stored key-value, with `metadata.resourceVersion` from its revision.
-pub fn from_stored(kv: &KeyValue) -> Result<Value, ApiError> {
-    let mut obj: Value = serde_json::from_slice(&kv.value)
+/// The object in a stored key-value as `info` serves it, with `metadata.resourceVersion`
+/// from its revision.
+pub fn from_stored(info: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
+    let stored: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
+    let mut obj = info.strategy.served_form(stored);
     set_resource_version(&mut obj, kv.mod_revision);
     Ok(obj)
 }
 
-/// The bytes to store for an object: everything but `metadata.resourceVersion`.
-pub fn to_stored(obj: &Value) -> Vec<u8> {
-    let mut stored = obj.clone();
+/// The bytes to store for an object `info` serves: its stored form without
+/// `metadata.resourceVersion`.
+pub fn to_stored(info: &ResourceInfo, obj: &Value) -> Vec<u8> {
+    let mut stored = info.strategy.stored_form(obj.clone());
     meta::set(&mut stored, "resourceVersion", None);
     serde_json::to_vec(&stored).expect("JSON values serialize")
 }
@@ -57,11 +60,14 @@ pub fn random_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrokube_api::Registry;
 
     #[test]
     fn stored_form_has_no_resource_version() {
+        let registry = Registry::builtin();
+        let info = registry.find("", "v1", "configmaps").unwrap();
         let obj = json!({"metadata": {"name": "x", "resourceVersion": "7"}});
-        let stored = to_stored(&obj);
+        let stored = to_stored(info, &obj);
         let kv = KeyValue {
             key: "k".into(),
             value: stored.clone(),
@@ -75,7 +81,7 @@ mod tests {
                 .contains("resourceVersion")
         );
         assert_eq!(
-            from_stored(&kv).unwrap()["metadata"]["resourceVersion"],
+            from_stored(info, &kv).unwrap()["metadata"]["resourceVersion"],
             "9"
         );
     }

@@ -3,6 +3,7 @@
 mod config;
 mod deployments;
 mod events;
+mod events_v1;
 mod namespaces;
 mod nodes;
 mod pods;
@@ -12,6 +13,20 @@ mod workload;
 
 pub use nodes::node_status;
 pub use pods::{display_status, qos_class};
+
+/// A workload's `spec.selector` in string form (`app=web`), as Scale's `status.selector`.
+pub fn workload_selector(obj: &serde_json::Value) -> String {
+    let selector = obj.pointer("/spec/selector").and_then(|s| {
+        serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(
+            s.clone(),
+        )
+        .ok()
+    });
+    match workload::selector_string(selector.as_ref()).as_str() {
+        "<none>" => String::new(),
+        text => text.to_owned(),
+    }
+}
 
 use crate::registry::{ResourceInfo, Scope, Subresource};
 use crate::strategy::Strategy;
@@ -35,6 +50,7 @@ fn entry(
         short_names,
         categories,
         subresources,
+        shared_storage: None,
         strategy,
     }
 }
@@ -125,6 +141,18 @@ pub fn all() -> Vec<ResourceInfo> {
             &[Scale, Status],
             Box::new(replicasets::strategy()),
         ),
+        ResourceInfo {
+            shared_storage: Some("events"),
+            ..entry(
+                ("events.k8s.io", "v1", "Event"),
+                ("events", "event"),
+                Namespaced,
+                &["ev"],
+                &[],
+                &[],
+                Box::new(events_v1::strategy()),
+            )
+        },
         entry(
             ("coordination.k8s.io", "v1", "Lease"),
             ("leases", "lease"),

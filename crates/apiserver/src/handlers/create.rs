@@ -100,7 +100,7 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let written = call
         .server
         .store
-        .create(&key, to_stored(&obj))
+        .create(&key, to_stored(info, &obj))
         .await
         .map_err(|e| store_error(e, &call.resource(), &name))?;
     set_resource_version(&mut obj, written.revision);

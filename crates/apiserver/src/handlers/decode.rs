@@ -1,5 +1,5 @@
-//! Request bodies: JSON (YAML and protobuf come with their own decoders), the apiVersion and
-//! kind check, and unknown fields under `fieldValidation`.
+//! Request bodies: JSON, YAML and protobuf by Content-Type, the apiVersion and kind check,
+//! and unknown fields under `fieldValidation`.
 
 use axum::http::header;
 use ferrokube_api::ApiError;
@@ -68,6 +68,9 @@ fn parse(call: &Call<'_>) -> Result<Value, ApiError> {
     match media {
         "application/json" | "" | "*/*" => serde_json::from_slice(&call.body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
+        "application/yaml" => serde_yaml_ng::from_slice(&call.body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
         }),
         "application/vnd.kubernetes.protobuf" => {
             ferrokube_api::protobuf::decode_envelope(&call.body)

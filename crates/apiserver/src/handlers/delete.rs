@@ -273,7 +273,7 @@ pub async fn delete_collection(call: Call<'_>) -> Result<Response, ApiError> {
         .map_err(|e| store_error(e, &call.resource(), ""))?;
     let mut deleted = Vec::new();
     for kv in &range.items {
-        let obj = from_stored(kv)?;
+        let obj = from_stored(call.info, kv)?;
         if !filter.matches(call.info, &obj) {
             continue;
         }

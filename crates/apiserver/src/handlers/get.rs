@@ -25,7 +25,7 @@ pub async fn read(
     let kv = got
         .kv
         .ok_or_else(|| ApiError::not_found(&call.resource(), call.name()))?;
-    Ok((from_stored(&kv)?, kv.mod_revision))
+    Ok((from_stored(call.info, &kv)?, kv.mod_revision))
 }
 
 pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {

@@ -139,7 +139,7 @@ async fn read_page(call: &Call<'_>, filter: &Filter) -> Result<Page, ApiError> {
         revision = Some(page.revision);
         let last_key = page.items.last().map(|kv| kv.key.clone());
         for kv in &page.items {
-            let object = from_stored(kv)?;
+            let object = from_stored(call.info, kv)?;
             if filter.matches(call.info, &object) {
                 items.push(object);
             }

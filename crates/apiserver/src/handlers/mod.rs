@@ -5,6 +5,7 @@ mod decode;
 mod delete;
 mod get;
 mod list;
+mod subresources;
 mod update;
 mod watch;
 
@@ -104,6 +105,9 @@ pub async fn handle(
         ("PUT", true, Some(Subresource::Status)) => {
             update::update(call, update::Target::Status).await
         }
+        ("POST", true, Some(Subresource::Binding)) => subresources::bind(call).await,
+        ("GET", true, Some(Subresource::Scale)) => subresources::get_scale(call).await,
+        ("PUT", true, Some(Subresource::Scale)) => subresources::put_scale(call).await,
         ("DELETE", true, None) => delete::delete(call).await,
         ("DELETE", false, None) => delete::delete_collection(call).await,
         (verb, _, _) => Err(ApiError::method_not_supported(

@@ -133,7 +133,7 @@ pub async fn write(call: &Call<'_>, obj: &Value, revision: Revision) -> Result<R
     let written = call
         .server
         .store
-        .update(&call.key(), to_stored(obj), revision)
+        .update(&call.key(), to_stored(call.info, obj), revision)
         .await
         .map_err(|e| store_error(e, &call.resource(), call.name()))?;
     Ok(written.revision)

@@ -37,9 +37,13 @@ pub fn plan_event(
     filter: &Filter,
     event: &WatchEvent,
 ) -> Result<Option<(&'static str, Value)>, ApiError> {
-    let old = event.prev.as_ref().map(from_stored).transpose()?;
+    let old = event
+        .prev
+        .as_ref()
+        .map(|kv| from_stored(info, kv))
+        .transpose()?;
     let new = match event.kind {
-        EventKind::Put => Some(from_stored(&event.kv)?),
+        EventKind::Put => Some(from_stored(info, &event.kv)?),
         EventKind::Delete => None,
     };
     let old_matches = old.as_ref().is_some_and(|o| filter.matches(info, o));
@@ -219,7 +223,9 @@ impl Session {
             return;
         };
         for kv in &initial {
-            let Ok(obj) = from_stored(kv) else { continue };
+            let Ok(obj) = from_stored(info, kv) else {
+                continue;
+            };
             if self.filter.matches(info, &obj)
                 && !writer
                     .send("ADDED", obj, |o| info.strategy.cells(o, Timestamp::now()))
