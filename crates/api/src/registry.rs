@@ -150,10 +150,10 @@ impl ResourceInfo {
     }
 
     fn storage_name(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.to_owned()
-        } else {
-            format!("{}/{}", self.group, self.plural)
+        match (self.shared_storage, self.group) {
+            (Some(name), _) => name.to_owned(),
+            (None, "") => self.plural.to_owned(),
+            (None, group) => format!("{group}/{}", self.plural),
         }
     }
 }
