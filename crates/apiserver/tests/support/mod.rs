@@ -193,3 +193,57 @@ pub fn pod(name: &str, labels: Value) -> Value {
         "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}
     })
 }
+
+/// Reads newline-delimited watch events from a streaming response.
+pub struct WatchReader {
+    body: kube::client::Body,
+    buffer: Vec<u8>,
+}
+
+impl WatchReader {
+    /// Opens a watch at `path` (with its query), optionally asking for Tables.
+    pub async fn open(server: &TestServer, path: &str, table: bool) -> (u16, WatchReader) {
+        let accept = if table {
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+        } else {
+            "application/json"
+        };
+        let request = Request::get(path)
+            .header("accept", accept)
+            .body(Vec::new().into())
+            .unwrap();
+        let response = server.client.send(request).await.expect("watch request");
+        let status = response.status().as_u16();
+        (
+            status,
+            WatchReader {
+                body: response.into_body(),
+                buffer: Vec::new(),
+            },
+        )
+    }
+
+    /// The next event, `None` when the stream ended, panicking after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Value> {
+        tokio::time::timeout(timeout, self.next_inner())
+            .await
+            .expect("watch event in time")
+    }
+
+    async fn next_inner(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return Some(serde_json::from_slice(&line).expect("watch line is JSON"));
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}

@@ -48,15 +48,15 @@ impl Server {
     /// Starts a server with its own temporary data dir.
     pub fn start(backend: &Backend) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::start_in(temp.path(), backend.args());
+        let mut server = Server::start_in(temp.path(), backend.args(), 0);
         server._temp = Some(temp);
         server
     }
 
     /// Starts a server on `data_dir` with extra flags.
-    pub fn start_in(data_dir: &Path, extra: Vec<String>) -> Server {
+    pub fn start_in(data_dir: &Path, extra: Vec<String>, port: u16) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
-            .args(["server", "--port", "0", "--data-dir"])
+            .args(["server", "--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(&extra)
             .stdout(Stdio::piped())
@@ -111,11 +111,18 @@ impl Server {
         }
     }
 
-    /// SIGKILLs the server and starts it again on the same data dir and datastore.
+    /// SIGKILLs the server and starts it again on the same data dir, datastore and port.
     pub fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        let restarted = Server::start_in(&self.data_dir.clone(), self.extra.clone());
+        let port = self
+            .address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let restarted = Server::start_in(&self.data_dir.clone(), self.extra.clone(), port);
+
         let old = std::mem::replace(self, restarted);
         self._temp = old.into_temp();
     }
