@@ -38,7 +38,11 @@ pub fn plan_update(call: &Call<'_>, target: Target, mut new: Value, old: &Value)
     let strategy = &call.info.strategy;
     if target == Target::Status {
         let mut result = old.clone();
-        result["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+        result["status"] = new
+            .get("status")
+            .filter(|s| !s.is_null())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default()));
         return result;
     }
     for field in SERVER_OWNED {
@@ -83,7 +87,7 @@ pub async fn update(call: Call<'_>, target: Target) -> Result<Response, ApiError
     let body = decode_object(&call, info)?;
     let new = body.object;
     let body_name = meta::name(&new);
-    if !body_name.is_empty() && body_name != call.name() {
+    if body_name != call.name() {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({})",
             call.name()
