@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/setup.sh
 cargo bench -p ferrokube-store --bench store
+cargo bench -p ferrokube-apiserver --bench http

@@ -20,6 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use ferrokube_api::{ApiError, GroupResource, Registry};
 use ferrokube_store::{Store, StoreError};
 use tokio::net::TcpListener;
@@ -88,6 +89,13 @@ impl ApiServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Watch events are small writes: without TCP_NODELAY, Nagle's algorithm holds them
+        // back until the client's delayed ACK (up to 40 ms).
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::warn!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await

@@ -6,11 +6,10 @@
 //! `docs/BENCHMARKS.md`. Run: `cargo bench -p ferrokube-store --bench store`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrokube_store::testing::EtcdServer;
+use ferrokube_store::testing::{EtcdServer, percentile, write_benchmark_section};
 use ferrokube_store::{RangeOptions, SqliteStore, SqliteStoreOptions, Store};
 
 const PUT_PHASE: Duration = Duration::from_secs(4);
@@ -33,14 +32,6 @@ struct Throughput {
     per_sec: f64,
     p50: Duration,
     p99: Duration,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
 }
 
 async fn puts(store: Arc<dyn Store>, writers: usize, tag: &str) -> Throughput {
@@ -208,29 +199,6 @@ fn etcd_version() -> String {
         .unwrap_or_else(|| "etcd (version unknown)".to_owned())
 }
 
-/// Replaces the store section of docs/BENCHMARKS.md, keeping any other sections.
-fn write_report(section: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root
-        .canonicalize()
-        .unwrap_or(root)
-        .join("docs/BENCHMARKS.md");
-    let (begin, end) = ("<!-- store-bench:begin -->", "<!-- store-bench:end -->");
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let block = format!("{begin}\n{section}{end}\n");
-    let updated = match (existing.find(begin), existing.find(end)) {
-        (Some(b), Some(e)) => format!(
-            "{}{block}{}",
-            &existing[..b],
-            &existing[e + end.len()..].trim_start_matches('\n')
-        ),
-        _ => format!("{}\n{block}", existing.trim_end()),
-    };
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, updated).unwrap();
-    path
-}
-
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: skip there.
@@ -274,7 +242,7 @@ async fn main() {
         put = PUT_PHASE.as_secs(),
     );
     println!("{table}");
-    let path = write_report(&section);
+    let path = write_benchmark_section("store-bench", &section);
     println!(
         "wrote {} in {:.1}s",
         path.display(),
