@@ -107,6 +107,12 @@ pub fn qualified_name_errors(s: &str) -> Vec<String> {
     errors
 }
 
+/// Upstream's `ValidateNonnegativeField`: an error for a negative value, if it is set.
+pub fn non_negative(path: FieldPath, value: Option<impl Into<i64>>) -> Option<FieldError> {
+    let value = value?.into();
+    (value < 0).then(|| FieldError::invalid(path, value, "must be greater than or equal to 0"))
+}
+
 /// Validates a label map at `path`.
 pub fn validate_labels(
     labels: Option<&BTreeMap<String, String>>,

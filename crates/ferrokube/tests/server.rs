@@ -65,14 +65,7 @@ async fn server_keeps_its_sqlite_store_in_the_data_dir() {
     );
     stop(child);
     let store = SqliteStore::open_path(&db).unwrap();
-    let keys: Vec<String> = store
-        .range("", RangeOptions::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|kv| kv.key)
-        .collect();
+    let keys = all_keys(&store).await;
     assert_eq!(
         keys, SYSTEM_NAMESPACE_KEYS,
         "the server added the system namespaces"
@@ -84,6 +77,16 @@ async fn server_keeps_its_sqlite_store_in_the_data_dir() {
         .kv
         .unwrap();
     assert_eq!(kept.value, b"{}", "an existing namespace is left alone");
+}
+
+/// Every key in a store, in order.
+async fn all_keys(store: &impl Store) -> Vec<String> {
+    let items = store
+        .range("", RangeOptions::default())
+        .await
+        .unwrap()
+        .items;
+    items.into_iter().map(|kv| kv.key).collect()
 }
 
 const SYSTEM_NAMESPACE_KEYS: [&str; 4] = [
@@ -123,14 +126,7 @@ async fn server_uses_etcd_when_given_an_endpoint() {
         !dir.path().join("db").exists(),
         "no SQLite file when etcd is the datastore"
     );
-    let keys: Vec<String> = store
-        .range("", RangeOptions::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|kv| kv.key)
-        .collect();
+    let keys = all_keys(&store).await;
     assert_eq!(
         keys, SYSTEM_NAMESPACE_KEYS,
         "the server kept its state in etcd under the prefix"

@@ -13,7 +13,7 @@ use crate::resources::podspec::default_pod_spec;
 use crate::resources::workload::{null_template_timestamp, validate_workload, wide_cells};
 use crate::strategy::{Generation, Typed, name_and_age};
 use crate::table::Column;
-use crate::validation::NameRule;
+use crate::validation::{NameRule, non_negative};
 
 pub fn strategy() -> Typed<Deployment> {
     Typed {
@@ -97,24 +97,15 @@ fn validate(deployment: &Deployment) -> Vec<FieldError> {
         Some(&spec.template),
         "deployment",
     );
-    if let Some(limit) = spec.revision_history_limit
-        && limit < 0
-    {
-        errors.push(FieldError::invalid(
-            path.child("revisionHistoryLimit"),
-            limit,
-            "must be greater than or equal to 0",
-        ));
-    }
-    if let Some(seconds) = spec.min_ready_seconds
-        && seconds < 0
-    {
-        errors.push(FieldError::invalid(
-            path.child("minReadySeconds"),
-            seconds,
-            "must be greater than or equal to 0",
-        ));
-    }
+    errors.extend(non_negative(
+        path.child("revisionHistoryLimit"),
+        spec.revision_history_limit,
+    ));
+    errors.extend(non_negative(
+        path.child("minReadySeconds"),
+        spec.min_ready_seconds,
+    ));
+
     if let Some(strategy) = &spec.strategy {
         errors.extend(validate_strategy(strategy, &path.child("strategy")));
     }

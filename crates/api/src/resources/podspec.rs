@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::field::{FieldError, FieldPath};
-use crate::validation::{dns_label_errors, validate_labels};
+use crate::validation::{dns_label_errors, non_negative, validate_labels};
 
 /// Defaults of a pod spec, as they appear in a Deployment's template.
 pub fn default_pod_spec(spec: &mut PodSpec) {
@@ -105,15 +105,10 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
             &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         ));
     }
-    if let Some(grace) = spec.termination_grace_period_seconds
-        && grace < 0
-    {
-        errors.push(FieldError::invalid(
-            path.child("terminationGracePeriodSeconds"),
-            grace,
-            "must be greater than or equal to 0",
-        ));
-    }
+    errors.extend(non_negative(
+        path.child("terminationGracePeriodSeconds"),
+        spec.termination_grace_period_seconds,
+    ));
     errors
 }
 

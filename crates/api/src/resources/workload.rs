@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::field::{FieldError, FieldPath};
 use crate::resources::podspec::validate_template;
 use crate::selector::label_selector_matches;
+use crate::validation::non_negative;
 
 /// Validates replicas, selector and template of a workload spec.
 pub fn validate_workload(
@@ -19,16 +20,10 @@ pub fn validate_workload(
     kind: &str,
 ) -> Vec<FieldError> {
     let spec = FieldPath::new("spec");
-    let mut errors = Vec::new();
-    if let Some(replicas) = replicas
-        && replicas < 0
-    {
-        errors.push(FieldError::invalid(
-            spec.child("replicas"),
-            replicas,
-            "must be greater than or equal to 0",
-        ));
-    }
+    let mut errors: Vec<FieldError> = non_negative(spec.child("replicas"), replicas)
+        .into_iter()
+        .collect();
+
     let empty_selector = selector.is_none_or(|s| {
         s.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
             && s.match_expressions.as_ref().is_none_or(Vec::is_empty)

@@ -3,6 +3,7 @@
 
 use axum::response::Response;
 use ferrokube_api::resources::workload_selector;
+use ferrokube_api::validation::non_negative;
 use ferrokube_api::{ApiError, FieldError, FieldPath, GroupResource, meta};
 use serde_json::{Value, json};
 
@@ -130,12 +131,9 @@ pub async fn put_scale(call: Call<'_>) -> Result<Response, ApiError> {
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    if replicas < 0 {
-        let errors = [FieldError::invalid(
-            FieldPath::new("spec").child("replicas"),
-            replicas,
-            "must be greater than or equal to 0",
-        )];
+    if let Some(error) = non_negative(FieldPath::new("spec").child("replicas"), Some(replicas)) {
+        let errors = [error];
+
         return Err(ApiError::invalid(
             "Scale",
             "autoscaling",
