@@ -201,7 +201,6 @@ fn etcd_version() -> String {
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: skip there.
     // `cargo test --all-targets` builds and runs benches without `--bench`: only measure under
     // `cargo bench`, and stay silent otherwise.
     if !std::env::args().any(|a| a == "--bench") {
