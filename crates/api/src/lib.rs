@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod field;
 pub mod meta;
+pub mod patch;
 pub mod protobuf;
 pub mod registry;
 pub mod resources;
