@@ -63,17 +63,22 @@ pub(crate) struct Inner {
     pub options: ApiServerOptions,
     pub metrics: Metrics,
     pub openapi: openapi::OpenApi,
+    /// Schemas of the served kinds, for strategic merge and managed fields.
+    pub schemas: ferrokube_api::patch::Schemas,
 }
 
 impl ApiServer {
     pub fn new(store: Arc<dyn Store>, options: ApiServerOptions) -> Self {
+        let registry = Registry::builtin();
+        let schemas = ferrokube_api::patch::Schemas::for_registry(&registry);
         ApiServer {
             inner: Arc::new(Inner {
-                registry: Registry::builtin(),
+                registry,
                 store,
                 options,
                 metrics: Metrics::default(),
                 openapi: openapi::OpenApi::default(),
+                schemas,
             }),
         }
     }

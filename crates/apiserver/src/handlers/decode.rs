@@ -17,7 +17,11 @@ pub struct Body {
 
 /// Decodes the body as an object of `info`'s kind.
 pub fn decode_object(call: &Call<'_>, info: &ResourceInfo) -> Result<Body, ApiError> {
-    let raw = parse(call)?;
+    decode_value(call, info, parse(call)?)
+}
+
+/// Decodes an object of `info`'s kind given as JSON (a body, or the result of a patch).
+pub fn decode_value(call: &Call<'_>, info: &ResourceInfo, raw: Value) -> Result<Body, ApiError> {
     check_type(&raw, info)?;
     let decoded = info.strategy.decode(raw).map_err(|e| {
         ApiError::bad_request(format!(

@@ -5,6 +5,7 @@ mod decode;
 mod delete;
 mod get;
 mod list;
+mod patch;
 mod subresources;
 mod update;
 mod watch;
@@ -108,6 +109,13 @@ pub async fn handle(
         ("POST", true, Some(Subresource::Binding)) => subresources::bind(call).await,
         ("GET", true, Some(Subresource::Scale)) => subresources::get_scale(call).await,
         ("PUT", true, Some(Subresource::Scale)) => subresources::put_scale(call).await,
+        ("PATCH", true, None) => patch::patch(call, patch::PatchTarget::Main).await,
+        ("PATCH", true, Some(Subresource::Status)) => {
+            patch::patch(call, patch::PatchTarget::Status).await
+        }
+        ("PATCH", true, Some(Subresource::Scale)) => {
+            patch::patch(call, patch::PatchTarget::Scale).await
+        }
         ("DELETE", true, None) => delete::delete(call).await,
         ("DELETE", false, None) => delete::delete_collection(call).await,
         (verb, _, _) => Err(ApiError::method_not_supported(

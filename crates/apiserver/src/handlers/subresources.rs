@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::Call;
 use super::get::read;
-use super::update::write;
-use crate::object::{parse_resource_version, set_resource_version};
+use super::update::{Target, commit_update, write};
+
 use crate::response::json;
 
 /// Sets `spec.nodeName` and the PodScheduled condition of an unassigned pod.
@@ -91,7 +91,7 @@ pub async fn bind(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// The Scale of a workload object.
-fn scale_of(obj: &Value) -> Value {
+pub fn scale_of(obj: &Value) -> Value {
     let mut metadata = json!({});
     for field in [
         "name",
@@ -121,50 +121,46 @@ pub async fn get_scale(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(json(200, &scale_of(&obj)))
 }
 
+/// The object with the replicas a Scale asks for; the Scale's resourceVersion, if any, becomes
+/// the update's precondition.
+pub fn scaled(call: &Call<'_>, obj: &Value, scale: &Value) -> Result<Value, ApiError> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if let Some(error) = non_negative(FieldPath::new("spec").child("replicas"), Some(replicas)) {
+        return Err(ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            call.name(),
+            &[error],
+        ));
+    }
+    let mut new = obj.clone();
+    new["spec"]["replicas"] = json!(replicas);
+    let precondition = scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
+    meta::set(
+        &mut new,
+        "resourceVersion",
+        precondition.map(|rv| json!(rv)),
+    );
+    Ok(new)
+}
+
 pub async fn put_scale(call: Call<'_>) -> Result<Response, ApiError> {
     let scale: Value = serde_json::from_slice(&call.body).map_err(|e| {
         ApiError::bad_request(format!(
             "Scale in version \"v1\" cannot be handled as a Scale: {e}"
         ))
     })?;
-    let replicas = scale
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    if let Some(error) = non_negative(FieldPath::new("spec").child("replicas"), Some(replicas)) {
-        let errors = [error];
-
-        return Err(ApiError::invalid(
-            "Scale",
-            "autoscaling",
-            call.name(),
-            &errors,
-        ));
-    }
     let dry_run = call.query.dry_run()?;
-    let (mut obj, revision) = read(&call, None).await?;
-    if let Some(rv) = scale
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty())
-        && parse_resource_version(rv)? != revision
-    {
-        return Err(ApiError::conflict(&call.resource(), call.name()));
-    }
-    if obj.pointer("/spec/replicas").and_then(Value::as_i64) != Some(replicas) {
-        obj["spec"]["replicas"] = json!(replicas);
-        let generation = obj
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            + 1;
-        meta::set(&mut obj, "generation", Some(json!(generation)));
-        if !dry_run {
-            let written = write(&call, &obj, revision).await?;
-            set_resource_version(&mut obj, written);
-        }
-    }
-    Ok(json(200, &scale_of(&obj)))
+    let (obj, revision) = read(&call, None).await?;
+    let new = scaled(&call, &obj, &scale)?;
+    let stored = commit_update(&call, Target::Main, new, obj, revision, dry_run).await?;
+    Ok(json(200, &scale_of(&stored)))
 }
 
 #[cfg(test)]

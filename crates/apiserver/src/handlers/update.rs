@@ -82,25 +82,45 @@ pub fn plan_update(call: &Call<'_>, target: Target, mut new: Value, old: &Value)
 }
 
 pub async fn update(call: Call<'_>, target: Target) -> Result<Response, ApiError> {
-    let info = call.info;
     let dry_run = call.query.dry_run()?;
-    let body = decode_object(&call, info)?;
-    let new = body.object;
-    let body_name = meta::name(&new);
+    let body = decode_object(&call, call.info)?;
+    check_name(&call, &body.object)?;
+    let (old, revision) = read(&call, None).await?;
+    let new = commit_update(&call, target, body.object, old, revision, dry_run).await?;
+    Ok(with_warnings(json(200, &new), &body.warnings))
+}
+
+/// The name in a body must be the one in the URL.
+pub fn check_name(call: &Call<'_>, obj: &Value) -> Result<(), ApiError> {
+    let body_name = meta::name(obj);
     if body_name != call.name() {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({})",
             call.name()
         )));
     }
+    Ok(())
+}
+
+/// Writes `new` over `old` (stored at `revision`): precondition, server-owned fields,
+/// generation, validation, no-op detection, and completing a finalized delete. Returns the
+/// object as stored (or as it would be, for a dry run).
+pub async fn commit_update(
+    call: &Call<'_>,
+    target: Target,
+    new: Value,
+    mut old: Value,
+    revision: Revision,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let info = call.info;
     let precondition = meta::get_str(&new, "resourceVersion")
         .map(parse_resource_version)
         .transpose()?;
-    let (mut old, revision) = read(&call, None).await?;
     if precondition.is_some_and(|rv| rv != revision) {
         return Err(ApiError::conflict(&call.resource(), call.name()));
     }
-    let mut new = plan_update(&call, target, new, &old);
+    let mut new = plan_update(call, target, new, &old);
     meta::set(&mut new, "name", Some(call.name().into()));
     let errors = info.strategy.validate_update(&new, &old, info.namespaced());
     if !errors.is_empty() {
@@ -118,18 +138,18 @@ pub async fn update(call: Call<'_>, target: Target) -> Result<Response, ApiError
         Some(revision.0.to_string().into()),
     );
     if new == old || dry_run {
-        return Ok(with_warnings(json(200, &new), &body.warnings));
+        return Ok(new);
     }
     if super::delete::finalized(&new) {
         // The last finalizer of an object being deleted is gone: the update completes the delete.
         let deleted = call.server.store.delete(&call.key(), Some(revision)).await;
         let written = deleted.map_err(|e| store_error(e, &call.resource(), call.name()))?;
         set_resource_version(&mut new, written.revision);
-        return Ok(json(200, &new));
+        return Ok(new);
     }
-    let written = write(&call, &new, revision).await?;
+    let written = write(call, &new, revision).await?;
     set_resource_version(&mut new, written);
-    Ok(with_warnings(json(200, &new), &body.warnings))
+    Ok(new)
 }
 
 /// Stores `obj` if the stored object is still at `revision`.
