@@ -3,6 +3,7 @@
 
 pub mod errors;
 pub mod field;
+pub mod fields;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;

@@ -33,6 +33,15 @@ impl Schemas {
         ref_name(reference.as_value()).unwrap_or_default()
     }
 
+    /// Whether property `field` of `type_name` is a map of arbitrary keys (labels, data, …).
+    pub fn is_map(&self, type_name: &str, field: &str) -> bool {
+        self.defs
+            .get(type_name)
+            .and_then(|t| t.get("properties"))
+            .and_then(|p| p.get(field))
+            .is_some_and(|p| p.get("additionalProperties").is_some())
+    }
+
     /// The schema name of property `field` of `type_name`, following list items and map values
     /// (the element type for lists and maps).
     pub fn child(&self, type_name: &str, field: &str) -> Option<String> {

@@ -1,0 +1,238 @@
+//! `metadata.managedFields`: one entry per (manager, operation, subresource) with the fields
+//! it owns, updated on every write so that an update takes ownership of what it changed.
+//!
+//! Example: `kubectl create` (manager `kubectl-create`) owns every field it set; a later
+//! `kubectl scale` (manager `kubectl`, subresource `scale`… here an Update of `spec.replicas`)
+//! takes `.spec.replicas` from `kubectl-create`.
+
+use serde_json::{Value, json};
+
+use super::fieldset::{FieldSet, Step, value_at};
+use crate::patch::Schemas;
+
+/// One `managedFields` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedEntry {
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    pub api_version: String,
+    pub time: String,
+    pub fields: FieldSet,
+    pub subresource: String,
+}
+
+impl ManagedEntry {
+    /// The manager as upstream names it in conflict messages.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{:?}", self.manager);
+        if !self.subresource.is_empty() {
+            text = format!("{text} with subresource {:?}", self.subresource);
+        }
+        if self.operation == "Update" {
+            text = format!("{text} using {} at {}", self.api_version, self.time);
+        }
+        text
+    }
+
+    fn to_json(&self) -> Value {
+        let mut entry = json!({
+            "manager": self.manager,
+            "operation": self.operation,
+            "apiVersion": self.api_version,
+            "time": self.time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": self.fields.to_json(),
+        });
+        if !self.subresource.is_empty() {
+            entry["subresource"] = json!(self.subresource);
+        }
+        entry
+    }
+
+    fn from_json(value: &Value) -> Option<Self> {
+        let text = |k: &str| {
+            value
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        Some(ManagedEntry {
+            manager: value.get("manager")?.as_str()?.to_owned(),
+            operation: text("operation"),
+            api_version: text("apiVersion"),
+            time: text("time"),
+            fields: value
+                .get("fieldsV1")
+                .map(FieldSet::from_json)
+                .unwrap_or_default(),
+            subresource: text("subresource"),
+        })
+    }
+}
+
+/// Who is writing: the manager, the subresource (`""` or `status`), and the object's schema.
+pub struct Actor<'a> {
+    pub manager: &'a str,
+    pub subresource: &'a str,
+    pub api_version: &'a str,
+    pub now: &'a str,
+    pub schemas: &'a Schemas,
+    pub root: &'a str,
+}
+
+impl Actor<'_> {
+    pub fn fields_of(&self, object: &Value) -> FieldSet {
+        FieldSet::of_object(
+            object,
+            self.schemas,
+            self.root,
+            self.subresource == "status",
+        )
+    }
+}
+
+/// The entries recorded on an object.
+pub fn read_entries(object: &Value) -> Vec<ManagedEntry> {
+    object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|entries| entries.iter().filter_map(ManagedEntry::from_json).collect())
+        .unwrap_or_default()
+}
+
+/// Records `entries` on an object (removing the field when there are none).
+pub fn write_entries(object: &mut Value, entries: &[ManagedEntry]) {
+    let meta = crate::meta::metadata_mut(object);
+    if entries.is_empty() {
+        meta.remove("managedFields");
+    } else {
+        meta.insert(
+            "managedFields".into(),
+            Value::Array(entries.iter().map(ManagedEntry::to_json).collect()),
+        );
+    }
+}
+
+/// The member paths whose values differ between `old` (absent for a create) and `new`.
+fn changed_paths(
+    actor: &Actor<'_>,
+    old: Option<&Value>,
+    new: &Value,
+) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
+    let new_fields = actor.fields_of(new);
+    let old_fields = old.map(|o| actor.fields_of(o)).unwrap_or_default();
+    let changed = new_fields
+        .paths()
+        .into_iter()
+        .filter(|p| {
+            let container = p.last().is_some_and(|s| s == ".");
+            let before = old.and_then(|o| value_at(o, p));
+            if container {
+                before.is_none()
+            } else {
+                before != value_at(new, p)
+            }
+        })
+        .collect();
+    let removed = old_fields
+        .paths()
+        .into_iter()
+        .filter(|p| !new_fields.contains(p))
+        .collect();
+    (changed, removed)
+}
+
+/// The entries after `actor` wrote `new` over `old` with an Update (PUT, PATCH or create):
+/// the fields it changed become its own and leave every other manager.
+pub fn record_update(
+    mut entries: Vec<ManagedEntry>,
+    actor: &Actor<'_>,
+    old: Option<&Value>,
+    new: &Value,
+) -> Vec<ManagedEntry> {
+    let (changed, removed) = changed_paths(actor, old, new);
+    if changed.is_empty() && removed.is_empty() {
+        return entries;
+    }
+    for entry in &mut entries {
+        for path in changed.iter().chain(&removed) {
+            entry.fields.remove(path);
+        }
+    }
+    let position = entries.iter().position(|e| {
+        e.manager == actor.manager && e.operation == "Update" && e.subresource == actor.subresource
+    });
+    let mut entry = match position {
+        Some(i) => entries.remove(i),
+        None => ManagedEntry {
+            manager: actor.manager.to_owned(),
+            operation: "Update".into(),
+            api_version: String::new(),
+            time: String::new(),
+            fields: FieldSet::default(),
+            subresource: actor.subresource.to_owned(),
+        },
+    };
+    for path in &changed {
+        entry.fields.insert(path);
+    }
+    entry.api_version = actor.api_version.to_owned();
+    entry.time = actor.now.to_owned();
+    entries.push(entry);
+    entries.retain(|e| !e.fields.0.is_empty());
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn an_update_takes_the_fields_it_changes() {
+        let schemas = Schemas::for_registry(&Registry::builtin());
+        let actor = |manager: &'static str| Actor {
+            manager,
+            subresource: "",
+            api_version: "v1",
+            now: "2026-01-01T00:00:00Z",
+            schemas: &schemas,
+            root: "io.k8s.api.core.v1.ConfigMap",
+        };
+        let created = json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
+        let entries = record_update(Vec::new(), &actor("kubectl-create"), None, &created);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            entries[0].fields.to_json(),
+            json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}})
+        );
+
+        let edited = json!({"metadata": {"name": "c"}, "data": {"a": "9", "b": "2"}});
+        let entries = record_update(entries, &actor("kubectl-edit"), Some(&created), &edited);
+        let by = |m: &str| {
+            entries
+                .iter()
+                .find(|e| e.manager == m)
+                .unwrap()
+                .fields
+                .to_json()
+        };
+        assert_eq!(
+            by("kubectl-create"),
+            json!({"f:data": {".": {}, "f:b": {}}})
+        );
+        assert_eq!(by("kubectl-edit"), json!({"f:data": {"f:a": {}}}));
+        assert_eq!(
+            entries[1].describe(),
+            "\"kubectl-edit\" using v1 at 2026-01-01T00:00:00Z"
+        );
+
+        let same = record_update(entries.clone(), &actor("other"), Some(&edited), &edited);
+        assert_eq!(
+            same, entries,
+            "a write that changes nothing records nothing"
+        );
+    }
+}
