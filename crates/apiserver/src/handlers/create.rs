@@ -54,11 +54,23 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) {
 }
 
 pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
-    let info = call.info;
     let dry_run = call.query.dry_run()?;
-    let body = decode_object(&call, info)?;
-    let mut obj = body.object;
-    set_namespace(&call, &mut obj)?;
+    let body = decode_object(&call, call.info)?;
+    let created = create_object(&call, body.object, dry_run, true).await?;
+    Ok(with_warnings(json(201, &created), &body.warnings))
+}
+
+/// Creates a decoded object: namespace, generateName, system fields and defaults, managed
+/// fields (`record`, unless an apply already set them), validation, the namespace check, and
+/// the store.
+pub async fn create_object(
+    call: &Call<'_>,
+    mut obj: Value,
+    dry_run: bool,
+    record: bool,
+) -> Result<Value, ApiError> {
+    let info = call.info;
+    set_namespace(call, &mut obj)?;
     if meta::name(&obj).is_empty()
         && let Some(prefix) = meta::get_str(&obj, "generateName").map(str::to_owned)
     {
@@ -69,6 +81,9 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
         );
     }
     prepare_create(info, &mut obj);
+    if record {
+        super::record_managed_fields(call, "", None, &mut obj);
+    }
     let errors = info.strategy.validate(&obj, info.namespaced());
     if !errors.is_empty() {
         return Err(ApiError::invalid(
@@ -80,31 +95,32 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     }
     let name = meta::name(&obj).to_owned();
     if let Some(ns) = call.key_namespace() {
-        check_namespace(&call, ns, &name).await?;
+        check_namespace(call, ns, &name).await?;
     }
     let key = info.key(call.key_namespace(), &name);
+    let store_error = |e| store_error(e, &call.resource(), &name);
     if dry_run {
         if call
             .server
             .store
             .get(&key, None)
             .await
-            .map_err(|e| store_error(e, &call.resource(), &name))?
+            .map_err(store_error)?
             .kv
             .is_some()
         {
             return Err(ApiError::already_exists(&call.resource(), &name));
         }
-        return Ok(with_warnings(json(201, &obj), &body.warnings));
+        return Ok(obj);
     }
     let written = call
         .server
         .store
         .create(&key, to_stored(info, &obj))
         .await
-        .map_err(|e| store_error(e, &call.resource(), &name))?;
+        .map_err(store_error)?;
     set_resource_version(&mut obj, written.revision);
-    Ok(with_warnings(json(201, &obj), &body.warnings))
+    Ok(obj)
 }
 
 /// Puts the request's namespace on the object; a different one in the body is a 400.

@@ -124,3 +124,43 @@ pub async fn handle(
         )),
     }
 }
+
+/// The field manager of a request: `fieldManager`, else the User-Agent's product name (as
+/// upstream derives it), else `unknown`.
+pub fn manager_name(call: &Call<'_>) -> String {
+    if let Some(manager) = call.query.get("fieldManager") {
+        return manager.to_owned();
+    }
+    call.headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+/// Records `actor`'s write of `new` over `old` in `new`'s managedFields.
+pub fn record_managed_fields(
+    call: &Call<'_>,
+    subresource: &str,
+    old: Option<&serde_json::Value>,
+    new: &mut serde_json::Value,
+) {
+    use ferrokube_api::fields::{Actor, read_entries, record_update, write_entries};
+    let manager = manager_name(call);
+    let root = ferrokube_api::patch::Schemas::root(call.info);
+    let now = crate::object::timestamp(jiff::Timestamp::now());
+    let api_version = call.info.api_version();
+    let actor = Actor {
+        manager: &manager,
+        subresource,
+        api_version: &api_version,
+        now: &now,
+        schemas: &call.server.schemas,
+        root: &root,
+    };
+    let entries = old.map(read_entries).unwrap_or_default();
+    let entries = record_update(entries, &actor, old, new);
+    write_entries(new, &entries);
+}

@@ -6,6 +6,7 @@
 use axum::http::header;
 use axum::response::Response;
 use ferrokube_api::ApiError;
+use ferrokube_api::fields::{Actor, ApplyConflict, server_side_apply};
 use ferrokube_api::patch::{PatchError, Schemas, json_patch, merge_patch, strategic_merge};
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ use super::Call;
 use super::decode::decode_value;
 use super::get::read;
 use super::subresources::{scale_of, scaled};
-use super::update::{Target, check_name, commit_update};
+use super::update::{Managed, Target, check_name, commit_update};
 use crate::response::{json, with_warnings};
 
 /// Attempts before a patch that keeps losing races gives up with 409.
@@ -74,10 +75,13 @@ pub async fn patch(call: Call<'_>, target: PatchTarget) -> Result<Response, ApiE
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let dry_run = call.query.dry_run()?;
+    if content_type.starts_with("application/apply-patch+yaml") {
+        return apply(&call, target, dry_run).await;
+    }
     let kind = PatchKind::from_content_type(content_type)?;
     let body: Value = serde_json::from_slice(&call.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    let dry_run = call.query.dry_run()?;
     let mut last_error = None;
     for _ in 0..ATTEMPTS {
         match attempt(&call, target, kind, &body, dry_run).await {
@@ -117,7 +121,11 @@ async fn attempt(
             .apply(&current, body, schemas, "io.k8s.api.autoscaling.v1.Scale")
             .map_err(bad_patch)?;
         let new = scaled(call, &old, &patched)?;
-        let stored = commit_update(call, Target::Main, new, old, revision, dry_run).await?;
+        let managed = Managed::Record {
+            subresource: "scale",
+        };
+        let stored =
+            commit_update(call, Target::Main, new, old, revision, dry_run, managed).await?;
         return Ok(json(200, &scale_of(&stored)));
     }
     let root = Schemas::root(call.info);
@@ -129,6 +137,111 @@ async fn attempt(
     } else {
         Target::Main
     };
-    let stored = commit_update(call, update_target, decoded.object, old, revision, dry_run).await?;
+    let subresource = if target == PatchTarget::Status {
+        "status"
+    } else {
+        ""
+    };
+    let managed = Managed::Record { subresource };
+    let stored = commit_update(
+        call,
+        update_target,
+        decoded.object,
+        old,
+        revision,
+        dry_run,
+        managed,
+    )
+    .await?;
     Ok(with_warnings(json(200, &stored), &decoded.warnings))
+}
+
+/// Server-side apply (`application/apply-patch+yaml`): merge the applied configuration under
+/// the field manager's ownership, creating the object when it does not exist.
+async fn apply(call: &Call<'_>, target: PatchTarget, dry_run: bool) -> Result<Response, ApiError> {
+    if target == PatchTarget::Scale {
+        return Err(ApiError::method_not_supported(&call.resource(), "apply"));
+    }
+    let Some(manager) = call.query.get("fieldManager").map(str::to_owned) else {
+        return Err(ApiError::bad_request(
+            "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
+        ));
+    };
+    let applied: Value = serde_yaml_ng::from_slice(&call.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let applied = decode_value(call, call.info, applied)?;
+    check_name(call, &applied.object)?;
+    let force = call.query.flag("force");
+    let root = Schemas::root(call.info);
+    let now = crate::object::timestamp(jiff::Timestamp::now());
+    let api_version = call.info.api_version();
+    let subresource = if target == PatchTarget::Status {
+        "status"
+    } else {
+        ""
+    };
+    let actor = Actor {
+        manager: &manager,
+        subresource,
+        api_version: &api_version,
+        now: &now,
+        schemas: &call.server.schemas,
+        root: &root,
+    };
+    let live = match read(call, None).await {
+        Ok(found) => Some(found),
+        Err(err) if err.code == 404 && target == PatchTarget::Main => None,
+        Err(err) => return Err(err),
+    };
+    let merged = server_side_apply(
+        &actor,
+        live.as_ref().map(|(obj, _)| obj),
+        &applied.object,
+        force,
+    )
+    .map_err(|conflict| apply_conflict(call, &conflict))?;
+    let (status, stored) = match live {
+        Some((old, revision)) => {
+            let update_target = if target == PatchTarget::Status {
+                Target::Status
+            } else {
+                Target::Main
+            };
+            (
+                200,
+                commit_update(
+                    call,
+                    update_target,
+                    merged,
+                    old,
+                    revision,
+                    dry_run,
+                    Managed::Applied,
+                )
+                .await?,
+            )
+        }
+        None => (
+            201,
+            super::create::create_object(call, merged, dry_run, false).await?,
+        ),
+    };
+    Ok(with_warnings(json(status, &stored), &applied.warnings))
+}
+
+/// The 409 upstream answers an apply conflict with, one cause per field.
+fn apply_conflict(call: &Call<'_>, conflict: &ApplyConflict) -> ApiError {
+    let causes: Vec<Value> = conflict
+        .conflicts
+        .iter()
+        .map(|(manager, field)| serde_json::json!({"type": "FieldManagerConflict", "message": format!("conflict with {manager}"), "field": field}))
+        .collect();
+    let mut details = call.resource().details(call.name());
+    details["causes"] = Value::Array(causes);
+    ApiError {
+        code: 409,
+        reason: "Conflict",
+        message: conflict.message(),
+        details: Some(details),
+    }
 }

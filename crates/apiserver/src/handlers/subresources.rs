@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::Call;
 use super::get::read;
-use super::update::{Target, commit_update, write};
+use super::update::{Managed, Target, commit_update, write};
 
 use crate::response::json;
 
@@ -159,7 +159,18 @@ pub async fn put_scale(call: Call<'_>) -> Result<Response, ApiError> {
     let dry_run = call.query.dry_run()?;
     let (obj, revision) = read(&call, None).await?;
     let new = scaled(&call, &obj, &scale)?;
-    let stored = commit_update(&call, Target::Main, new, obj, revision, dry_run).await?;
+    let stored = commit_update(
+        &call,
+        Target::Main,
+        new,
+        obj,
+        revision,
+        dry_run,
+        Managed::Record {
+            subresource: "scale",
+        },
+    )
+    .await?;
     Ok(json(200, &scale_of(&stored)))
 }
 

@@ -86,8 +86,23 @@ pub async fn update(call: Call<'_>, target: Target) -> Result<Response, ApiError
     let body = decode_object(&call, call.info)?;
     check_name(&call, &body.object)?;
     let (old, revision) = read(&call, None).await?;
-    let new = commit_update(&call, target, body.object, old, revision, dry_run).await?;
+    let subresource = if target == Target::Status {
+        "status"
+    } else {
+        ""
+    };
+    let managed = Managed::Record { subresource };
+    let new = commit_update(&call, target, body.object, old, revision, dry_run, managed).await?;
     Ok(with_warnings(json(200, &new), &body.warnings))
+}
+
+/// How an update keeps `managedFields`.
+#[derive(Clone, Copy, Debug)]
+pub enum Managed<'a> {
+    /// Record the writer's changes (PUT, PATCH) against this subresource (`""`, `status`, `scale`).
+    Record { subresource: &'a str },
+    /// The new object already carries its entries (server-side apply).
+    Applied,
 }
 
 /// The name in a body must be the one in the URL.
@@ -112,6 +127,7 @@ pub async fn commit_update(
     mut old: Value,
     revision: Revision,
     dry_run: bool,
+    managed: Managed<'_>,
 ) -> Result<Value, ApiError> {
     let info = call.info;
     let precondition = meta::get_str(&new, "resourceVersion")
@@ -122,6 +138,11 @@ pub async fn commit_update(
     }
     let mut new = plan_update(call, target, new, &old);
     meta::set(&mut new, "name", Some(call.name().into()));
+    if let Managed::Record { subresource } = managed {
+        let entries = old.pointer("/metadata/managedFields").cloned();
+        meta::set(&mut new, "managedFields", entries);
+        super::record_managed_fields(call, subresource, Some(&old), &mut new);
+    }
     let errors = info.strategy.validate_update(&new, &old, info.namespaced());
     if !errors.is_empty() {
         return Err(ApiError::invalid(
