@@ -179,7 +179,7 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn kubectl_command(version: Option<&str>) -> Command {
+pub fn kubectl_command(version: Option<&str>) -> Command {
     match version {
         None => Command::new("kubectl"),
         Some(v) => {
