@@ -81,6 +81,7 @@ fn group_version_document(registry: &Registry, group: &str, version: &str) -> Va
         add_paths(&mut paths, info);
     }
     let mut schemas = generator.take_definitions(true);
+    add_patch_extensions(&mut schemas);
     for info in &resources {
         let gvk = json!([{"group": info.group, "version": info.version, "kind": info.kind}]);
         let name = schema_name(info);
@@ -167,5 +168,32 @@ fn add_paths(paths: &mut Map<String, Value>, info: &ResourceInfo) {
                 "patch": operation(info, "patch", &id("patch_status"), &["dryRun", "fieldManager", "fieldValidation", "force"], true),
             }),
         );
+    }
+}
+
+/// Marks list properties with upstream's `x-kubernetes-patch-strategy` and
+/// `x-kubernetes-patch-merge-key`, from the same table the server's strategic merge uses.
+fn add_patch_extensions(schemas: &mut Map<String, Value>) {
+    use ferrokube_api::patch::metadata::{ListStrategy, entries};
+    for (type_name, field, strategy) in entries() {
+        let Some(property) = schemas
+            .get_mut(&type_name)
+            .and_then(|t| t.pointer_mut(&format!("/properties/{field}")))
+        else {
+            continue;
+        };
+        let Some(property) = property.as_object_mut() else {
+            continue;
+        };
+        match strategy {
+            ListStrategy::MergeByKey(key) => {
+                property.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+                property.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+            }
+            ListStrategy::MergePrimitives => {
+                property.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+            }
+            ListStrategy::Atomic => {}
+        }
     }
 }

@@ -568,5 +568,102 @@ async fn discovery_version_health_and_metrics() {
         schema["x-kubernetes-group-version-kind"][0]["kind"],
         "Deployment"
     );
+    let pod_doc = server
+        .get(
+            openapi.body["paths"]["api/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    let containers = &pod_doc.body["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]
+        ["containers"];
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
     let _ = Revision::ZERO;
+}
+
+#[tokio::test]
+async fn patches_on_status_and_strict_fields() {
+    let server = TestServer::start().await;
+    server.post(DEPLOYMENTS, &deployment("web", 1)).await;
+    let patch = |path: &str, content_type: &str, body: Value| {
+        let path = path.to_owned();
+        let content_type = content_type.to_owned();
+        let server = &server;
+        async move {
+            server
+                .request(
+                    http::Method::PATCH,
+                    &path,
+                    &content_type,
+                    serde_json::to_vec(&body).unwrap(),
+                )
+                .await
+        }
+    };
+    let status = patch(
+        &format!("{DEPLOYMENTS}/web/status"),
+        "application/merge-patch+json",
+        json!({"status": {"replicas": 1}, "spec": {"replicas": 9}}),
+    )
+    .await;
+    assert_eq!(status.status, 200);
+    assert_eq!(
+        (
+            status.body["status"]["replicas"].as_i64(),
+            status.body["spec"]["replicas"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let entry = status.body["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subresource"] == "status")
+        .unwrap();
+    assert_eq!(entry["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
+
+    let strict = patch(
+        &format!("{DEPLOYMENTS}/web?fieldValidation=Strict"),
+        "application/merge-patch+json",
+        json!({"spec": {"replica": 2}}),
+    )
+    .await;
+    assert_eq!(strict.status, 400);
+    assert!(
+        strict.body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: unknown field \"spec.replica\"")
+    );
+
+    let unsupported = patch(&format!("{DEPLOYMENTS}/web"), "application/json", json!({})).await;
+    assert_eq!(unsupported.status, 415);
+    let missing_manager = server
+        .request(
+            http::Method::PATCH,
+            &format!("{DEPLOYMENTS}/web"),
+            "application/apply-patch+yaml",
+            b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n".to_vec(),
+        )
+        .await;
+    assert_eq!(missing_manager.status, 400);
+    let failing_test = patch(
+        &format!("{DEPLOYMENTS}/web"),
+        "application/json-patch+json",
+        json!([{"op": "test", "path": "/spec/replicas", "value": 5}]),
+    )
+    .await;
+    assert_eq!(
+        failing_test.status, 400,
+        "a failed JSON patch test changes nothing: {}",
+        failing_test.body
+    );
+    let scale = patch(
+        &format!("{DEPLOYMENTS}/web/scale"),
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 4}}),
+    )
+    .await;
+    assert_eq!(scale.body["spec"]["replicas"], 4);
 }
