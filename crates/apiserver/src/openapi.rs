@@ -6,6 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
+use ferrokube_api::patch::Schemas;
 use ferrokube_api::registry::{ResourceInfo, Subresource};
 use ferrokube_api::{ApiError, Registry};
 use schemars::generate::SchemaSettings;
@@ -84,7 +85,7 @@ fn group_version_document(registry: &Registry, group: &str, version: &str) -> Va
     add_patch_extensions(&mut schemas);
     for info in &resources {
         let gvk = json!([{"group": info.group, "version": info.version, "kind": info.kind}]);
-        let name = schema_name(info);
+        let name = Schemas::root(info);
         if let Some(schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
             schema.insert("x-kubernetes-group-version-kind".into(), gvk);
         }
@@ -97,24 +98,12 @@ fn group_version_document(registry: &Registry, group: &str, version: &str) -> Va
     })
 }
 
-/// The components name k8s-openapi gives a kind, e.g. `io.k8s.api.apps.v1.Deployment`.
-fn schema_name(info: &ResourceInfo) -> String {
-    let mut generator = SchemaSettings::openapi3().into_generator();
-    let reference = info.strategy.openapi_schema(&mut generator);
-    reference
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.rsplit('/').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn query_param(name: &str, kind: &str) -> Value {
     json!({"name": name, "in": "query", "schema": {"type": kind, "uniqueItems": true}})
 }
 
 fn operation(info: &ResourceInfo, action: &str, id: &str, params: &[&str], body: bool) -> Value {
-    let schema_ref = json!({"$ref": format!("#/components/schemas/{}", schema_name(info))});
+    let schema_ref = json!({"$ref": format!("#/components/schemas/{}", Schemas::root(info))});
     let mut op = json!({
         "operationId": id,
         "x-kubernetes-action": action,

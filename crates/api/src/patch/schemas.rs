@@ -12,18 +12,31 @@ use crate::registry::{Registry, ResourceInfo};
 /// All component schemas, by name (`io.k8s.api.apps.v1.Deployment`, …).
 pub struct Schemas {
     defs: BTreeMap<String, Value>,
+    /// The schema name of each kind, by `group/version/kind`.
+    roots: BTreeMap<String, String>,
 }
 
 impl Schemas {
     /// The schemas reachable from every kind in the registry.
     pub fn for_registry(registry: &Registry) -> Self {
         let mut generator = SchemaSettings::openapi3().into_generator();
+        let mut roots = BTreeMap::new();
         for info in registry.resources() {
-            info.strategy.openapi_schema(&mut generator);
+            let reference = info.strategy.openapi_schema(&mut generator);
+            roots.insert(
+                kind_key(info),
+                ref_name(reference.as_value()).unwrap_or_default(),
+            );
         }
         Schemas {
             defs: generator.take_definitions(true).into_iter().collect(),
+            roots,
         }
+    }
+
+    /// The schema name of a served kind, computed once.
+    pub fn root_of(&self, info: &ResourceInfo) -> &str {
+        self.roots.get(&kind_key(info)).map_or("", String::as_str)
     }
 
     /// The schema name of a resource's kind.
@@ -48,6 +61,10 @@ impl Schemas {
         let property = self.defs.get(type_name)?.get("properties")?.get(field)?;
         element_type(property)
     }
+}
+
+fn kind_key(info: &ResourceInfo) -> String {
+    format!("{}/{}/{}", info.group, info.version, info.kind)
 }
 
 /// The referenced schema name of a property, or of its items / additionalProperties.
@@ -75,6 +92,10 @@ mod tests {
         let schemas = Schemas::for_registry(&registry);
         let root = Schemas::root(registry.find("apps", "v1", "deployments").unwrap());
         assert_eq!(root, "io.k8s.api.apps.v1.Deployment");
+        assert_eq!(
+            schemas.root_of(registry.find("apps", "v1", "deployments").unwrap()),
+            root
+        );
         let spec = schemas.child(&root, "spec").unwrap();
         let template = schemas.child(&spec, "template").unwrap();
         let pod_spec = schemas.child(&template, "spec").unwrap();

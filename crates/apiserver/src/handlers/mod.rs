@@ -140,27 +140,47 @@ pub fn manager_name(call: &Call<'_>) -> String {
         .to_owned()
 }
 
-/// Records `actor`'s write of `new` over `old` in `new`'s managedFields.
+/// What a writer's managed-fields [`Actor`](ferrokube_api::fields::Actor) borrows: the
+/// manager, the time and the kind's schema, read once per request.
+pub struct Writer<'a> {
+    manager: String,
+    now: String,
+    api_version: String,
+    call: &'a Call<'a>,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(call: &'a Call<'a>, manager: String) -> Self {
+        Writer {
+            manager,
+            now: crate::object::timestamp(jiff::Timestamp::now()),
+            api_version: call.info.api_version(),
+            call,
+        }
+    }
+
+    pub fn actor<'b>(&'b self, subresource: &'b str) -> ferrokube_api::fields::Actor<'b> {
+        ferrokube_api::fields::Actor {
+            manager: &self.manager,
+            subresource,
+            api_version: &self.api_version,
+            now: &self.now,
+            schemas: &self.call.server.schemas,
+            root: self.call.server.schemas.root_of(self.call.info),
+        }
+    }
+}
+
+/// Records the request's write of `new` over `old` in `new`'s managedFields.
 pub fn record_managed_fields(
     call: &Call<'_>,
     subresource: &str,
     old: Option<&serde_json::Value>,
     new: &mut serde_json::Value,
 ) {
-    use ferrokube_api::fields::{Actor, read_entries, record_update, write_entries};
-    let manager = manager_name(call);
-    let root = ferrokube_api::patch::Schemas::root(call.info);
-    let now = crate::object::timestamp(jiff::Timestamp::now());
-    let api_version = call.info.api_version();
-    let actor = Actor {
-        manager: &manager,
-        subresource,
-        api_version: &api_version,
-        now: &now,
-        schemas: &call.server.schemas,
-        root: &root,
-    };
+    use ferrokube_api::fields::{read_entries, record_update, write_entries};
+    let writer = Writer::new(call, manager_name(call));
     let entries = old.map(read_entries).unwrap_or_default();
-    let entries = record_update(entries, &actor, old, new);
+    let entries = record_update(entries, &writer.actor(subresource), old, new);
     write_entries(new, &entries);
 }

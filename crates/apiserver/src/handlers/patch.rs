@@ -6,7 +6,7 @@
 use axum::http::header;
 use axum::response::Response;
 use ferrokube_api::ApiError;
-use ferrokube_api::fields::{Actor, ApplyConflict, server_side_apply};
+use ferrokube_api::fields::{ApplyConflict, server_side_apply};
 use ferrokube_api::patch::{PatchError, Schemas, json_patch, merge_patch, strategic_merge};
 use serde_json::Value;
 
@@ -128,8 +128,8 @@ async fn attempt(
             commit_update(call, Target::Main, new, old, revision, dry_run, managed).await?;
         return Ok(json(200, &scale_of(&stored)));
     }
-    let root = Schemas::root(call.info);
-    let patched = kind.apply(&old, body, schemas, &root).map_err(bad_patch)?;
+    let root = call.server.schemas.root_of(call.info);
+    let patched = kind.apply(&old, body, schemas, root).map_err(bad_patch)?;
     let decoded = decode_value(call, call.info, patched)?;
     check_name(call, &decoded.object)?;
     let update_target = if target == PatchTarget::Status {
@@ -172,22 +172,13 @@ async fn apply(call: &Call<'_>, target: PatchTarget, dry_run: bool) -> Result<Re
     let applied = decode_value(call, call.info, applied)?;
     check_name(call, &applied.object)?;
     let force = call.query.flag("force");
-    let root = Schemas::root(call.info);
-    let now = crate::object::timestamp(jiff::Timestamp::now());
-    let api_version = call.info.api_version();
     let subresource = if target == PatchTarget::Status {
         "status"
     } else {
         ""
     };
-    let actor = Actor {
-        manager: &manager,
-        subresource,
-        api_version: &api_version,
-        now: &now,
-        schemas: &call.server.schemas,
-        root: &root,
-    };
+    let writer = super::Writer::new(call, manager);
+    let actor = writer.actor(subresource);
     let live = match read(call, None).await {
         Ok(found) => Some(found),
         Err(err) if err.code == 404 && target == PatchTarget::Main => None,
