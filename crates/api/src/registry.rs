@@ -24,6 +24,8 @@ pub enum Subresource {
     Scale,
     /// `binding` (pods): a Binding assigns the pod to a node.
     Binding,
+    /// `finalize` (namespaces): only `spec.finalizers` is written.
+    Finalize,
 }
 
 impl Subresource {
@@ -32,6 +34,7 @@ impl Subresource {
             Subresource::Status => "status",
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
+            Subresource::Finalize => "finalize",
         }
     }
 
@@ -40,6 +43,7 @@ impl Subresource {
         match self {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
             Subresource::Binding => &["create"],
+            Subresource::Finalize => &["update"],
         }
     }
 }

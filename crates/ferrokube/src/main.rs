@@ -1,5 +1,6 @@
 //! The `ferrokube` binary: parses configuration, starts tracing, and runs the chosen component.
 
+mod controller_manager;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Runs the control plane with its datastore.
     Server(server::ServerConfig),
+    /// Runs the controllers against an API server.
+    ControllerManager(controller_manager::ControllerManagerConfig),
 }
 
 #[tokio::main]
@@ -32,12 +35,14 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     match cli.command {
         Command::Server(config) => server::run(config, shutdown).await,
+        Command::ControllerManager(config) => controller_manager::run(config, shutdown).await,
     }
 }
 
 /// A future that resolves on SIGINT or SIGTERM; the handlers are installed before it returns,
 /// so a signal that arrives during start-up is not lost.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + Sync + 'static>
+{
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;

@@ -82,7 +82,12 @@ pub async fn run(
     let kubeconfig = write_kubeconfig(&config.data_dir, &format!("http://{address}"))?;
     tracing::info!(address = %address, kubeconfig = %kubeconfig.display(), "API server listening");
     println!("export KUBECONFIG={}", kubeconfig.display());
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    // The controllers are API clients of this server, as if they ran elsewhere.
+    let client = kube::Client::try_from(kube::Config::new(format!("http://{address}").parse()?))?;
+    let controllers = tokio::spawn(ferrokube_controllers::run(client, shutdown.clone()));
     api.serve(listener, shutdown).await?;
+    controllers.await?;
     tracing::info!("shut down");
     Ok(())
 }

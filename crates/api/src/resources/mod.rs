@@ -58,7 +58,7 @@ fn entry(
 /// Every built-in resource, core group first, in discovery order.
 pub fn all() -> Vec<ResourceInfo> {
     use Scope::{Cluster, Namespaced};
-    use Subresource::{Binding, Scale, Status};
+    use Subresource::{Binding, Finalize, Scale, Status};
     vec![
         entry(
             ("", "v1", "ConfigMap"),
@@ -84,7 +84,7 @@ pub fn all() -> Vec<ResourceInfo> {
             Cluster,
             &["ns"],
             &[],
-            &[Status],
+            &[Finalize, Status],
             Box::new(namespaces::strategy()),
         ),
         entry(

@@ -169,11 +169,16 @@ fn graceful_pod_period(call: &Call<'_>, obj: &Value, options: &DeleteOptions) ->
 pub fn finalized(obj: &Value) -> bool {
     meta::get_str(obj, "deletionTimestamp").is_some()
         && meta::finalizers(obj).is_empty()
-        && !is_terminating_namespace(obj)
+        && !namespace_finalizers_left(obj)
 }
 
-fn is_terminating_namespace(obj: &Value) -> bool {
+/// A namespace also waits for its `spec.finalizers` (the namespace controller's `kubernetes`).
+fn namespace_finalizers_left(obj: &Value) -> bool {
     obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
 }
 
 fn check_preconditions(

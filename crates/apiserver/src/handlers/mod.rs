@@ -107,6 +107,9 @@ pub async fn handle(
             update::update(call, update::Target::Status).await
         }
         ("POST", true, Some(Subresource::Binding)) => subresources::bind(call).await,
+        ("PUT", true, Some(Subresource::Finalize)) => {
+            update::update(call, update::Target::Finalize).await
+        }
         ("GET", true, Some(Subresource::Scale)) => subresources::get_scale(call).await,
         ("PUT", true, Some(Subresource::Scale)) => subresources::put_scale(call).await,
         ("PATCH", true, None) => patch::patch(call, patch::PatchTarget::Main).await,

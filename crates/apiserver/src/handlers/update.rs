@@ -19,6 +19,8 @@ use crate::store_error;
 pub enum Target {
     Main,
     Status,
+    /// A namespace's `finalize`: only `spec.finalizers`.
+    Finalize,
 }
 
 /// Metadata fields only the server sets; an update keeps the stored values.
@@ -36,6 +38,14 @@ const SERVER_OWNED: [&str; 5] = [
 /// the result has the new `spec.replicas`, the stored `status`, and generation + 1.
 pub fn plan_update(call: &Call<'_>, target: Target, mut new: Value, old: &Value) -> Value {
     let strategy = &call.info.strategy;
+    if target == Target::Finalize {
+        let mut result = old.clone();
+        result["spec"]["finalizers"] = new
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or_else(|| Value::Array(Vec::new()));
+        return result;
+    }
     if target == Target::Status {
         let mut result = old.clone();
         result["status"] = new
@@ -86,10 +96,10 @@ pub async fn update(call: Call<'_>, target: Target) -> Result<Response, ApiError
     let body = decode_object(&call, call.info)?;
     check_name(&call, &body.object)?;
     let (old, revision) = read(&call, None).await?;
-    let subresource = if target == Target::Status {
-        "status"
-    } else {
-        ""
+    let subresource = match target {
+        Target::Status => "status",
+        Target::Finalize => "finalize",
+        Target::Main => "",
     };
     let managed = Managed::Record { subresource };
     let new = commit_update(&call, target, body.object, old, revision, dry_run, managed).await?;
@@ -158,7 +168,7 @@ pub async fn commit_update(
         "resourceVersion",
         Some(revision.0.to_string().into()),
     );
-    if new == old || dry_run {
+    if dry_run || (new == old && !super::delete::finalized(&new)) {
         return Ok(new);
     }
     if super::delete::finalized(&new) {

@@ -1,0 +1,31 @@
+//! `ferrokube controller-manager`: the controllers alone, against any API server named by a
+//! kubeconfig.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// Flags of `ferrokube controller-manager`.
+#[derive(clap::Args, Debug)]
+pub struct ControllerManagerConfig {
+    /// The kubeconfig to reach the API server with.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+}
+
+/// Runs the controllers until `shutdown` resolves.
+pub async fn run(
+    config: ControllerManagerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let kubeconfig = Kubeconfig::read_from(&config.kubeconfig)
+        .with_context(|| format!("reading {}", config.kubeconfig.display()))?;
+    let client_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    let client = kube::Client::try_from(client_config)?;
+    tracing::info!(kubeconfig = %config.kubeconfig.display(), "controller manager starting");
+    ferrokube_controllers::run(client, shutdown).await;
+    Ok(())
+}
