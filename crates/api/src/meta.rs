@@ -62,3 +62,16 @@ pub fn finalizers(obj: &Value) -> Vec<&str> {
         .map(|f| f.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default()
 }
+
+/// Drops empty `metadata` collections, which upstream never writes (`omitempty`): an update
+/// that removes the last ownerReference leaves no `ownerReferences: []` behind.
+pub fn prune_empty(obj: &mut Value) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    meta.retain(|_, v| match v {
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        _ => true,
+    });
+}

@@ -1,18 +1,37 @@
 //! The controller manager: level-triggered controllers that talk to the API server only
 //! through its HTTP API, as `kube` clients. Each can be killed and restarted at any moment.
 
+pub mod events;
 pub mod namespace;
+pub mod replicaset;
 
 use std::future::Future;
+use std::time::Duration;
 
-use futures::future::join_all;
+use futures::FutureExt;
+
+/// How long controllers get to finish their reconciles once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send + 'static) {
-    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
-    let controllers = vec![tokio::spawn(namespace::run(
-        client.clone(),
-        shutdown.clone(),
-    ))];
-    join_all(controllers).await;
+    let shutdown = Box::pin(shutdown).shared();
+    let controllers = vec![
+        tokio::spawn(namespace::run(client.clone(), shutdown.clone())),
+        tokio::spawn(replicaset::run(client.clone(), shutdown.clone())),
+    ];
+    let all = futures::future::join_all(controllers);
+    tokio::pin!(all);
+    tokio::select! {
+        _ = &mut all => return,
+        () = shutdown => {}
+    }
+    // A controller still waiting for its first list (the API server may already be gone) never
+    // sees its graceful shutdown: stop waiting after a grace period.
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("controllers did not stop in time; stopping them");
+    }
 }

@@ -43,3 +43,154 @@ async fn deleting_a_namespace_deletes_its_content_then_the_namespace() {
         "a new namespace of the same name starts empty"
     );
 }
+
+const REPLICASET: &str = "apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: frontend
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {tier: frontend}
+  template:
+    metadata:
+      labels: {tier: frontend}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+";
+
+/// Polls kubectl output until `check` accepts it, for at most 30 s.
+fn eventually(server: &Server, args: &[&str], what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = ok(server.kubectl(None, args));
+        if check(&out) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last output:\n{out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn pod_names(out: &str) -> Vec<String> {
+    out.split_whitespace().map(str::to_owned).collect()
+}
+
+const OWNED_PODS: [&str; 5] = [
+    "get",
+    "pods",
+    "-l",
+    "tier=frontend",
+    "-o=jsonpath={range .items[?(@.metadata.ownerReferences[0].controller==true)]}{.metadata.name} {end}",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicaset_keeps_its_pods() {
+    let server = Server::start(&Backend::sqlite().await);
+    let file = support::manifest(REPLICASET);
+    ok(server.kubectl(None, &["create", "-f", file.path().to_str().unwrap()]));
+    let pods = eventually(&server, &OWNED_PODS, "3 owned pods", |o| {
+        pod_names(o).len() == 3
+    });
+    for name in pod_names(&pods) {
+        assert!(
+            name.starts_with("frontend-") && name.len() == "frontend-".len() + 5,
+            "{name}"
+        );
+    }
+    let owner = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[0].metadata.ownerReferences[0]}",
+        ],
+    ));
+    assert!(
+        owner.contains("\"blockOwnerDeletion\":true") && owner.contains("\"kind\":\"ReplicaSet\""),
+        "{owner}"
+    );
+
+    let victim = pod_names(&pods)[0].clone();
+    ok(server.kubectl(None, &["delete", "pod", &victim]));
+    eventually(&server, &OWNED_PODS, "a replacement pod", |o| {
+        pod_names(o).len() == 3 && !o.contains(&victim)
+    });
+
+    assert_eq!(
+        ok(server.kubectl(None, &["scale", "rs/frontend", "--replicas=1"])),
+        "replicaset.apps/frontend scaled\n"
+    );
+    eventually(&server, &OWNED_PODS, "one pod left", |o| {
+        pod_names(o).len() == 1
+    });
+    eventually(
+        &server,
+        &[
+            "get",
+            "rs/frontend",
+            "-o",
+            "jsonpath={.status.replicas} {.status.observedGeneration}",
+        ],
+        "status",
+        |o| o == "1 2",
+    );
+
+    // A pod whose labels stop matching is released, and replaced.
+    let kept = pod_names(&ok(server.kubectl(None, &OWNED_PODS)))[0].clone();
+    ok(server.kubectl(None, &["label", "pod", &kept, "tier=debug", "--overwrite"]));
+    eventually(
+        &server,
+        &[
+            "get",
+            "pod",
+            &kept,
+            "-o",
+            "jsonpath={.metadata.ownerReferences}",
+        ],
+        "release",
+        str::is_empty,
+    );
+    eventually(
+        &server,
+        &OWNED_PODS,
+        "a replacement for the released pod",
+        |o| pod_names(o).len() == 1 && !o.contains(&kept),
+    );
+
+    // An orphan that matches is adopted (and, being one too many, one pod goes).
+    ok(server.kubectl(
+        None,
+        &["label", "pod", &kept, "tier=frontend", "--overwrite"],
+    ));
+    eventually(
+        &server,
+        &["get", "pods", "-l", "tier=frontend", "-o", "name"],
+        "adoption and scale-down",
+        |o| o.lines().count() == 1,
+    );
+    let owned = eventually(&server, &OWNED_PODS, "the remaining pod is owned", |o| {
+        pod_names(o).len() == 1
+    });
+    assert_eq!(pod_names(&owned).len(), 1);
+
+    let events = ok(server.kubectl(None, &["get", "events"]));
+    assert!(
+        events.lines().any(|l| l.contains("SuccessfulCreate")
+            && l.contains("replicaset/frontend")
+            && l.contains("Created pod: frontend-")),
+        "{events}"
+    );
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains("SuccessfulDelete") && l.contains("Deleted pod: frontend-")),
+        "{events}"
+    );
+}

@@ -56,7 +56,10 @@ const COLUMNS: [Column; 10] = [
         "string",
         "The number of times this event has occurred.",
     ),
-    Column::NAME,
+    Column {
+        priority: 1,
+        ..Column::NAME
+    },
 ];
 
 fn default(event: &mut Event) {

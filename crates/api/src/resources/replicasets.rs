@@ -61,6 +61,8 @@ fn default(rs: &mut ReplicaSet) {
     if let Some(pod) = spec.template.as_mut().and_then(|t| t.spec.as_mut()) {
         default_pod_spec(pod);
     }
+    // `status.replicas` is not omitempty upstream: a new ReplicaSet reads `status: {replicas: 0}`.
+    rs.status.get_or_insert_with(Default::default);
 }
 
 fn validate(rs: &ReplicaSet) -> Vec<FieldError> {

@@ -81,6 +81,7 @@ pub async fn create_object(
         );
     }
     prepare_create(info, &mut obj);
+    meta::prune_empty(&mut obj);
     if record {
         super::record_managed_fields(call, "", None, &mut obj);
     }

@@ -147,6 +147,7 @@ pub async fn commit_update(
         return Err(ApiError::conflict(&call.resource(), call.name()));
     }
     let mut new = plan_update(call, target, new, &old);
+    meta::prune_empty(&mut new);
     meta::set(&mut new, "name", Some(call.name().into()));
     if let Managed::Record { subresource } = managed {
         let entries = old.pointer("/metadata/managedFields").cloned();

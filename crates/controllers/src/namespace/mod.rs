@@ -132,7 +132,12 @@ pub async fn run(
     Controller::new(namespaces, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, Arc::new(Context { client }))
-        .for_each(|_| futures::future::ready(()))
+        .for_each(|result| {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "namespace controller");
+            }
+            futures::future::ready(())
+        })
         .await;
 }
 

@@ -1,0 +1,129 @@
+//! Events as upstream's controllers write them: one Event per occurrence (e.g. one
+//! SuccessfulCreate per pod, "Created pod: web-abcde"), named `<object>.<unique suffix>`, through
+//! the events.k8s.io/v1 API.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{EventSource, ObjectReference};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use kube::api::{Api, PostParams};
+
+/// Normal or Warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Normal,
+    Warning,
+}
+
+/// Publishes Events for one controller.
+#[derive(Clone)]
+pub struct Recorder {
+    client: kube::Client,
+    /// The reporting controller, e.g. `replicaset-controller`.
+    controller: &'static str,
+}
+
+/// The Event for one occurrence, as upstream's recorder fills it.
+pub fn event(
+    controller: &str,
+    regarding: &ObjectReference,
+    kind: Kind,
+    reason: &str,
+    action: &str,
+    note: &str,
+    now: Timestamp,
+) -> Event {
+    let name = regarding.name.clone().unwrap_or_default();
+    Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+            namespace: regarding.namespace.clone(),
+            ..Default::default()
+        },
+        event_time: Some(MicroTime(now)),
+        reporting_controller: Some(controller.to_owned()),
+        reporting_instance: Some(controller.to_owned()),
+        action: Some(action.to_owned()),
+        reason: Some(reason.to_owned()),
+        regarding: Some(regarding.clone()),
+        note: Some(note.to_owned()),
+        type_: Some(match kind {
+            Kind::Normal => "Normal".to_owned(),
+            Kind::Warning => "Warning".to_owned(),
+        }),
+        deprecated_source: Some(EventSource {
+            component: Some(controller.to_owned()),
+            host: None,
+        }),
+        deprecated_first_timestamp: Some(Time(now)),
+        deprecated_last_timestamp: Some(Time(now)),
+        deprecated_count: Some(1),
+        ..Default::default()
+    }
+}
+
+impl Recorder {
+    pub fn new(client: kube::Client, controller: &'static str) -> Self {
+        Recorder { client, controller }
+    }
+
+    /// Publishes an Event; a failure is logged, never fatal to the caller.
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        kind: Kind,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
+        let event = event(
+            self.controller,
+            regarding,
+            kind,
+            reason,
+            action,
+            note,
+            Timestamp::now(),
+        );
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(err) = api.create(&PostParams::default(), &event).await {
+            tracing::warn!(error = %err, reason, "could not publish event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_fields_as_upstream() {
+        let regarding = ObjectReference {
+            kind: Some("ReplicaSet".into()),
+            name: Some("web-5d8f".into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        };
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let e = event(
+            "replicaset-controller",
+            &regarding,
+            Kind::Normal,
+            "SuccessfulCreate",
+            "Create",
+            "Created pod: web-5d8f-abcde",
+            now,
+        );
+        assert!(e.metadata.name.unwrap().starts_with("web-5d8f."));
+        assert_eq!(e.reason.as_deref(), Some("SuccessfulCreate"));
+        assert_eq!(e.note.as_deref(), Some("Created pod: web-5d8f-abcde"));
+        assert_eq!(
+            e.deprecated_source.unwrap().component.as_deref(),
+            Some("replicaset-controller")
+        );
+    }
+}

@@ -1,0 +1,391 @@
+//! The ReplicaSet controller: keeps `spec.replicas` pods, created from the template with a
+//! controller ownerReference, adopting matching orphans and releasing pods that stop matching,
+//! and reports status and Events (SuccessfulCreate, SuccessfulDelete, FailedCreate).
+
+pub mod expectations;
+pub mod plan;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::events::{Kind, Recorder};
+use expectations::Expectations;
+use plan::{Decision, decide, deletion_order, is_active, pod_from_template, slow_start_batches};
+
+/// How often a ReplicaSet is looked at again while creations or deletions are unconfirmed.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Resync even without events.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Why a reconcile failed; it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API request failed.
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+    /// The pod cache never became ready.
+    #[error("pod cache not ready: {0}")]
+    CacheNotReady(String),
+}
+
+struct Context {
+    client: kube::Client,
+    pods: Store<Pod>,
+    expectations: Expectations,
+    recorder: Recorder,
+}
+
+/// Runs the ReplicaSet controller until `shutdown` resolves.
+pub async fn run(
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    // One watch of all pods feeds the cache the reconciler reads (all pods, for adoption) and
+    // triggers the owning ReplicaSets, so a reconcile never runs on a cache older than its
+    // trigger.
+    let (pods, writer) = reflector::store();
+    let pod_events = reflector::reflector(
+        writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        pods,
+        expectations: Expectations::default(),
+        recorder: Recorder::new(client.clone(), "replicaset-controller"),
+    });
+    let controller = Controller::new(
+        Api::<ReplicaSet>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let replicasets = controller.store();
+    controller
+        .watches_stream(pod_events, move |pod: Pod| owners_of(&replicasets, &pod))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "replicaset controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+fn error_policy(_: Arc<ReplicaSet>, error: &Error, _: Arc<Context>) -> Action {
+    tracing::warn!(error = %error, "replicaset reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// The ReplicaSets a pod change concerns: its controller, or, for an orphan, every
+/// ReplicaSet in its namespace whose selector matches it (which may adopt it).
+fn owners_of(replicasets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+    let namespace = pod.namespace().unwrap_or_default();
+    if let Some(owner) = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+    {
+        return if owner.kind == "ReplicaSet" {
+            vec![ObjectRef::new(&owner.name).within(&namespace)]
+        } else {
+            Vec::new()
+        };
+    }
+    replicasets
+        .state()
+        .iter()
+        .filter(|rs| rs.namespace().as_deref() == Some(&namespace) && selector_matches(rs, pod))
+        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
+        .collect()
+}
+
+fn controller_uid(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
+fn selector_matches(rs: &ReplicaSet, pod: &Pod) -> bool {
+    let Some(spec) = rs.spec.as_ref() else {
+        return false;
+    };
+    let empty = spec
+        .selector
+        .match_labels
+        .as_ref()
+        .is_none_or(|m| m.is_empty())
+        && spec
+            .selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty());
+    !empty
+        && ferrokube_api::selector::label_selector_matches(
+            &spec.selector,
+            &pod.metadata.labels.clone().unwrap_or_default(),
+        )
+}
+
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.pods
+        .wait_until_ready()
+        .await
+        .map_err(|e| Error::CacheNotReady(e.to_string()))?;
+    if rs.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = rs.namespace().unwrap_or_default();
+    let key = format!("{namespace}/{}", rs.name_any());
+    let uid = rs.uid().unwrap_or_default();
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let in_namespace: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(&namespace))
+        .collect();
+
+    let mut owned: Vec<Arc<Pod>> = Vec::new();
+    for pod in &in_namespace {
+        match controller_uid(pod) {
+            Some(owner) if owner == uid && selector_matches(&rs, pod) => owned.push(pod.clone()),
+            Some(owner) if owner == uid => release(&pods_api, pod, &uid).await?,
+            None if is_active(pod)
+                && selector_matches(&rs, pod)
+                && adopt(&pods_api, pod, &rs).await? =>
+            {
+                owned.push(pod.clone())
+            }
+            _ => {}
+        }
+    }
+    let active: Vec<&Pod> = owned
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| is_active(p))
+        .collect();
+    let active_names: HashSet<String> = active.iter().map(|p| p.name_any()).collect();
+    let (pending_creates, pending_deletes) =
+        ctx.expectations
+            .pending(&key, &active_names, Instant::now());
+    let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let mut failure = None;
+    match decide(replicas, active.len(), pending_creates, pending_deletes) {
+        Decision::Create(n) => failure = create_pods(&ctx, &rs, &pods_api, &key, n).await,
+        Decision::Delete(n) => delete_pods(&ctx, &rs, &pods_api, &key, &active, n).await?,
+        Decision::Nothing => {}
+    }
+    update_status(&ctx, &rs, &active, failure).await?;
+    let (creates, deletes) = ctx
+        .expectations
+        .pending(&key, &active_names, Instant::now());
+    Ok(if creates + deletes > 0 {
+        Action::requeue(RECHECK)
+    } else {
+        Action::requeue(RESYNC)
+    })
+}
+
+/// Creates `n` pods in slow-start batches; returns the error message of the first failure.
+async fn create_pods(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    pods_api: &Api<Pod>,
+    key: &str,
+    n: usize,
+) -> Option<String> {
+    let template = pod_from_template(rs);
+    let params = PostParams::default();
+    for batch in slow_start_batches(n) {
+        let results =
+            futures::future::join_all((0..batch).map(|_| pods_api.create(&params, &template)))
+                .await;
+        let mut failed = None;
+        for result in results {
+            match result {
+                Ok(pod) => {
+                    let name = pod.name_any();
+                    ctx.expectations.created(key, &name, Instant::now());
+                    publish(
+                        ctx,
+                        rs,
+                        Kind::Normal,
+                        "SuccessfulCreate",
+                        "Create",
+                        format!("Created pod: {name}"),
+                    )
+                    .await;
+                }
+                Err(err) => failed = Some(err.to_string()),
+            }
+        }
+        if let Some(err) = failed {
+            publish(
+                ctx,
+                rs,
+                Kind::Warning,
+                "FailedCreate",
+                "Create",
+                format!("Error creating: {err}"),
+            )
+            .await;
+            return Some(err);
+        }
+    }
+    None
+}
+
+async fn delete_pods(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    pods_api: &Api<Pod>,
+    key: &str,
+    active: &[&Pod],
+    n: usize,
+) -> Result<(), Error> {
+    let mut ranked: Vec<&Pod> = active.to_vec();
+    ranked.sort_by(|a, b| deletion_order(a, b));
+    for pod in ranked.into_iter().take(n) {
+        let name = pod.name_any();
+        match pods_api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(err) => return Err(err.into()),
+        }
+        ctx.expectations.deleted(key, &name, Instant::now());
+        publish(
+            ctx,
+            rs,
+            Kind::Normal,
+            "SuccessfulDelete",
+            "Delete",
+            format!("Deleted pod: {name}"),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Makes `rs` the controller of an orphan pod; false when the pod changed meanwhile.
+async fn adopt(pods_api: &Api<Pod>, pod: &Pod, rs: &ReplicaSet) -> Result<bool, Error> {
+    let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
+    refs.push(plan::owner_reference(rs));
+    let patch =
+        json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod.resource_version()}});
+    match pods_api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Drops the controller reference of a pod whose labels no longer match.
+async fn release(pods_api: &Api<Pod>, pod: &Pod, uid: &str) -> Result<(), Error> {
+    let refs: Vec<_> = pod
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.uid != uid)
+        .collect();
+    let patch =
+        json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod.resource_version()}});
+    match pods_api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn update_status(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    active: &[&Pod],
+    failure: Option<String>,
+) -> Result<(), Error> {
+    let mut status = plan::status(rs, active, jiff::Timestamp::now());
+    let mut conditions: Vec<_> = status
+        .conditions
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.type_ != "ReplicaFailure")
+        .collect();
+    if let Some(message) = failure {
+        conditions.push(k8s_openapi::api::apps::v1::ReplicaSetCondition {
+            type_: "ReplicaFailure".into(),
+            status: "True".into(),
+            reason: Some("FailedCreate".into()),
+            message: Some(message),
+            last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::now(),
+            )),
+        });
+    }
+    status.conditions = (!conditions.is_empty()).then_some(conditions);
+    if rs.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<ReplicaSet> =
+        Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
+    let patch = json!({"status": status});
+    match api
+        .patch_status(
+            &rs.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    kind: Kind,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    ctx.recorder
+        .publish(&rs.object_ref(&()), kind, reason, action, &note)
+        .await;
+}

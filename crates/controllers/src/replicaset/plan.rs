@@ -1,0 +1,302 @@
+//! The ReplicaSet controller's decisions as pure functions: how many pods to create or
+//! delete, in which batches, which pods go first, the pod a template makes, and the status.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::{Pod, PodCondition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+/// At most this many pods are created or deleted in one reconcile, as upstream's burst.
+pub const BURST: usize = 500;
+
+/// What a reconcile does to the pod count.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    Create(usize),
+    Delete(usize),
+    Nothing,
+}
+
+/// Compares the wanted replicas with the active pods plus creations not yet seen.
+pub fn decide(
+    replicas: i32,
+    active: usize,
+    pending_creates: usize,
+    pending_deletes: usize,
+) -> Decision {
+    let current = (active + pending_creates).saturating_sub(pending_deletes) as i64;
+    match i64::from(replicas.max(0)) - current {
+        0 => Decision::Nothing,
+        more if more > 0 => Decision::Create((more as usize).min(BURST)),
+        fewer => Decision::Delete(((-fewer) as usize).min(BURST)),
+    }
+}
+
+/// Slow start: batches of 1, 2, 4, … adding up to `n`, so a failing create costs one call.
+pub fn slow_start_batches(n: usize) -> Vec<usize> {
+    let mut batches = Vec::new();
+    let (mut size, mut left) = (1, n);
+    while left > 0 {
+        let batch = size.min(left);
+        batches.push(batch);
+        left -= batch;
+        size *= 2;
+    }
+    batches
+}
+
+/// Whether a pod still counts toward replicas: not finished and not being deleted.
+pub fn is_active(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    pod.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+fn condition<'a>(pod: &'a Pod, kind: &str) -> Option<&'a PodCondition> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+}
+
+/// Whether the pod's Ready condition is True.
+pub fn is_ready(pod: &Pod) -> bool {
+    condition(pod, "Ready").is_some_and(|c| c.status == "True")
+}
+
+/// Whether the pod has been ready for at least `min_ready_seconds` at `now`.
+pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+    let Some(ready) = condition(pod, "Ready").filter(|c| c.status == "True") else {
+        return false;
+    };
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    ready
+        .last_transition_time
+        .as_ref()
+        .is_some_and(|t| now.as_second() - t.0.as_second() >= i64::from(min_ready_seconds))
+}
+
+fn phase_rank(pod: &Pod) -> u8 {
+    match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Pending") => 0,
+        Some("Running") => 2,
+        _ => 1,
+    }
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |c| c.iter().map(|s| s.restart_count).sum())
+}
+
+/// Upstream's order for choosing pods to delete: first the pods that cost least to lose.
+///
+/// unassigned < assigned; Pending < Unknown < Running; not ready < ready; ready for less
+/// time first; more restarts first; newer first.
+pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
+    let assigned = |p: &Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some_and(|n| !n.is_empty())
+    };
+    let ready_since = |p: &Pod| {
+        condition(p, "Ready")
+            .filter(|c| c.status == "True")
+            .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))
+    };
+    let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    assigned(a)
+        .cmp(&assigned(b))
+        .then(phase_rank(a).cmp(&phase_rank(b)))
+        .then(is_ready(a).cmp(&is_ready(b)))
+        .then_with(|| ready_since(b).cmp(&ready_since(a)))
+        .then(restarts(b).cmp(&restarts(a)))
+        .then_with(|| created(b).cmp(&created(a)))
+}
+
+/// The pod a ReplicaSet's template makes: `generateName` `<rs>-`, the template's labels and
+/// annotations, and a controller ownerReference.
+pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
+    let template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .unwrap_or_default();
+    let template_meta = template.metadata.unwrap_or_default();
+    let name = rs.metadata.name.clone().unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}-")),
+            namespace: rs.metadata.namespace.clone(),
+            labels: template_meta.labels,
+            annotations: template_meta.annotations,
+            finalizers: template_meta.finalizers,
+            owner_references: Some(vec![owner_reference(rs)]),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: None,
+    }
+}
+
+/// The controller ownerReference to a ReplicaSet.
+pub fn owner_reference(rs: &ReplicaSet) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: rs.metadata.name.clone().unwrap_or_default(),
+        uid: rs.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The status a ReplicaSet should report for its active pods.
+pub fn status(rs: &ReplicaSet, active: &[&Pod], now: Timestamp) -> ReplicaSetStatus {
+    let template_labels: BTreeMap<String, String> = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let min_ready = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    let fully_labeled = active
+        .iter()
+        .filter(|p| {
+            let labels = p.metadata.labels.clone().unwrap_or_default();
+            template_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+        })
+        .count();
+    let mut status = rs.status.clone().unwrap_or_default();
+    status.replicas = active.len() as i32;
+    status.fully_labeled_replicas = Some(fully_labeled as i32);
+    status.ready_replicas = Some(active.iter().filter(|p| is_ready(p)).count() as i32);
+    status.available_replicas = Some(
+        active
+            .iter()
+            .filter(|p| is_available(p, min_ready, now))
+            .count() as i32,
+    );
+    status.observed_generation = rs.metadata.generation;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    #[test]
+    fn decide_table() {
+        let cases = [
+            (3, 0, 0, 0, Decision::Create(3)),
+            (3, 1, 2, 0, Decision::Nothing),
+            (3, 5, 0, 0, Decision::Delete(2)),
+            (3, 5, 0, 2, Decision::Nothing),
+            (1000, 0, 0, 0, Decision::Create(BURST)),
+            (-1, 2, 0, 0, Decision::Delete(2)),
+        ];
+        for (replicas, active, creates, deletes, want) in cases {
+            assert_eq!(
+                decide(replicas, active, creates, deletes),
+                want,
+                "{replicas} {active} {creates} {deletes}"
+            );
+        }
+    }
+
+    #[test]
+    fn slow_start_table() {
+        assert_eq!(slow_start_batches(0), Vec::<usize>::new());
+        assert_eq!(slow_start_batches(1), [1]);
+        assert_eq!(slow_start_batches(10), [1, 2, 4, 3]);
+        assert_eq!(slow_start_batches(15), [1, 2, 4, 8]);
+    }
+
+    fn pod(
+        name: &str,
+        node: Option<&str>,
+        phase: &str,
+        ready_since: Option<i64>,
+        restarts: i32,
+        created: i64,
+    ) -> Pod {
+        let conditions = ready_since.map(|t| {
+            vec![PodCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_transition_time: Some(Time(Timestamp::from_second(t).unwrap())),
+                ..Default::default()
+            }]
+        });
+        let statuses = Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
+            restart_count: restarts,
+            ..Default::default()
+        }]);
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                creation_timestamp: Some(Time(Timestamp::from_second(created).unwrap())),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: node.map(Into::into),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                conditions,
+                container_statuses: statuses,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn deletion_ranking_as_upstream() {
+        let pods = [
+            pod("ready-old", Some("n"), "Running", Some(100), 0, 10),
+            pod("unassigned", None, "Pending", None, 0, 50),
+            pod("pending", Some("n"), "Pending", None, 0, 50),
+            pod("running-not-ready", Some("n"), "Running", None, 0, 50),
+            pod("ready-recent", Some("n"), "Running", Some(200), 0, 10),
+            pod("ready-old-restarts", Some("n"), "Running", Some(100), 5, 10),
+            pod("ready-old-newer", Some("n"), "Running", Some(100), 0, 20),
+        ];
+        let mut ranked: Vec<&Pod> = pods.iter().collect();
+        ranked.sort_by(|a, b| deletion_order(a, b));
+        let names: Vec<&str> = ranked
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "unassigned",
+                "pending",
+                "running-not-ready",
+                "ready-recent",
+                "ready-old-restarts",
+                "ready-old-newer",
+                "ready-old"
+            ]
+        );
+    }
+}
