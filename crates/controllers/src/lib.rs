@@ -2,6 +2,7 @@
 //! through its HTTP API, as `kube` clients. Each can be killed and restarted at any moment.
 
 pub mod events;
+pub mod garbagecollector;
 pub mod namespace;
 pub mod replicaset;
 
@@ -19,6 +20,7 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send
     let controllers = vec![
         tokio::spawn(namespace::run(client.clone(), shutdown.clone())),
         tokio::spawn(replicaset::run(client.clone(), shutdown.clone())),
+        tokio::spawn(garbagecollector::run(client.clone(), shutdown.clone())),
     ];
     let all = futures::future::join_all(controllers);
     tokio::pin!(all);

@@ -194,3 +194,63 @@ async fn replicaset_keeps_its_pods() {
         "{events}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collection_follows_the_propagation_policy() {
+    let server = Server::start(&Backend::sqlite().await);
+    let file = support::manifest(REPLICASET);
+    let path = file.path().to_str().unwrap();
+    let all_pods = ["get", "pods", "-o", "name"];
+
+    // Background (kubectl's default): the ReplicaSet goes at once, its pods after it.
+    ok(server.kubectl(None, &["create", "-f", path]));
+    eventually(&server, &OWNED_PODS, "3 pods", |o| pod_names(o).len() == 3);
+    assert_eq!(
+        ok(server.kubectl(None, &["delete", "rs", "frontend"])),
+        "replicaset.apps \"frontend\" deleted\n"
+    );
+    eventually(
+        &server,
+        &all_pods,
+        "the pods to be collected",
+        str::is_empty,
+    );
+
+    // Orphan: the pods stay, without an ownerReference.
+    ok(server.kubectl(None, &["create", "-f", path]));
+    eventually(&server, &OWNED_PODS, "3 pods", |o| pod_names(o).len() == 3);
+    ok(server.kubectl(None, &["delete", "rs", "frontend", "--cascade=orphan"]));
+    let refs = [
+        "get",
+        "pods",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.ownerReferences}{end}",
+    ];
+    eventually(&server, &refs, "orphaned pods", str::is_empty);
+    assert_eq!(
+        ok(server.kubectl(None, &all_pods)).lines().count(),
+        3,
+        "orphaned pods are kept"
+    );
+    // A new ReplicaSet with the same selector adopts them instead of creating more.
+    ok(server.kubectl(None, &["create", "-f", path]));
+    eventually(&server, &OWNED_PODS, "adoption of the 3 orphans", |o| {
+        pod_names(o).len() == 3
+    });
+    assert_eq!(ok(server.kubectl(None, &all_pods)).lines().count(), 3);
+
+    // Foreground: kubectl waits until the pods, then the ReplicaSet, are gone.
+    let out = ok(server.kubectl(
+        None,
+        &[
+            "delete",
+            "rs",
+            "frontend",
+            "--cascade=foreground",
+            "--timeout=60s",
+        ],
+    ));
+    assert_eq!(out, "replicaset.apps \"frontend\" deleted\n");
+    eventually(&server, &all_pods, "no pods", str::is_empty);
+    assert!(fails(server.kubectl(None, &["get", "rs", "frontend"])).contains("not found"));
+}

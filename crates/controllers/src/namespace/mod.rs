@@ -134,7 +134,11 @@ pub async fn run(
         .run(reconcile, error_policy, Arc::new(Context { client }))
         .for_each(|result| {
             if let Err(err) = result {
-                tracing::warn!(error = %err, "namespace controller");
+                match err {
+                    // A deleted object still queued: nothing to do.
+                    kube::runtime::controller::Error::ObjectNotFound(_) => {}
+                    err => tracing::warn!(error = %err, "namespace controller"),
+                }
             }
             futures::future::ready(())
         })

@@ -78,7 +78,11 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
             if let Err(err) = result {
-                tracing::warn!(error = %err, "replicaset controller");
+                match err {
+                    // A deleted object still queued: nothing to do.
+                    kube::runtime::controller::Error::ObjectNotFound(_) => {}
+                    err => tracing::warn!(error = %err, "replicaset controller"),
+                }
             }
             futures::future::ready(())
         })
