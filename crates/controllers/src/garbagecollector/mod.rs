@@ -66,14 +66,13 @@ async fn collect(client: kube::Client) {
             .enumerate()
             .flat_map(|(i, w)| w.store.state().into_iter().map(move |o| (i, (*o).clone())))
             .collect();
-        let objects: Vec<DynamicObject> = snapshot.iter().map(|(_, o)| o.clone()).collect();
-        let graph = Graph::new(&objects);
+        let graph = Graph::new(snapshot.iter().map(|(_, o)| o));
         for (i, obj) in &snapshot {
-            if let Some(action) = plan::plan(obj, &graph) {
-                if let Err(err) = act(&client, &watched, &snapshot, &watched[*i], obj, action).await
-                {
-                    tracing::warn!(error = %err, object = %obj.name_any(), "garbage collection step failed; retrying");
-                }
+            let Some(action) = plan::plan(obj, &graph) else {
+                continue;
+            };
+            if let Err(err) = act(&client, &watched, &snapshot, &watched[*i], obj, action).await {
+                tracing::warn!(error = %err, object = %obj.name_any(), "garbage collection step failed; retrying");
             }
         }
         let _ = tokio::time::timeout(RESYNC, changed.notified()).await;

@@ -33,7 +33,7 @@ pub struct Graph<'a> {
 }
 
 impl<'a> Graph<'a> {
-    pub fn new(objects: &'a [DynamicObject]) -> Self {
+    pub fn new(objects: impl IntoIterator<Item = &'a DynamicObject>) -> Self {
         let mut uids = HashSet::new();
         let mut dependents: HashMap<&str, Vec<&DynamicObject>> = HashMap::new();
         for obj in objects {
@@ -120,7 +120,7 @@ mod tests {
                 }),
                 finalizers: (!finalizers.is_empty())
                     .then(|| finalizers.iter().map(|f| f.to_string()).collect()),
-                deletion_timestamp: deleting.then(|| Time(jiff::Timestamp::UNIX_EPOCH)),
+                deletion_timestamp: deleting.then_some(Time(jiff::Timestamp::UNIX_EPOCH)),
                 ..Default::default()
             },
             data: serde_json::Value::Null,
