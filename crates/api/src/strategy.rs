@@ -59,6 +59,10 @@ pub trait Strategy: Send + Sync {
     /// Whether a create keeps the `status` the client sent (nodes) instead of clearing it.
     fn keeps_status_on_create(&self) -> bool;
 
+    /// Whether `/status` also writes `metadata.annotations` (Deployments and ReplicaSets,
+    /// whose controllers record revisions there without bumping the generation).
+    fn status_writes_annotations(&self) -> bool;
+
     /// The kind's OpenAPI schema: a reference, with the definitions added to `generator`.
     fn openapi_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
 
@@ -119,6 +123,7 @@ pub struct Typed<K> {
     pub generation: Generation,
     pub has_status: bool,
     pub keeps_status_on_create: bool,
+    pub status_writes_annotations: bool,
 }
 
 /// Access to the typed object's metadata.
@@ -148,6 +153,7 @@ impl<K> Typed<K> {
             generation: Generation::Untracked,
             has_status: false,
             keeps_status_on_create: false,
+            status_writes_annotations: false,
         }
     }
 }
@@ -236,6 +242,10 @@ where
 
     fn keeps_status_on_create(&self) -> bool {
         self.keeps_status_on_create
+    }
+
+    fn status_writes_annotations(&self) -> bool {
+        self.status_writes_annotations
     }
 
     fn openapi_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -1,6 +1,7 @@
 //! The controller manager: level-triggered controllers that talk to the API server only
 //! through its HTTP API, as `kube` clients. Each can be killed and restarted at any moment.
 
+pub mod deployment;
 pub mod events;
 pub mod garbagecollector;
 pub mod namespace;
@@ -20,6 +21,7 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send
     let controllers = vec![
         tokio::spawn(namespace::run(client.clone(), shutdown.clone())),
         tokio::spawn(replicaset::run(client.clone(), shutdown.clone())),
+        tokio::spawn(deployment::run(client.clone(), shutdown.clone())),
         tokio::spawn(garbagecollector::run(client.clone(), shutdown.clone())),
     ];
     let all = futures::future::join_all(controllers);

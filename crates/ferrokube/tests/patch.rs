@@ -308,7 +308,7 @@ async fn server_dry_run_changes_nothing() {
     assert_eq!(out, "deployment.apps/web created (server dry run)\n");
     assert!(fails(server.kubectl(None, &["get", "deploy/web"])).contains("not found"));
     ok(server.kubectl(None, &["create", "-f", path]));
-    let before = get(&server, "deploy/web", "{.metadata.resourceVersion}");
+    let before = get(&server, "deploy/web", "{.metadata.generation}");
     let runs: Vec<Vec<&str>> = vec![
         vec!["apply", "-f", path, "--dry-run=server"],
         vec!["apply", "--server-side", "-f", path, "--dry-run=server"],
@@ -332,7 +332,7 @@ async fn server_dry_run_changes_nothing() {
         get(
             &server,
             "deploy/web",
-            "{.metadata.resourceVersion} {.spec.replicas}"
+            "{.metadata.generation} {.spec.replicas}"
         ),
         format!("{before} 1")
     );
@@ -363,32 +363,62 @@ async fn rollout_commands_send_their_patches() {
     );
     assert!(!restarted.is_empty());
 
-    // Two ReplicaSets and the revision annotation, as the deployment controller would have
-    // made them (revisions 1 and 2).
-    ok(server.kubectl(
-        None,
-        &[
-            "annotate",
-            "deploy/web",
-            "deployment.kubernetes.io/revision=2",
-        ],
-    ));
-    let uid = get(&server, "deploy/web", "{.metadata.uid}");
-    for (revision, image) in [(1, "nginx:1.24"), (2, "nginx:1.25")] {
-        let rs = format!(
-            "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: web-r{revision}\n  labels: {{app: web, pod-template-hash: r{revision}}}\n  annotations: {{deployment.kubernetes.io/revision: \"{revision}\"}}\n  ownerReferences:\n  - {{apiVersion: apps/v1, kind: Deployment, name: web, uid: {uid}, controller: true, blockOwnerDeletion: true}}\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {{app: web, pod-template-hash: r{revision}}}\n  template:\n    metadata:\n      labels: {{app: web, pod-template-hash: r{revision}}}\n    spec:\n      containers:\n      - name: nginx\n        image: {image}\n"
-        );
-        let rs = manifest(&rs);
-        ok(server.kubectl(None, &["create", "-f", rs.path().to_str().unwrap()]));
-    }
+    // The deployment controller made revision 1; a new image makes revision 2 (the restart
+    // above made another, so roll forward and back by image).
+    ok(server.kubectl(None, &["set", "image", "deploy/web", "nginx=nginx:1.26"]));
+    let rs_list = [
+        "get",
+        "rs",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.metadata.annotations.deployment\\.kubernetes\\.io/revision}={.spec.template.spec.containers[0].image} {end}",
+    ];
+    let history = wait_for(&server, &rs_list, |o| o.split_whitespace().count() == 3);
+    let first = history
+        .split_whitespace()
+        .find(|e| e.ends_with("=1=nginx:1.25"))
+        .expect("revision 1 runs nginx:1.25")
+        .to_owned();
+    let first_name = first.split('=').next().unwrap().to_owned();
+    let listing = ok(server.kubectl(None, &["rollout", "history", "deploy/web"]));
+    assert!(
+        listing.contains("REVISION")
+            && listing.lines().any(|l| l.starts_with("1 "))
+            && listing.lines().any(|l| l.starts_with("3 ")),
+        "{listing}"
+    );
     let out = ok(server.kubectl(None, &["rollout", "undo", "deploy/web", "--to-revision=1"]));
     assert_eq!(out, "deployment.apps/web rolled back\n");
     assert_eq!(
         get(
             &server,
             "deploy/web",
-            "{.spec.template.spec.containers[*].image}"
+            "{.spec.template.spec.containers[0].image}"
         ),
-        "nginx:1.24"
+        "nginx:1.25"
     );
+    // The controller finds revision 1's ReplicaSet by its template and makes it the newest.
+    let after = wait_for(&server, &rs_list, |o| {
+        o.contains(&format!("{first_name}=4=nginx:1.25"))
+    });
+    assert_eq!(
+        after.split_whitespace().count(),
+        3,
+        "no new ReplicaSet for a rollback: {after}"
+    );
+}
+
+/// Polls kubectl until `check` accepts its output, for at most 30 s.
+fn wait_for(server: &Server, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = ok(server.kubectl(None, args));
+        if check(&out) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; last output:\n{out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

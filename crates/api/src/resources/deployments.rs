@@ -24,6 +24,7 @@ pub fn strategy() -> Typed<Deployment> {
         cells,
         generation: Generation::SpecAndAnnotations,
         has_status: true,
+        status_writes_annotations: true,
         ..Typed::plain(NameRule::Subdomain)
     }
 }

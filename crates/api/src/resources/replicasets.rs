@@ -20,6 +20,7 @@ pub fn strategy() -> Typed<ReplicaSet> {
         cells,
         generation: Generation::Spec,
         has_status: true,
+        status_writes_annotations: true,
         ..Typed::plain(NameRule::Subdomain)
     }
 }

@@ -48,6 +48,10 @@ pub fn plan_update(call: &Call<'_>, target: Target, mut new: Value, old: &Value)
     }
     if target == Target::Status {
         let mut result = old.clone();
+        if strategy.status_writes_annotations() {
+            let annotations = new.pointer("/metadata/annotations").cloned();
+            meta::set(&mut result, "annotations", annotations);
+        }
         result["status"] = new
             .get("status")
             .filter(|s| !s.is_null())

@@ -1,0 +1,242 @@
+//! The Deployment controller's decisions as pure functions: the pod-template hash, template
+//! equality that ignores it, maxSurge/maxUnavailable arithmetic, and how far to scale the new
+//! and the old ReplicaSets in one step of a rolling update.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// The label that ties a ReplicaSet and its pods to one template.
+pub const HASH_LABEL: &str = "pod-template-hash";
+/// Upstream's alphabet for generated names (no vowels, no confusable characters).
+const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// A stable hash of a template and the collision count, encoded as upstream encodes it.
+///
+/// FNV-32a over the template's canonical JSON and the collision count, then each decimal
+/// digit mapped into the safe alphabet (`rand.SafeEncodeString`).
+pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u32::from(*b);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+    };
+    feed(&serde_json::to_vec(template).expect("templates serialize"));
+    if let Some(count) = collision_count {
+        feed(&count.to_le_bytes());
+    }
+    hash.to_string()
+        .bytes()
+        .map(|d| SAFE_ALPHABET[usize::from(d) % SAFE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A template without the hash label, for comparing templates.
+fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
+    let mut t = template.clone();
+    if let Some(meta) = t.metadata.as_mut() {
+        if let Some(labels) = meta.labels.as_mut() {
+            labels.remove(HASH_LABEL);
+        }
+        meta.labels = meta.labels.take().filter(|l| !l.is_empty());
+    }
+    if let Some(meta) = t.metadata.as_mut() {
+        meta.creation_timestamp = None;
+    }
+    t
+}
+
+/// Whether two templates are the same apart from the hash label (as upstream's
+/// `EqualIgnoreHash`); `rollout undo` sends an old template without the label.
+pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
+    without_hash(a) == without_hash(b)
+}
+
+/// An int-or-percent of `total`, rounded up or down.
+fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
+    match value {
+        None => 0,
+        Some(IntOrString::Int(i)) => *i,
+        Some(IntOrString::String(s)) => {
+            let percent: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
+            let exact = percent * f64::from(total) / 100.0;
+            (if round_up {
+                exact.ceil()
+            } else {
+                exact.floor()
+            }) as i32
+        }
+    }
+}
+
+/// (maxSurge, maxUnavailable) in pods: surge rounds up, unavailable down, and both zero
+/// becomes one unavailable, as upstream's `ResolveFenceposts`.
+pub fn fenceposts(deployment: &Deployment) -> (i32, i32) {
+    let spec = deployment.spec.clone().unwrap_or_default();
+    let replicas = spec.replicas.unwrap_or(1);
+    let rolling = spec
+        .strategy
+        .and_then(|s| s.rolling_update)
+        .unwrap_or_default();
+    let surge = scaled_value(rolling.max_surge.as_ref(), replicas, true);
+    let unavailable = scaled_value(rolling.max_unavailable.as_ref(), replicas, false);
+    if surge == 0 && unavailable == 0 {
+        (0, 1)
+    } else {
+        (surge, unavailable)
+    }
+}
+
+fn spec_replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
+
+fn available(rs: &ReplicaSet) -> i32 {
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
+}
+
+/// The new ReplicaSet's replicas after one scale-up step: up to replicas + maxSurge pods in all.
+pub fn new_replicas(deployment: &Deployment, all: &[&ReplicaSet], new: &ReplicaSet) -> i32 {
+    let replicas = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let (surge, _) = fenceposts(deployment);
+    let current: i32 = all.iter().map(|rs| spec_replicas(rs)).sum();
+    let max_total = replicas + surge;
+    if current >= max_total {
+        return spec_replicas(new);
+    }
+    let scale_up = (max_total - current).min(replicas - spec_replicas(new));
+    spec_replicas(new) + scale_up.max(0)
+}
+
+/// How many old pods one scale-down step may remove: keep replicas − maxUnavailable available.
+pub fn old_scale_down_budget(
+    deployment: &Deployment,
+    all: &[&ReplicaSet],
+    new: &ReplicaSet,
+) -> i32 {
+    let replicas = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let (_, unavailable) = fenceposts(deployment);
+    let total: i32 = all.iter().map(|rs| spec_replicas(rs)).sum();
+    let min_available = replicas - unavailable;
+    let new_unavailable = spec_replicas(new) - available(new);
+    (total - min_available - new_unavailable).max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{
+        DeploymentSpec, DeploymentStrategy, ReplicaSetSpec, ReplicaSetStatus,
+        RollingUpdateDeployment,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn deployment(replicas: i32, surge: IntOrString, unavailable: IntOrString) -> Deployment {
+        Deployment {
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                strategy: Some(DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_surge: Some(surge),
+                        max_unavailable: Some(unavailable),
+                    }),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn rs(replicas: i32, available: i32) -> ReplicaSet {
+        ReplicaSet {
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
+            status: Some(ReplicaSetStatus {
+                available_replicas: Some(available),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pct(s: &str) -> IntOrString {
+        IntOrString::String(s.into())
+    }
+
+    #[test]
+    fn fenceposts_table() {
+        let cases = [
+            (10, pct("25%"), pct("25%"), (3, 2)),
+            (1, pct("25%"), pct("25%"), (1, 0)),
+            (4, IntOrString::Int(0), IntOrString::Int(0), (0, 1)),
+            (10, IntOrString::Int(3), IntOrString::Int(2), (3, 2)),
+        ];
+        for (replicas, surge, unavailable, want) in cases {
+            assert_eq!(
+                fenceposts(&deployment(replicas, surge.clone(), unavailable.clone())),
+                want,
+                "{replicas} {surge:?} {unavailable:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rolling_steps() {
+        let d = deployment(3, IntOrString::Int(1), IntOrString::Int(0));
+        let old = rs(3, 3);
+        let new = rs(0, 0);
+        assert_eq!(new_replicas(&d, &[&old, &new], &new), 1, "surge by one");
+        let new = rs(1, 0);
+        assert_eq!(
+            old_scale_down_budget(&d, &[&old, &new], &new),
+            0,
+            "the new pod is not available yet"
+        );
+        let new = rs(1, 1);
+        assert_eq!(old_scale_down_budget(&d, &[&old, &new], &new), 1);
+        assert_eq!(
+            new_replicas(&d, &[&old, &new], &new),
+            1,
+            "at max total until an old pod goes"
+        );
+    }
+
+    #[test]
+    fn hash_is_stable_and_ignores_nothing_else() {
+        let mut template = PodTemplateSpec {
+            metadata: Some(ObjectMeta::default()),
+            spec: None,
+        };
+        let a = template_hash(&template, None);
+        assert_eq!(a, template_hash(&template, None));
+        assert!(a.bytes().all(|b| SAFE_ALPHABET.contains(&b)));
+        assert_ne!(
+            a,
+            template_hash(&template, Some(1)),
+            "the collision count changes the hash"
+        );
+        let mut hashed = template.clone();
+        hashed.metadata.as_mut().unwrap().labels =
+            Some([(HASH_LABEL.to_owned(), a.clone())].into());
+        assert!(equal_ignore_hash(&template, &hashed));
+        template.metadata.as_mut().unwrap().labels =
+            Some([("app".to_owned(), "x".to_owned())].into());
+        assert!(!equal_ignore_hash(&template, &hashed));
+    }
+}
