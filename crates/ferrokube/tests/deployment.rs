@@ -1,0 +1,299 @@
+//! End-to-end: the Deployment chain through the controllers with the real kubectl. Until the
+//! kubelet exists, a helper plays it by marking every pod Running and Ready.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use support::{Backend, Server, fails, ok};
+
+async fn client(server: &Server) -> kube::Client {
+    kube::Client::try_from(kube::Config::new(
+        format!("http://{}", server.address).parse().unwrap(),
+    ))
+    .unwrap()
+}
+
+/// Plays the kubelet: every new pod becomes Running and Ready.
+fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let pods: Api<Pod> = Api::all(client.clone());
+        let mut stream = std::pin::pin!(
+            watcher(pods, watcher::Config::default())
+                .default_backoff()
+                .applied_objects()
+        );
+        while let Some(Ok(pod)) = stream.next().await {
+            let ready = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            if ready || pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let now = jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            let containers: Vec<_> = pod.spec.iter().flat_map(|s| &s.containers).map(|c| {
+                serde_json::json!({"name": c.name, "ready": true, "started": true, "restartCount": 0, "image": c.image, "imageID": "", "state": {"running": {"startedAt": now}}})
+            }).collect();
+            let status = serde_json::json!({"status": {
+                "phase": "Running",
+                "podIP": "10.0.0.1",
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}, {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}],
+                "containerStatuses": containers,
+            }});
+            let api: Api<Pod> = Api::namespaced(
+                client.clone(),
+                &pod.metadata.namespace.clone().unwrap_or_default(),
+            );
+            let _ = api
+                .patch_status(
+                    &pod.metadata.name.clone().unwrap_or_default(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&status),
+                )
+                .await;
+        }
+    })
+}
+
+fn wait_for(server: &Server, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = ok(server.kubectl(None, args));
+        if check(&out) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; last output:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_deployment_runs_through_the_chain() {
+    let server = Server::start(&Backend::sqlite().await);
+    let kubelet = fake_kubelet(client(&server).await);
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "deployment",
+            "nginx-deployment",
+            "--image=nginx",
+            "--port=80",
+            "--replicas=1",
+        ],
+    ));
+    let rs = wait_for(&server, &["get", "rs", "-o", "name"], |o| {
+        o.lines().count() == 1
+    });
+    let rs_name = rs.trim().trim_start_matches("replicaset.apps/").to_owned();
+    let hash = rs_name
+        .strip_prefix("nginx-deployment-")
+        .expect("named <deployment>-<hash>");
+    assert!(
+        !hash.is_empty()
+            && hash
+                .bytes()
+                .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)),
+        "{hash}"
+    );
+    let owner = ok(server.kubectl(None, &["get", "rs", &rs_name, "-o", "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.spec.selector.matchLabels.pod-template-hash}"]));
+    assert_eq!(owner, format!("Deployment/nginx-deployment {hash}"));
+    let pod_owner = wait_for(
+        &server,
+        &[
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[*].metadata.ownerReferences[0].name}",
+        ],
+        |o| !o.is_empty(),
+    );
+    assert_eq!(pod_owner, rs_name);
+    let status = wait_for(
+        &server,
+        &[
+            "rollout",
+            "status",
+            "deployment/nginx-deployment",
+            "--timeout=60s",
+        ],
+        |o| o.contains("successfully rolled out"),
+    );
+    assert_eq!(
+        status,
+        "deployment \"nginx-deployment\" successfully rolled out\n"
+    );
+    let events = ok(server.kubectl(None, &["get", "events"]));
+    assert!(
+        events.contains("ScalingReplicaSet")
+            && events.contains(&format!("Scaled up replica set {rs_name} from 0 to 1")),
+        "{events}"
+    );
+    assert!(events.contains("SuccessfulCreate"), "{events}");
+    let describe = ok(server.kubectl(None, &["describe", "deployment", "nginx-deployment"]));
+    assert!(
+        describe.contains(&format!(
+            "NewReplicaSet:   {rs_name} (1/1 replicas created)"
+        )),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("deployment-controller  Scaled up replica set"),
+        "{describe}"
+    );
+
+    // delete removes the ReplicaSet and its pods.
+    ok(server.kubectl(None, &["delete", "deployment", "nginx-deployment"]));
+    wait_for(&server, &["get", "rs,pods", "-o", "name"], str::is_empty);
+    kubelet.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_update_respects_surge_and_unavailability() {
+    let server = Server::start(&Backend::sqlite().await);
+    let kube_client = client(&server).await;
+    let kubelet = fake_kubelet(kube_client.clone());
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.25",
+            "--replicas=1",
+        ],
+    ));
+    ok(server.kubectl(None, &["scale", "deployment/web", "--replicas=5"]));
+    ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    ));
+
+    // A checker watches the pods during the rollout: at most replicas + maxSurge pods (5 + 2,
+    // 25% rounded up) and at least replicas − maxUnavailable ready (5 − 1, 25% rounded down).
+    let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let checker = {
+        let (violations, done) = (violations.clone(), done.clone());
+        let pods: Api<Pod> = Api::namespaced(kube_client.clone(), "default");
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                let list = pods
+                    .list(&ListParams::default().labels("app=web"))
+                    .await
+                    .unwrap()
+                    .items;
+                let live: Vec<&Pod> = list
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .collect();
+                let ready = live
+                    .iter()
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    })
+                    .count();
+                if live.len() > 7 || ready < 4 {
+                    violations
+                        .lock()
+                        .unwrap()
+                        .push(format!("{} pods, {ready} ready", live.len()));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    assert_eq!(
+        ok(server.kubectl(
+            None,
+            &["set", "image", "deployment/web", "nginx=nginx:1.26"]
+        )),
+        "deployment.apps/web image updated\n"
+    );
+    let status = ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=90s"],
+    ));
+    assert!(
+        status.ends_with("deployment \"web\" successfully rolled out\n"),
+        "{status}"
+    );
+    done.store(true, Ordering::Relaxed);
+    checker.await.unwrap();
+    assert!(
+        violations.lock().unwrap().is_empty(),
+        "bounds broken: {:?}",
+        violations.lock().unwrap()
+    );
+    let images = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ],
+    ));
+    assert_eq!(
+        images
+            .split_whitespace()
+            .filter(|i| *i == "nginx:1.26")
+            .count(),
+        5,
+        "{images}"
+    );
+    let history = ok(server.kubectl(None, &["rollout", "history", "deployment/web"]));
+    assert!(
+        history.lines().any(|l| l.starts_with("1 "))
+            && history.lines().any(|l| l.starts_with("2 ")),
+        "{history}"
+    );
+
+    // --cascade=orphan keeps the ReplicaSets; a new Deployment with the same selector adopts them.
+    let before = ok(server.kubectl(
+        None,
+        &["get", "rs", "-o", "jsonpath={.items[*].metadata.uid}"],
+    ));
+    ok(server.kubectl(None, &["delete", "deployment", "web", "--cascade=orphan"]));
+    assert!(fails(server.kubectl(None, &["get", "deployment", "web"])).contains("not found"));
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.26",
+            "--replicas=5",
+        ],
+    ));
+    wait_for(
+        &server,
+        &[
+            "get",
+            "rs",
+            "-o",
+            "jsonpath={.items[*].metadata.ownerReferences[0].kind}",
+        ],
+        |o| o.split_whitespace().count() == 2,
+    );
+    let after = ok(server.kubectl(
+        None,
+        &["get", "rs", "-o", "jsonpath={.items[*].metadata.uid}"],
+    ));
+    assert_eq!(
+        after, before,
+        "the same ReplicaSets were adopted, none was created"
+    );
+    kubelet.abort();
+}
