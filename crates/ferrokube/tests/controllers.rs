@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Backend, Server, fails, ok};
+use support::{Backend, Server, fails, ok, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_namespace_deletes_its_content_then_the_namespace() {
@@ -61,20 +61,10 @@ spec:
         image: nginx:1.25
 ";
 
-/// Polls kubectl output until `check` accepts it, for at most 30 s.
+/// [`wait_for`], saying what is awaited.
 fn eventually(server: &Server, args: &[&str], what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let out = ok(server.kubectl(None, args));
-        if check(&out) {
-            return out;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last output:\n{out}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    eprintln!("waiting for {what}");
+    wait_for(server, args, check)
 }
 
 fn pod_names(out: &str) -> Vec<String> {

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::{Backend, Server, fails, ok};
+use support::{Backend, Server, fails, ok, wait_for};
 
 async fn client(server: &Server) -> kube::Client {
     kube::Client::try_from(kube::Config::new(
@@ -59,21 +59,6 @@ fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
                 .await;
         }
     })
-}
-
-fn wait_for(server: &Server, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = ok(server.kubectl(None, args));
-        if check(&out) {
-            return out;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out; last output:\n{out}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use support::{Backend, Server, fails, manifest, ok};
+use support::{Backend, Server, fails, manifest, ok, wait_for};
 
 const TWO_CONTAINERS: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -405,20 +405,4 @@ async fn rollout_commands_send_their_patches() {
         3,
         "no new ReplicaSet for a rollback: {after}"
     );
-}
-
-/// Polls kubectl until `check` accepts its output, for at most 30 s.
-fn wait_for(server: &Server, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let out = ok(server.kubectl(None, args));
-        if check(&out) {
-            return out;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out; last output:\n{out}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }

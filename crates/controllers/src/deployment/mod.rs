@@ -5,7 +5,6 @@
 
 pub mod plan;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,15 +12,16 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::events::{Kind, Recorder};
+use crate::ownership::{adopt, controller_reference, controller_uid, owners_of, selector_matches};
 use plan::{
     HASH_LABEL, equal_ignore_hash, fenceposts, new_replicas, old_scale_down_budget, template_hash,
 };
@@ -71,7 +71,9 @@ pub async fn run(
     let deployments = controller.store();
     controller
         .watches_stream(rs_events, move |rs: ReplicaSet| {
-            owners_of(&deployments, &rs)
+            owners_of(&deployments, &rs, |d: &Deployment| {
+                d.spec.as_ref().map(|s| &s.selector)
+            })
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -90,46 +92,6 @@ fn error_policy(_: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
-fn selector_matches(d: &Deployment, labels: &BTreeMap<String, String>) -> bool {
-    let Some(spec) = d.spec.as_ref() else {
-        return false;
-    };
-    let empty = spec
-        .selector
-        .match_labels
-        .as_ref()
-        .is_none_or(|m| m.is_empty())
-        && spec
-            .selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|e| e.is_empty());
-    !empty && ferrokube_api::selector::label_selector_matches(&spec.selector, labels)
-}
-
-/// The Deployments a ReplicaSet change concerns: its controller, or matching Deployments.
-fn owners_of(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef<Deployment>> {
-    let namespace = rs.namespace().unwrap_or_default();
-    if let Some(owner) = rs
-        .owner_references()
-        .iter()
-        .find(|r| r.controller == Some(true))
-    {
-        return if owner.kind == "Deployment" {
-            vec![ObjectRef::new(&owner.name).within(&namespace)]
-        } else {
-            Vec::new()
-        };
-    }
-    let labels = rs.labels().clone();
-    deployments
-        .state()
-        .iter()
-        .filter(|d| d.namespace().as_deref() == Some(&namespace) && selector_matches(d, &labels))
-        .map(|d| ObjectRef::from_obj(d.as_ref()))
-        .collect()
-}
-
 fn revision(rs: &ReplicaSet) -> i64 {
     rs.annotations()
         .get(REVISION)
@@ -143,17 +105,6 @@ fn spec_replicas(rs: &ReplicaSet) -> i32 {
 
 fn status_replicas(rs: &ReplicaSet) -> i32 {
     rs.status.as_ref().map_or(0, |s| s.replicas)
-}
-
-fn owner_reference(d: &Deployment) -> OwnerReference {
-    OwnerReference {
-        api_version: "apps/v1".into(),
-        kind: "Deployment".into(),
-        name: d.name_any(),
-        uid: d.uid().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
 }
 
 /// The ReplicaSet for the Deployment's current template.
@@ -190,7 +141,7 @@ fn new_replicaset(d: &Deployment, hash: &str, replicas: i32, revision: i64) -> R
             namespace: d.namespace(),
             labels: Some(labels),
             annotations: Some(annotations),
-            owner_references: Some(vec![owner_reference(d)]),
+            owner_references: Some(vec![controller_reference(d)]),
             ..Default::default()
         },
         spec: Some(ReplicaSetSpec {
@@ -214,6 +165,11 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
     let namespace = d.namespace().unwrap_or_default();
     let uid = d.uid().unwrap_or_default();
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let selector = d
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
     let mut owned: Vec<ReplicaSet> = Vec::new();
     for rs in ctx
         .replicasets
@@ -221,30 +177,13 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
         .into_iter()
         .filter(|rs| rs.namespace().as_deref() == Some(&namespace))
     {
-        let controller = rs
-            .owner_references()
-            .iter()
-            .find(|r| r.controller == Some(true))
-            .map(|r| r.uid.clone());
-        match controller {
+        match controller_uid(rs.as_ref()) {
             Some(owner) if owner == uid => owned.push((*rs).clone()),
             None if rs.metadata.deletion_timestamp.is_none()
-                && selector_matches(&d, rs.labels()) =>
+                && selector_matches(&selector, rs.labels())
+                && adopt(&rs_api, rs.as_ref(), d.as_ref()).await? =>
             {
-                let mut refs = rs.owner_references().to_vec();
-                refs.push(owner_reference(&d));
-                let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": rs.resource_version()}});
-                if rs_api
-                    .patch(
-                        &rs.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .is_ok()
-                {
-                    owned.push((*rs).clone());
-                }
+                owned.push((*rs).clone())
             }
             _ => {}
         }

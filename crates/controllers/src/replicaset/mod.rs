@@ -14,12 +14,13 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::events::{Kind, Recorder};
+use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
 use expectations::Expectations;
 use plan::{Decision, decide, deletion_order, is_active, pod_from_template, slow_start_batches};
 
@@ -73,7 +74,11 @@ pub async fn run(
     );
     let replicasets = controller.store();
     controller
-        .watches_stream(pod_events, move |pod: Pod| owners_of(&replicasets, &pod))
+        .watches_stream(pod_events, move |pod: Pod| {
+            owners_of(&replicasets, &pod, |rs: &ReplicaSet| {
+                rs.spec.as_ref().map(|s| &s.selector)
+            })
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
@@ -92,61 +97,6 @@ pub async fn run(
 fn error_policy(_: Arc<ReplicaSet>, error: &Error, _: Arc<Context>) -> Action {
     tracing::warn!(error = %error, "replicaset reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
-}
-
-/// The ReplicaSets a pod change concerns: its controller, or, for an orphan, every
-/// ReplicaSet in its namespace whose selector matches it (which may adopt it).
-fn owners_of(replicasets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
-    let namespace = pod.namespace().unwrap_or_default();
-    if let Some(owner) = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
-    {
-        return if owner.kind == "ReplicaSet" {
-            vec![ObjectRef::new(&owner.name).within(&namespace)]
-        } else {
-            Vec::new()
-        };
-    }
-    replicasets
-        .state()
-        .iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(&namespace) && selector_matches(rs, pod))
-        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-        .collect()
-}
-
-fn controller_uid(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|r| r.controller == Some(true))
-        .map(|r| r.uid.as_str())
-}
-
-fn selector_matches(rs: &ReplicaSet, pod: &Pod) -> bool {
-    let Some(spec) = rs.spec.as_ref() else {
-        return false;
-    };
-    let empty = spec
-        .selector
-        .match_labels
-        .as_ref()
-        .is_none_or(|m| m.is_empty())
-        && spec
-            .selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|e| e.is_empty());
-    !empty
-        && ferrokube_api::selector::label_selector_matches(
-            &spec.selector,
-            &pod.metadata.labels.clone().unwrap_or_default(),
-        )
 }
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -168,14 +118,22 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         .filter(|p| p.namespace().as_deref() == Some(&namespace))
         .collect();
 
+    let selector = rs
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
     let mut owned: Vec<Arc<Pod>> = Vec::new();
     for pod in &in_namespace {
-        match controller_uid(pod) {
-            Some(owner) if owner == uid && selector_matches(&rs, pod) => owned.push(pod.clone()),
-            Some(owner) if owner == uid => release(&pods_api, pod, &uid).await?,
+        let matches = selector_matches(&selector, pod.labels());
+        match controller_uid(pod.as_ref()) {
+            Some(owner) if owner == uid && matches => owned.push(pod.clone()),
+            Some(owner) if owner == uid => {
+                release(&pods_api, pod.as_ref(), &uid).await?;
+            }
             None if is_active(pod)
-                && selector_matches(&rs, pod)
-                && adopt(&pods_api, pod, &rs).await? =>
+                && matches
+                && adopt(&pods_api, pod.as_ref(), rs.as_ref()).await? =>
             {
                 owned.push(pod.clone())
             }
@@ -287,52 +245,6 @@ async fn delete_pods(
         .await;
     }
     Ok(())
-}
-
-/// Makes `rs` the controller of an orphan pod; false when the pod changed meanwhile.
-async fn adopt(pods_api: &Api<Pod>, pod: &Pod, rs: &ReplicaSet) -> Result<bool, Error> {
-    let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
-    refs.push(plan::owner_reference(rs));
-    let patch =
-        json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod.resource_version()}});
-    match pods_api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(false),
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Drops the controller reference of a pod whose labels no longer match.
-async fn release(pods_api: &Api<Pod>, pod: &Pod, uid: &str) -> Result<(), Error> {
-    let refs: Vec<_> = pod
-        .metadata
-        .owner_references
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.uid != uid)
-        .collect();
-    let patch =
-        json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod.resource_version()}});
-    match pods_api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(()),
-        Err(err) => Err(err.into()),
-    }
 }
 
 async fn update_status(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// At most this many pods are created or deleted in one reconcile, as upstream's burst.
 pub const BURST: usize = 500;
@@ -140,23 +140,11 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
             labels: template_meta.labels,
             annotations: template_meta.annotations,
             finalizers: template_meta.finalizers,
-            owner_references: Some(vec![owner_reference(rs)]),
+            owner_references: Some(vec![crate::ownership::controller_reference(rs)]),
             ..Default::default()
         },
         spec: template.spec,
         status: None,
-    }
-}
-
-/// The controller ownerReference to a ReplicaSet.
-pub fn owner_reference(rs: &ReplicaSet) -> OwnerReference {
-    OwnerReference {
-        api_version: "apps/v1".into(),
-        kind: "ReplicaSet".into(),
-        name: rs.metadata.name.clone().unwrap_or_default(),
-        uid: rs.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
     }
 }
 

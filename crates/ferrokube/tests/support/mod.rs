@@ -226,3 +226,19 @@ pub fn manifest(text: &str) -> tempfile::NamedTempFile {
     std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
     file
 }
+
+/// Runs kubectl until `check` accepts its output; panics with the last output after 60 s.
+pub fn wait_for(server: &Server, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = ok(server.kubectl(None, args));
+        if check(&out) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for kubectl {args:?}; last output:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
