@@ -282,3 +282,76 @@ async fn rolling_update_respects_surge_and_unavailability() {
     );
     kubelet.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_never_runs_old_and_new_pods_together() {
+    let server = Server::start(&Backend::sqlite().await);
+    let kube_client = client(&server).await;
+    let kubelet = fake_kubelet(kube_client.clone());
+    let manifest = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: db\nspec:\n  replicas: 3\n  strategy: {type: Recreate}\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", manifest.path().to_str().unwrap()]));
+    ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/db", "--timeout=60s"],
+    ));
+    let mixed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let checker = {
+        let (mixed, done) = (mixed.clone(), done.clone());
+        let pods: Api<Pod> = Api::namespaced(kube_client.clone(), "default");
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                let list = pods
+                    .list(&ListParams::default().labels("app=db"))
+                    .await
+                    .unwrap()
+                    .items;
+                let mut images: Vec<String> = list
+                    .iter()
+                    .flat_map(|p| {
+                        p.spec
+                            .iter()
+                            .flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone()))
+                    })
+                    .collect();
+                images.sort();
+                images.dedup();
+                if images.len() > 1 {
+                    mixed.lock().unwrap().push(images.join(","));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    ok(server.kubectl(None, &["set", "image", "deployment/db", "db=postgres:17"]));
+    let status = ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/db", "--timeout=90s"],
+    ));
+    assert!(
+        status.ends_with("deployment \"db\" successfully rolled out\n"),
+        "{status}"
+    );
+    done.store(true, Ordering::Relaxed);
+    checker.await.unwrap();
+    assert!(
+        mixed.lock().unwrap().is_empty(),
+        "old and new pods at once: {:?}",
+        mixed.lock().unwrap()
+    );
+    let images = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=db",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ],
+    ));
+    assert_eq!(images, "postgres:17 postgres:17 postgres:17");
+    kubelet.abort();
+}
