@@ -257,19 +257,7 @@ async fn create_new(
     match rs_api.create(&PostParams::default(), &rs).await {
         Ok(created) => {
             if replicas > 0 {
-                let note = format!(
-                    "Scaled up replica set {} from 0 to {replicas}",
-                    created.name_any()
-                );
-                ctx.recorder
-                    .publish(
-                        &d.object_ref(&()),
-                        Kind::Normal,
-                        "ScalingReplicaSet",
-                        "Scale",
-                        &note,
-                    )
-                    .await;
+                scaling_event(ctx, d, &created.name_any(), 0, replicas).await;
             }
             Ok(())
         }
@@ -311,11 +299,14 @@ async fn scale(
             &Patch::Merge(&patch),
         )
         .await?;
+    scaling_event(ctx, d, &rs.name_any(), from, to).await;
+    Ok(())
+}
+
+/// Upstream's ScalingReplicaSet event: "Scaled up replica set web-5d8f from 0 to 3".
+async fn scaling_event(ctx: &Context, d: &Deployment, replicaset: &str, from: i32, to: i32) {
     let direction = if to > from { "up" } else { "down" };
-    let note = format!(
-        "Scaled {direction} replica set {} from {from} to {to}",
-        rs.name_any()
-    );
+    let note = format!("Scaled {direction} replica set {replicaset} from {from} to {to}");
     ctx.recorder
         .publish(
             &d.object_ref(&()),
@@ -325,7 +316,6 @@ async fn scale(
             &note,
         )
         .await;
-    Ok(())
 }
 
 async fn recreate_step(
