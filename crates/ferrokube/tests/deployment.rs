@@ -20,7 +20,7 @@ async fn client(server: &Server) -> kube::Client {
     .unwrap()
 }
 
-/// Plays the kubelet: every new pod becomes Running and Ready.
+/// Plays the kubelet: every new pod becomes Running and Ready (but those of `:404` images).
 fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let pods: Api<Pod> = Api::all(client.clone());
@@ -31,7 +31,13 @@ fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
         );
         while let Some(Ok(pod)) = stream.next().await {
             let ready = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-            if ready || pod.metadata.deletion_timestamp.is_some() {
+            // Images tagged `:404` never become ready, as a broken image would not.
+            let broken = pod
+                .spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .any(|c| c.image.as_deref().is_some_and(|i| i.ends_with(":404")));
+            if ready || broken || pod.metadata.deletion_timestamp.is_some() {
                 continue;
             }
             let now = jiff::Timestamp::now()
@@ -353,5 +359,35 @@ async fn recreate_never_runs_old_and_new_pods_together() {
         ],
     ));
     assert_eq!(images, "postgres:17 postgres:17 postgres:17");
+    kubelet.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proportional_scaling_as_upstream_conformance() {
+    let server = Server::start(&Backend::sqlite().await);
+    let kubelet = fake_kubelet(client(&server).await);
+    let manifest = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 10\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 3, maxUnavailable: 2}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", manifest.path().to_str().unwrap()]));
+    ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    ));
+    ok(server.kubectl(None, &["set", "image", "deployment/web", "web=nginx:404"]));
+    let sizes = [
+        "get",
+        "rs",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.spec.replicas} {end}",
+    ];
+    // The rollout gets stuck: 10 − 2 old pods stay, 13 − 8 new ones never become ready.
+    wait_for(&server, &sizes, |o| {
+        o.contains("nginx:1.25=8") && o.contains("nginx:404=5")
+    });
+    ok(server.kubectl(None, &["scale", "deployment/web", "--replicas=30"]));
+    wait_for(&server, &sizes, |o| {
+        o.contains("nginx:1.25=20") && o.contains("nginx:404=13")
+    });
     kubelet.abort();
 }

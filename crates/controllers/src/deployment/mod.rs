@@ -23,12 +23,12 @@ use serde_json::json;
 use crate::events::{Kind, Recorder};
 use crate::ownership::{adopt, controller_reference, controller_uid, owners_of, selector_matches};
 use plan::{
-    HASH_LABEL, equal_ignore_hash, fenceposts, new_replicas, old_scale_down_budget, template_hash,
+    HASH_LABEL, MAX_REPLICAS, equal_ignore_hash, fenceposts, new_replicas, old_scale_down_budget,
+    proportional_sizes, template_hash,
 };
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
-const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 /// Look again this soon while a rollout is in progress.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -218,6 +218,12 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
         return Ok(Action::requeue(RECHECK));
     }
     let old: Vec<&ReplicaSet> = owned.iter().filter(|rs| rs.uid() != new.uid()).collect();
+    if is_scaling_event(&owned, replicas) {
+        // Replicas changed (mid-rollout or not): resize, then roll on the next pass.
+        scale_to_replicas(&ctx, &d, &rs_api, &new, &old, replicas).await?;
+        update_status(&ctx, &d, &new, &owned).await?;
+        return Ok(Action::requeue(RECHECK));
+    }
     if !spec.paused.unwrap_or(false) {
         let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
         if recreate {
@@ -233,6 +239,64 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
     } else {
         Action::requeue(RECHECK)
     })
+}
+
+/// Whether an active ReplicaSet was sized for another replica count (upstream's
+/// `isScalingEvent`, read from the desired-replicas annotation).
+fn is_scaling_event(owned: &[ReplicaSet], replicas: i32) -> bool {
+    owned.iter().filter(|rs| spec_replicas(rs) > 0).any(|rs| {
+        rs.annotations()
+            .get(DESIRED)
+            .and_then(|v| v.parse::<i32>().ok())
+            .is_some_and(|desired| desired != replicas)
+    })
+}
+
+/// Upstream's `scale`: one active (or the newest) ReplicaSet takes all the replicas; a
+/// saturated new one sends the old to zero; otherwise a rolling Deployment's active
+/// ReplicaSets are resized in proportion.
+async fn scale_to_replicas(
+    ctx: &Context,
+    d: &Deployment,
+    rs_api: &Api<ReplicaSet>,
+    new: &ReplicaSet,
+    old: &[&ReplicaSet],
+    replicas: i32,
+) -> Result<(), Error> {
+    let all: Vec<&ReplicaSet> = old.iter().copied().chain(std::iter::once(new)).collect();
+    let active: Vec<&ReplicaSet> = all
+        .iter()
+        .copied()
+        .filter(|rs| spec_replicas(rs) > 0)
+        .collect();
+    match active.as_slice() {
+        [] => return scale(ctx, d, rs_api, new, replicas).await,
+        [only] => return scale(ctx, d, rs_api, only, replicas).await,
+        _ => {}
+    }
+    let saturated = spec_replicas(new) == replicas
+        && new.status.as_ref().and_then(|s| s.available_replicas) == Some(replicas);
+    if saturated {
+        for rs in old.iter().filter(|rs| spec_replicas(rs) > 0) {
+            scale(ctx, d, rs_api, rs, 0).await?;
+        }
+        return Ok(());
+    }
+    let recreate = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.type_.as_deref())
+        == Some("Recreate");
+    if recreate {
+        return Ok(());
+    }
+    for (name, size) in proportional_sizes(d, &active) {
+        if let Some(rs) = active.iter().find(|rs| rs.name_any() == name) {
+            scale(ctx, d, rs_api, rs, size).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn create_new(

@@ -135,6 +135,79 @@ pub fn old_scale_down_budget(
     (total - min_available - new_unavailable).max(0)
 }
 
+/// The annotation recording replicas + maxSurge when a ReplicaSet was last scaled.
+pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
+
+/// Upstream's `getReplicaSetFraction`: how much of the change a ReplicaSet takes, from its
+/// share of the size it was scaled for.
+fn fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
+    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    if replicas == 0 {
+        return -spec_replicas(rs);
+    }
+    let max = replicas + fenceposts(d).0;
+    let before = rs
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(MAX_REPLICAS))
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(max);
+    let size = f64::from(spec_replicas(rs)) * f64::from(max) / f64::from(before);
+    size.round() as i32 - spec_replicas(rs)
+}
+
+/// Upstream's proportional scaling of the active ReplicaSets of a Deployment whose replicas
+/// changed mid-rollout: the change is shared in proportion to their sizes, largest first (ties:
+/// newer first when growing, older first when shrinking), leftovers to the largest.
+///
+/// Example (upstream's conformance case): 10 replicas, maxSurge 3, maxUnavailable 2, a rollout
+/// stuck at old 8 + new 5, scaled to 30: old becomes 20 and new 13.
+pub fn proportional_sizes(d: &Deployment, active: &[&ReplicaSet]) -> Vec<(String, i32)> {
+    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let allowed = if replicas > 0 {
+        replicas + fenceposts(d).0
+    } else {
+        0
+    };
+    let current: i32 = active.iter().map(|rs| spec_replicas(rs)).sum();
+    let to_add = allowed - current;
+    let mut sorted: Vec<&ReplicaSet> = active.to_vec();
+    let created = |rs: &ReplicaSet| rs.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    sorted.sort_by(|a, b| {
+        let by_size = spec_replicas(b).cmp(&spec_replicas(a));
+        let newer_first = created(b).cmp(&created(a));
+        by_size.then(if to_add > 0 {
+            newer_first
+        } else {
+            newer_first.reverse()
+        })
+    });
+    let mut added = 0;
+    let mut sizes: Vec<(String, i32)> = sorted
+        .iter()
+        .map(|rs| {
+            let proportion = if to_add == 0 || spec_replicas(rs) == 0 || to_add == added {
+                0
+            } else if to_add > 0 {
+                fraction(rs, d).min(to_add - added)
+            } else {
+                fraction(rs, d).max(to_add - added)
+            };
+            added += proportion;
+            (
+                rs.metadata.name.clone().unwrap_or_default(),
+                spec_replicas(rs) + proportion,
+            )
+        })
+        .collect();
+    if let Some(first) = sizes.first_mut() {
+        first.1 = (first.1 + to_add - added).max(0);
+    }
+    sizes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +288,40 @@ mod tests {
             1,
             "at max total until an old pod goes"
         );
+    }
+
+    #[test]
+    fn proportional_scaling_as_upstream_conformance() {
+        let mut d = deployment(30, IntOrString::Int(3), IntOrString::Int(2));
+        d.metadata.name = Some("web".into());
+        let mut old = rs(8, 8);
+        old.metadata.name = Some("old".into());
+        old.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "13".to_owned())].into());
+        old.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_second(100).unwrap(),
+            ));
+        let mut new = rs(5, 0);
+        new.metadata.name = Some("new".into());
+        new.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "13".to_owned())].into());
+        new.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_second(200).unwrap(),
+            ));
+        let sizes = proportional_sizes(&d, &[&old, &new]);
+        assert_eq!(sizes, [("old".to_owned(), 20), ("new".to_owned(), 13)]);
+        // Scaling back down to 10 shrinks both in proportion, never below zero.
+        let mut shrink = deployment(10, IntOrString::Int(3), IntOrString::Int(2));
+        shrink.metadata.name = Some("web".into());
+        let mut old = rs(20, 20);
+        old.metadata.name = Some("old".into());
+        old.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "33".to_owned())].into());
+        let mut new = rs(13, 0);
+        new.metadata.name = Some("new".into());
+        new.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "33".to_owned())].into());
+        let sizes = proportional_sizes(&shrink, &[&old, &new]);
+        assert_eq!(sizes.iter().map(|(_, n)| n).sum::<i32>(), 13, "{sizes:?}");
+        assert_eq!(sizes, [("old".to_owned(), 8), ("new".to_owned(), 5)]);
     }
 
     #[test]
