@@ -391,3 +391,29 @@ async fn proportional_scaling_as_upstream_conformance() {
     });
     kubelet.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let server = Server::start(&Backend::sqlite().await);
+    let kubelet = fake_kubelet(client(&server).await);
+    let manifest = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\nspec:\n  replicas: 2\n  progressDeadlineSeconds: 2\n  selector:\n    matchLabels: {app: stuck}\n  template:\n    metadata:\n      labels: {app: stuck}\n    spec:\n      containers:\n      - name: web\n        image: nginx:404\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", manifest.path().to_str().unwrap()]));
+    let condition = [
+        "get",
+        "deploy/stuck",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+    ];
+    wait_for(&server, &condition, |o| o == "ProgressDeadlineExceeded");
+    let err = fails(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/stuck", "--timeout=30s"],
+    ));
+    assert_eq!(
+        err,
+        "error: deployment \"stuck\" exceeded its progress deadline\n"
+    );
+    kubelet.abort();
+}

@@ -545,21 +545,55 @@ async fn update_status(
         )
     };
     let name = new.name_any();
+    let previous_progressing = find("Progressing");
+    let made_progress = updated > previous.updated_replicas.unwrap_or(0)
+        || ready > previous.ready_replicas.unwrap_or(0)
+        || available > previous.available_replicas.unwrap_or(0)
+        || d.metadata.generation != previous.observed_generation;
+    let deadline = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.progress_deadline_seconds)
+        .unwrap_or(600);
+    let stalled_since = previous_progressing
+        .as_ref()
+        .and_then(|c| c.last_update_time.as_ref())
+        .map(|t| t.0);
+    let already_timed_out = previous_progressing
+        .as_ref()
+        .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
+    // Once timed out, a rollout stays so until it makes progress again (as upstream).
+    let timed_out = !complete
+        && !made_progress
+        && (already_timed_out
+            || stalled_since.is_some_and(|t| {
+                jiff::Timestamp::now().as_second() - t.as_second() > i64::from(deadline)
+            }));
     let progressing = if complete {
         condition(
             "Progressing",
             true,
             "NewReplicaSetAvailable",
             format!("ReplicaSet \"{name}\" has successfully progressed."),
-            find("Progressing").as_ref(),
+            previous_progressing.as_ref(),
+        )
+    } else if timed_out {
+        condition(
+            "Progressing",
+            false,
+            "ProgressDeadlineExceeded",
+            format!("ReplicaSet \"{name}\" has timed out progressing."),
+            previous_progressing.as_ref(),
         )
     } else {
+        // Progress refreshes the condition's update time; the deadline counts from there.
+        let refreshed = previous_progressing.filter(|_| !made_progress);
         condition(
             "Progressing",
             true,
             "ReplicaSetUpdated",
             format!("ReplicaSet \"{name}\" is progressing."),
-            find("Progressing").as_ref(),
+            refreshed.as_ref(),
         )
     };
     let status = DeploymentStatus {
