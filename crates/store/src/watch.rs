@@ -132,8 +132,8 @@ impl WatchHub {
 /// Where a watcher is; `next` is the first revision it has not yet delivered or skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WatcherState {
-    /// Reading from the log; `lagged` when it got here by falling behind the broadcast.
-    CatchingUp { next: Revision, lagged: bool },
+    /// Reading from the log.
+    CatchingUp { next: Revision },
     /// Taking events from the broadcast.
     Live { next: Revision },
     /// The consumer went away or the stream ended with an error.
@@ -149,13 +149,10 @@ struct Watcher<H> {
 
 impl<H: History> Watcher<H> {
     async fn run(mut self, next: Revision) {
-        let mut state = WatcherState::CatchingUp {
-            next,
-            lagged: false,
-        };
+        let mut state = WatcherState::CatchingUp { next };
         loop {
             state = match state {
-                WatcherState::CatchingUp { next, lagged } => self.catch_up(next, lagged).await,
+                WatcherState::CatchingUp { next } => self.catch_up(next).await,
                 WatcherState::Live { next } => self.take_live(next).await,
                 WatcherState::Done => return,
             };
@@ -163,14 +160,16 @@ impl<H: History> Watcher<H> {
     }
 
     /// Delivers one page from the log; goes live once the page reaches the current revision.
-    async fn catch_up(&mut self, next: Revision, lagged: bool) -> WatcherState {
+    async fn catch_up(&mut self, next: Revision) -> WatcherState {
         let read = self
             .history
             .clone()
             .read_history(&self.prefix, next, CATCH_UP_PAGE);
         let page = match read.await {
             Ok(page) => page,
-            Err(StoreError::Compacted { compacted, .. }) if lagged => {
+            // The start was checked when the watch opened: a compaction met now overtook this
+            // watcher while it was behind.
+            Err(StoreError::Compacted { compacted, .. }) => {
                 let reason = format!(
                     "revision {next} was compacted (compacted revision {compacted}) before the watcher read it"
                 );
@@ -189,7 +188,7 @@ impl<H: History> Watcher<H> {
         if page.through >= page.current {
             WatcherState::Live { next }
         } else {
-            WatcherState::CatchingUp { next, lagged }
+            WatcherState::CatchingUp { next }
         }
     }
 
@@ -202,7 +201,7 @@ impl<H: History> Watcher<H> {
         match received {
             Ok(event) => match classify(event.revision(), next) {
                 Arrival::AlreadySeen => WatcherState::Live { next },
-                Arrival::Gap => WatcherState::CatchingUp { next, lagged: true },
+                Arrival::Gap => WatcherState::CatchingUp { next },
                 Arrival::Next => {
                     if has_prefix(&event.kv.key, &self.prefix)
                         && self.out.send(Ok((*event).clone())).await.is_err()
@@ -212,9 +211,7 @@ impl<H: History> Watcher<H> {
                     WatcherState::Live { next: next.next() }
                 }
             },
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                WatcherState::CatchingUp { next, lagged: true }
-            }
+            Err(broadcast::error::RecvError::Lagged(_)) => WatcherState::CatchingUp { next },
             Err(broadcast::error::RecvError::Closed) => self.fail(StoreError::Closed).await,
         }
     }
