@@ -417,3 +417,33 @@ async fn a_stuck_rollout_exceeds_its_progress_deadline() {
     );
     kubelet.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_become_available_after_min_ready_seconds() {
+    let server = Server::start(&Backend::sqlite().await);
+    let kubelet = fake_kubelet(client(&server).await);
+    let manifest = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  minReadySeconds: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", manifest.path().to_str().unwrap()]));
+    // Ready pods count as available only a second later, with no event to say so.
+    let status = ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    ));
+    assert!(
+        status.ends_with("deployment \"web\" successfully rolled out\n"),
+        "{status}"
+    );
+    let available = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "rs",
+            "-o",
+            "jsonpath={.items[0].status.availableReplicas}",
+        ],
+    ));
+    assert_eq!(available, "2");
+    kubelet.abort();
+}

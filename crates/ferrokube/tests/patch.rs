@@ -405,4 +405,10 @@ async fn rollout_commands_send_their_patches() {
         3,
         "no new ReplicaSet for a rollback: {after}"
     );
+    let history = get(
+        &server,
+        &format!("rs/{first_name}"),
+        "{.metadata.annotations.deployment\\.kubernetes\\.io/revision-history}",
+    );
+    assert_eq!(history, "1", "the former revision is kept");
 }

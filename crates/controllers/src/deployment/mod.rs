@@ -29,6 +29,7 @@ use plan::{
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 /// Look again this soon while a rollout is in progress.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -205,9 +206,17 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
         return Ok(Action::requeue(RECHECK));
     };
     if revision(&new) < max_revision {
-        // A rollback brought an old template back: its ReplicaSet becomes the newest revision.
-        let patch =
-            json!({"metadata": {"annotations": {REVISION: (max_revision + 1).to_string()}}});
+        // A rollback brought an old template back: its ReplicaSet becomes the newest revision,
+        // and its former revisions are kept in `revision-history` (e.g. "1" after 1 → 4).
+        let mut history: Vec<String> = new
+            .annotations()
+            .get(REVISION_HISTORY)
+            .map(|h| h.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        history.push(revision(&new).to_string());
+        let annotations =
+            json!({REVISION: (max_revision + 1).to_string(), REVISION_HISTORY: history.join(",")});
+        let patch = json!({"metadata": {"annotations": annotations}});
         rs_api
             .patch(
                 &new.name_any(),

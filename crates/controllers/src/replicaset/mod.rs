@@ -160,8 +160,25 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
     let (creates, deletes) = ctx
         .expectations
         .pending(&key, &active_names, Instant::now());
+    // A ready pod becomes available only minReadySeconds later, with no event to say so.
+    let min_ready = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    let now = jiff::Timestamp::now();
+    let maturing = min_ready > 0
+        && active
+            .iter()
+            .any(|p| plan::is_ready(p) && !plan::is_available(p, min_ready, now));
     Ok(if creates + deletes > 0 {
         Action::requeue(RECHECK)
+    } else if maturing {
+        Action::requeue(
+            Duration::from_secs(min_ready as u64)
+                .min(RESYNC)
+                .max(RECHECK),
+        )
     } else {
         Action::requeue(RESYNC)
     })
