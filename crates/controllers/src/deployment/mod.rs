@@ -93,6 +93,15 @@ fn error_policy(_: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
+/// Whether the Deployment's strategy is Recreate (otherwise RollingUpdate).
+fn is_recreate(d: &Deployment) -> bool {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.type_.as_deref())
+        == Some("Recreate")
+}
+
 fn revision(rs: &ReplicaSet) -> i64 {
     rs.annotations()
         .get(REVISION)
@@ -234,7 +243,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
         return Ok(Action::requeue(RECHECK));
     }
     if !spec.paused.unwrap_or(false) {
-        let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+        let recreate = is_recreate(&d);
         if recreate {
             recreate_step(&ctx, &d, &rs_api, &new, &old, replicas).await?;
         } else {
@@ -291,12 +300,7 @@ async fn scale_to_replicas(
         }
         return Ok(());
     }
-    let recreate = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.strategy.as_ref())
-        .and_then(|s| s.type_.as_deref())
-        == Some("Recreate");
+    let recreate = is_recreate(d);
     if recreate {
         return Ok(());
     }
@@ -318,7 +322,7 @@ async fn create_new(
     let spec = d.spec.clone().unwrap_or_default();
     let collision_count = d.status.as_ref().and_then(|s| s.collision_count);
     let hash = template_hash(&spec.template, collision_count);
-    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+    let recreate = is_recreate(d);
     let draft = new_replicaset(d, &hash, 0, max_revision + 1);
     let all: Vec<&ReplicaSet> = owned.iter().chain(std::iter::once(&draft)).collect();
     let replicas = if recreate || spec.paused.unwrap_or(false) {
