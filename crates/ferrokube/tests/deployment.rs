@@ -11,7 +11,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::{Backend, Server, fails, ok, wait_for};
+use support::{Backend, SEED, Server, fails, ok, wait_for};
 
 async fn client(server: &Server) -> kube::Client {
     kube::Client::try_from(kube::Config::new(
@@ -71,17 +71,7 @@ fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
 async fn seed_deployment_runs_through_the_chain() {
     let server = Server::start(&Backend::sqlite().await);
     let kubelet = fake_kubelet(client(&server).await);
-    ok(server.kubectl(
-        None,
-        &[
-            "create",
-            "deployment",
-            "nginx-deployment",
-            "--image=nginx",
-            "--port=80",
-            "--replicas=1",
-        ],
-    ));
+    ok(server.kubectl(None, &SEED));
     let rs = wait_for(&server, &["get", "rs", "-o", "name"], |o| {
         o.lines().count() == 1
     });

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{Backend, Server, fails, manifest, ok};
+use support::{Backend, SEED, Server, fails, manifest, ok};
 
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -35,20 +35,6 @@ on_every_backend!(
     get_pods_watch_prints_changes,
     state_survives_kill_9
 );
-
-const SEED: [&str; 7] = [
-    "create",
-    "deployment",
-    "nginx-deployment",
-    "--image=nginx",
-    "--port=80",
-    "--replicas=1",
-    "",
-];
-
-fn seed_args() -> Vec<&'static str> {
-    SEED.iter().copied().filter(|a| !a.is_empty()).collect()
-}
 
 fn seed_deployment_lifecycle(backend: Backend) {
     let server = Server::start(&backend);
@@ -86,7 +72,7 @@ fn seed_deployment_lifecycle(backend: Backend) {
 }
 
 fn seed_once(server: &Server, version: Option<&str>) {
-    let out = ok(server.kubectl(version, &seed_args()));
+    let out = ok(server.kubectl(version, &SEED));
     assert_eq!(out, "deployment.apps/nginx-deployment created\n");
 
     let yaml = ok(server.kubectl(
@@ -150,7 +136,7 @@ fn seed_once(server: &Server, version: Option<&str>) {
     );
     assert!(wide.contains("app=nginx-deployment"), "{wide}");
 
-    let err = fails(server.kubectl(version, &seed_args()));
+    let err = fails(server.kubectl(version, &SEED));
     assert_eq!(
         err,
         "error: failed to create deployment: deployments.apps \"nginx-deployment\" already exists\n"
@@ -269,7 +255,7 @@ fn get_pods_watch_prints_changes(backend: Backend) {
 
 fn state_survives_kill_9(backend: Backend) {
     let mut server = Server::start(&backend);
-    ok(server.kubectl(None, &seed_args()));
+    ok(server.kubectl(None, &SEED));
     ok(server.kubectl(None, &["create", "namespace", "team-a"]));
     ok(server.kubectl(
         None,

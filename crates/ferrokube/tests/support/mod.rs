@@ -11,6 +11,16 @@ use std::time::Duration;
 
 use ferrokube_store::testing::{EtcdServer, SETUP_HINT};
 
+/// The seed command of the chain: `kubectl create deployment nginx-deployment …`.
+pub const SEED: [&str; 6] = [
+    "create",
+    "deployment",
+    "nginx-deployment",
+    "--image=nginx",
+    "--port=80",
+    "--replicas=1",
+];
+
 /// Which datastore a test server uses.
 pub enum Backend {
     Sqlite,
