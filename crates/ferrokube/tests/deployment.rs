@@ -29,7 +29,9 @@ fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
                 .default_backoff()
                 .applied_objects()
         );
-        while let Some(Ok(pod)) = stream.next().await {
+        // A watch error (the server restarting) is retried with backoff, not the end.
+        while let Some(event) = stream.next().await {
+            let Ok(pod) = event else { continue };
             let ready = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
             // Images tagged `:404` never become ready, as a broken image would not.
             let broken = pod
@@ -436,4 +438,136 @@ async fn pods_become_available_after_min_ready_seconds() {
     ));
     assert_eq!(available, "2");
     kubelet.abort();
+}
+
+/// What a watch of the pods saw: every pod ever created, and any moment the bounds broke.
+#[derive(Default)]
+struct Observed {
+    created: std::collections::HashSet<String>,
+    live: std::collections::HashMap<String, bool>,
+    violations: Vec<String>,
+}
+
+impl Observed {
+    fn check(&mut self, max_pods: usize, min_ready: usize) {
+        let ready = self.live.values().filter(|r| **r).count();
+        if self.live.len() > max_pods || ready < min_ready {
+            let moment = format!("{} pods, {ready} ready", self.live.len());
+            self.violations.push(moment);
+        }
+    }
+}
+
+fn pod_uid_and_ready(pod: &Pod) -> (String, bool) {
+    let ready = pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    (pod.metadata.uid.clone().unwrap_or_default(), ready)
+}
+
+/// Watches the pods labelled `selector` (resuming across server restarts) and records them.
+fn observe_pods(
+    client: kube::Client,
+    selector: &str,
+    max_pods: usize,
+    min_ready: usize,
+    observed: Arc<Mutex<Observed>>,
+) -> tokio::task::JoinHandle<()> {
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let config = watcher::Config::default().labels(selector);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(pods, config).default_backoff());
+        let mut relisted = std::collections::HashMap::new();
+        while let Some(event) = stream.next().await {
+            let Ok(event) = event else { continue };
+            let mut seen = observed.lock().unwrap();
+            match event {
+                watcher::Event::Init => relisted.clear(),
+                watcher::Event::InitApply(pod) => {
+                    let (uid, ready) = pod_uid_and_ready(&pod);
+                    seen.created.insert(uid.clone());
+                    relisted.insert(uid, ready);
+                }
+                watcher::Event::InitDone => {
+                    seen.live = std::mem::take(&mut relisted);
+                    seen.check(max_pods, min_ready);
+                }
+                watcher::Event::Apply(pod) => {
+                    let (uid, ready) = pod_uid_and_ready(&pod);
+                    seen.created.insert(uid.clone());
+                    seen.live.insert(uid, ready);
+                    seen.check(max_pods, min_ready);
+                }
+                watcher::Event::Delete(pod) => {
+                    seen.live.remove(&pod_uid_and_ready(&pod).0);
+                    seen.check(max_pods, min_ready);
+                }
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_completes_after_the_server_is_killed_mid_way() {
+    let mut server = Server::start(&Backend::sqlite().await);
+    let kube_client = client(&server).await;
+    let kubelet = fake_kubelet(kube_client.clone());
+    let manifest = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 4\n  minReadySeconds: 2\n  strategy:\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 1}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", manifest.path().to_str().unwrap()]));
+    ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    ));
+
+    // From here on: at most 4 + 1 pods and at least 4 − 1 ready at every observed moment.
+    let observed: Arc<Mutex<Observed>> = Arc::default();
+    let watch = observe_pods(kube_client.clone(), "app=web", 5, 3, observed.clone());
+    ok(server.kubectl(None, &["set", "image", "deployment/web", "web=nginx:1.26"]));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_kill = observed.lock().unwrap().created.len();
+    server.kill_and_restart();
+    assert!(
+        (5..8).contains(&before_kill),
+        "the kill came mid-rollout: {before_kill} pods created so far"
+    );
+    let status = ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=90s"],
+    ));
+    assert!(
+        status.ends_with("deployment \"web\" successfully rolled out\n"),
+        "{status}"
+    );
+    let pods = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ],
+    ));
+    assert_eq!(pods, ["nginx:1.26"; 4].join(" "));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| {
+        o.lines().count() == 4
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watch.abort();
+    kubelet.abort();
+    let observed = observed.lock().unwrap();
+    assert!(
+        observed.violations.is_empty(),
+        "bounds broken: {:?}",
+        observed.violations
+    );
+    // Four old pods and four new ones, never one more: a restart does not create twice.
+    assert_eq!(
+        observed.created.len(),
+        8,
+        "pods created: {:?}",
+        observed.created
+    );
 }

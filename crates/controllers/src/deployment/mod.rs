@@ -15,11 +15,11 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use crate::cache::{Cache, cache};
 use crate::events::{Kind, Recorder};
 use crate::ownership::{adopt, controller_reference, controller_uid, owners_of, selector_matches};
 use plan::{
@@ -44,7 +44,7 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
-    replicasets: Store<ReplicaSet>,
+    replicasets: Cache<ReplicaSet>,
     recorder: Recorder,
 }
 
@@ -53,16 +53,7 @@ pub async fn run(
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (replicasets, writer) = reflector::store();
-    let rs_events = reflector::reflector(
-        writer,
-        watcher(
-            Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (replicasets, rs_events) = cache(Api::<ReplicaSet>::all(client.clone()));
     let ctx = Arc::new(Context {
         client: client.clone(),
         replicasets,
@@ -198,6 +189,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
             _ => {}
         }
     }
+    tracing::debug!(deployment = %d.name_any(), generation = ?d.metadata.generation, owned = ?owned.iter().map(|rs| (rs.name_any(), rs.spec.as_ref().and_then(|s| s.replicas))).collect::<Vec<_>>(), "reconcile deployment");
     let spec = d.spec.clone().unwrap_or_default();
     let replicas = spec.replicas.unwrap_or(1);
     let max_revision = owned.iter().map(revision).max().unwrap_or(0);

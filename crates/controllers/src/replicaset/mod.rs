@@ -14,11 +14,11 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use crate::cache::{Cache, cache};
 use crate::events::{Kind, Recorder};
 use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
 use expectations::Expectations;
@@ -42,7 +42,7 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
-    pods: Store<Pod>,
+    pods: Cache<Pod>,
     expectations: Expectations,
     recorder: Recorder,
 }
@@ -55,13 +55,7 @@ pub async fn run(
     // One watch of all pods feeds the cache the reconciler reads (all pods, for adoption) and
     // triggers the owning ReplicaSets, so a reconcile never runs on a cache older than its
     // trigger.
-    let (pods, writer) = reflector::store();
-    let pod_events = reflector::reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pods, pod_events) = cache(Api::<Pod>::all(client.clone()));
     let ctx = Arc::new(Context {
         client: client.clone(),
         pods,
@@ -150,6 +144,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         ctx.expectations
             .pending(&key, &active_names, Instant::now());
     let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    tracing::debug!(%key, generation = ?rs.metadata.generation, replicas, active = active.len(), pending_creates, pending_deletes, "reconcile replicaset");
     let mut failure = None;
     match decide(replicas, active.len(), pending_creates, pending_deletes) {
         Decision::Create(n) => failure = create_pods(&ctx, &rs, &pods_api, &key, n).await,

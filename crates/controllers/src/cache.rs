@@ -1,0 +1,67 @@
+//! A reflector cache whose readiness any number of reconciles can await at once.
+//!
+//! kube-runtime's `Store::wait_until_ready` polls one shared oneshot receiver, which keeps only
+//! the waker of the last task that polled it: when two reconciles wait together, the first is
+//! never woken and its object is stuck for good (seen after a restart, when every object is
+//! reconciled before the first list completes). Readiness here is a `watch` channel instead.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+/// A cache of all objects of one kind, filled by the stream [`cache`] returns.
+pub struct Cache<K: Resource + 'static>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store: Store<K>,
+    ready: watch::Receiver<bool>,
+}
+
+impl<K: Resource + Clone + 'static> Cache<K>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    /// Waits until the first complete list has been applied.
+    pub async fn wait_until_ready(&self) -> Result<(), watch::error::RecvError> {
+        self.ready.clone().wait_for(|ready| *ready).await.map(drop)
+    }
+
+    /// Every cached object.
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.store.state()
+    }
+}
+
+/// A cache of every `K` and the stream that fills it, yielding each object it touches (for a
+/// controller's `watches_stream`, so reconciles never read a cache older than their trigger).
+pub fn cache<K>(
+    api: Api<K>,
+) -> (
+    Cache<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store();
+    let (ready_tx, ready) = watch::channel(false);
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .inspect(move |event| {
+            if let Ok(watcher::Event::InitDone) = event {
+                ready_tx.send_replace(true);
+            }
+        })
+        .touched_objects();
+    (Cache { store, ready }, stream)
+}
