@@ -13,6 +13,8 @@ pub struct ControllerManagerConfig {
     /// The kubeconfig to reach the API server with.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
+    #[command(flatten)]
+    pub limits: crate::client::ClientLimits,
 }
 
 /// Runs the controllers until `shutdown` resolves.
@@ -24,7 +26,7 @@ pub async fn run(
         .with_context(|| format!("reading {}", config.kubeconfig.display()))?;
     let client_config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    let client = kube::Client::try_from(client_config)?;
+    let client = crate::client::build(client_config, &config.limits)?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "controller manager starting");
     ferrokube_controllers::run(client, shutdown).await;
     Ok(())

@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// etcd: the prefix of every key ferrokube stores.
     #[arg(long, default_value = "/registry/")]
     pub etcd_prefix: String,
+    /// Request limits of the controllers' client.
+    #[command(flatten)]
+    pub limits: crate::client::ClientLimits,
 }
 
 impl ServerConfig {
@@ -84,7 +87,8 @@ pub async fn run(
     println!("export KUBECONFIG={}", kubeconfig.display());
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     // The controllers are API clients of this server, as if they ran elsewhere.
-    let client = kube::Client::try_from(kube::Config::new(format!("http://{address}").parse()?))?;
+    let client_config = kube::Config::new(format!("http://{address}").parse()?);
+    let client = crate::client::build(client_config, &config.limits)?;
     let controllers = tokio::spawn(ferrokube_controllers::run(client, shutdown.clone()));
     api.serve(listener, shutdown).await?;
     controllers.await?;

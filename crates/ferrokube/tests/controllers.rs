@@ -244,3 +244,32 @@ async fn garbage_collection_follows_the_propagation_policy() {
     eventually(&server, &all_pods, "no pods", str::is_empty);
     assert!(fails(server.kubectl(None, &["get", "rs", "frontend"])).contains("not found"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controllers_keep_to_their_request_rate_limit() {
+    // 5 requests per second after a burst of 1: ten pods take the ReplicaSet, ten creations
+    // and ten events at least, so no less than 4 s; unlimited, it takes a fraction of that.
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--kube-api-qps", "5", "--kube-api-burst", "1"],
+    );
+    let started = std::time::Instant::now();
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=10",
+        ],
+    ));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| {
+        o.lines().count() == 10
+    });
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_secs(3),
+        "ten pods after {took:?}: the limit did not hold"
+    );
+}

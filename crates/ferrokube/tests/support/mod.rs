@@ -57,8 +57,15 @@ pub struct Server {
 impl Server {
     /// Starts a server with its own temporary data dir.
     pub fn start(backend: &Backend) -> Server {
+        Server::start_with(backend, &[])
+    }
+
+    /// Starts a server with its own temporary data dir and extra flags.
+    pub fn start_with(backend: &Backend, flags: &[&str]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::start_in(temp.path(), backend.args(), 0);
+        let mut args = backend.args();
+        args.extend(flags.iter().map(|f| f.to_string()));
+        let mut server = Server::start_in(temp.path(), args, 0);
         server._temp = Some(temp);
         server
     }

@@ -1,0 +1,25 @@
+//! The API client every component uses, with client-go's request rate limits.
+
+use crate::rate_limit::RateLimitLayer;
+
+/// Client-side request limits (upstream's controller-manager flags and defaults).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClientLimits {
+    /// Requests per second to the API server after a burst; 0 for no limit.
+    #[arg(long, default_value_t = 20.0)]
+    pub kube_api_qps: f32,
+    /// Requests allowed at once before the per-second rate applies.
+    #[arg(long, default_value_t = 30)]
+    pub kube_api_burst: u32,
+}
+
+/// A client for `config`, limited as `limits` says.
+pub fn build(config: kube::Config, limits: &ClientLimits) -> anyhow::Result<kube::Client> {
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(
+        match RateLimitLayer::new(limits.kube_api_qps, limits.kube_api_burst) {
+            Some(layer) => builder.with_layer(&layer).build(),
+            None => builder.build(),
+        },
+    )
+}
