@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 hack/setup.sh
 cargo bench -p ferrokube-store --bench store
 cargo bench -p ferrokube-apiserver --bench http
+cargo bench -p ferrokube --bench deployment

@@ -1,9 +1,7 @@
 //! The controller manager: level-triggered controllers that talk to the API server only
 //! through its HTTP API, as `kube` clients. Each can be killed and restarted at any moment.
 
-pub mod cache;
 pub mod deployment;
-pub mod events;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod ownership;
@@ -17,14 +15,31 @@ use futures::FutureExt;
 /// How long controllers get to finish their reconciles once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs every controller until `shutdown` resolves.
-pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send + 'static) {
+/// Runs every controller until `shutdown` resolves. `client_for` gives each controller its own
+/// client by name (e.g. `replicaset-controller`), so each has its own request rate limit, as
+/// upstream's controller manager does.
+pub async fn run(
+    client_for: impl Fn(&str) -> kube::Client,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let shutdown = Box::pin(shutdown).shared();
     let controllers = vec![
-        tokio::spawn(namespace::run(client.clone(), shutdown.clone())),
-        tokio::spawn(replicaset::run(client.clone(), shutdown.clone())),
-        tokio::spawn(deployment::run(client.clone(), shutdown.clone())),
-        tokio::spawn(garbagecollector::run(client.clone(), shutdown.clone())),
+        tokio::spawn(namespace::run(
+            client_for("namespace-controller"),
+            shutdown.clone(),
+        )),
+        tokio::spawn(replicaset::run(
+            client_for("replicaset-controller"),
+            shutdown.clone(),
+        )),
+        tokio::spawn(deployment::run(
+            client_for("deployment-controller"),
+            shutdown.clone(),
+        )),
+        tokio::spawn(garbagecollector::run(
+            client_for("generic-garbage-collector"),
+            shutdown.clone(),
+        )),
     ];
     let all = futures::future::join_all(controllers);
     tokio::pin!(all);

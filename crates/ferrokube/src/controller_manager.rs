@@ -14,7 +14,7 @@ pub struct ControllerManagerConfig {
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
     #[command(flatten)]
-    pub limits: crate::client::ClientLimits,
+    pub limits: ferrokube_client::ClientLimits,
 }
 
 /// Runs the controllers until `shutdown` resolves.
@@ -26,8 +26,8 @@ pub async fn run(
         .with_context(|| format!("reading {}", config.kubeconfig.display()))?;
     let client_config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    let client = crate::client::build(client_config, &config.limits)?;
+    let clients = ferrokube_client::per_controller(client_config, config.limits.clone())?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "controller manager starting");
-    ferrokube_controllers::run(client, shutdown).await;
+    ferrokube_controllers::run(clients, shutdown).await;
     Ok(())
 }

@@ -1,8 +1,6 @@
 //! The `ferrokube` binary: parses configuration, starts tracing, and runs the chosen component.
 
-mod client;
 mod controller_manager;
-mod rate_limit;
 mod server;
 
 use clap::{Parser, Subcommand};

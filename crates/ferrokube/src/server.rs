@@ -40,7 +40,7 @@ pub struct ServerConfig {
     pub etcd_prefix: String,
     /// Request limits of the controllers' client.
     #[command(flatten)]
-    pub limits: crate::client::ClientLimits,
+    pub limits: ferrokube_client::ClientLimits,
 }
 
 impl ServerConfig {
@@ -88,8 +88,8 @@ pub async fn run(
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     // The controllers are API clients of this server, as if they ran elsewhere.
     let client_config = kube::Config::new(format!("http://{address}").parse()?);
-    let client = crate::client::build(client_config, &config.limits)?;
-    let controllers = tokio::spawn(ferrokube_controllers::run(client, shutdown.clone()));
+    let clients = ferrokube_client::per_controller(client_config, config.limits.clone())?;
+    let controllers = tokio::spawn(ferrokube_controllers::run(clients, shutdown.clone()));
     api.serve(listener, shutdown).await?;
     controllers.await?;
     tracing::info!("shut down");

@@ -9,70 +9,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::{Backend, SEED, Server, fails, ok, wait_for};
-
-async fn client(server: &Server) -> kube::Client {
-    kube::Client::try_from(kube::Config::new(
-        format!("http://{}", server.address).parse().unwrap(),
-    ))
-    .unwrap()
-}
-
-/// Plays the kubelet: every new pod becomes Running and Ready (but those of `:404` images).
-fn fake_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let pods: Api<Pod> = Api::all(client.clone());
-        let mut stream = std::pin::pin!(
-            watcher(pods, watcher::Config::default())
-                .default_backoff()
-                .applied_objects()
-        );
-        // A watch error (the server restarting) is retried with backoff, not the end.
-        while let Some(event) = stream.next().await {
-            let Ok(pod) = event else { continue };
-            let ready = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-            // Images tagged `:404` never become ready, as a broken image would not.
-            let broken = pod
-                .spec
-                .iter()
-                .flat_map(|s| &s.containers)
-                .any(|c| c.image.as_deref().is_some_and(|i| i.ends_with(":404")));
-            if ready || broken || pod.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            let now = jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string();
-            let containers: Vec<_> = pod.spec.iter().flat_map(|s| &s.containers).map(|c| {
-                serde_json::json!({"name": c.name, "ready": true, "started": true, "restartCount": 0, "image": c.image, "imageID": "", "state": {"running": {"startedAt": now}}})
-            }).collect();
-            let status = serde_json::json!({"status": {
-                "phase": "Running",
-                "podIP": "10.0.0.1",
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}, {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}],
-                "containerStatuses": containers,
-            }});
-            let api: Api<Pod> = Api::namespaced(
-                client.clone(),
-                &pod.metadata.namespace.clone().unwrap_or_default(),
-            );
-            let _ = api
-                .patch_status(
-                    &pod.metadata.name.clone().unwrap_or_default(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&status),
-                )
-                .await;
-        }
-    })
-}
+use support::{Backend, SEED, Server, fails, fake_kubelet, ok, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_deployment_runs_through_the_chain() {
     let server = Server::start(&Backend::sqlite().await);
-    let kubelet = fake_kubelet(client(&server).await);
+    let kubelet = fake_kubelet::start(server.client());
     ok(server.kubectl(None, &SEED));
     let rs = wait_for(&server, &["get", "rs", "-o", "name"], |o| {
         o.lines().count() == 1
@@ -143,8 +87,8 @@ async fn seed_deployment_runs_through_the_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_update_respects_surge_and_unavailability() {
     let server = Server::start(&Backend::sqlite().await);
-    let kube_client = client(&server).await;
-    let kubelet = fake_kubelet(kube_client.clone());
+    let kube_client = server.client();
+    let kubelet = fake_kubelet::start(kube_client.clone());
     ok(server.kubectl(
         None,
         &[
@@ -284,8 +228,8 @@ async fn rolling_update_respects_surge_and_unavailability() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreate_never_runs_old_and_new_pods_together() {
     let server = Server::start(&Backend::sqlite().await);
-    let kube_client = client(&server).await;
-    let kubelet = fake_kubelet(kube_client.clone());
+    let kube_client = server.client();
+    let kubelet = fake_kubelet::start(kube_client.clone());
     let manifest = support::manifest(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: db\nspec:\n  replicas: 3\n  strategy: {type: Recreate}\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n",
     );
@@ -357,7 +301,7 @@ async fn recreate_never_runs_old_and_new_pods_together() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proportional_scaling_as_upstream_conformance() {
     let server = Server::start(&Backend::sqlite().await);
-    let kubelet = fake_kubelet(client(&server).await);
+    let kubelet = fake_kubelet::start(server.client());
     let manifest = support::manifest(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 10\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 3, maxUnavailable: 2}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
     );
@@ -387,7 +331,7 @@ async fn proportional_scaling_as_upstream_conformance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_rollout_exceeds_its_progress_deadline() {
     let server = Server::start(&Backend::sqlite().await);
-    let kubelet = fake_kubelet(client(&server).await);
+    let kubelet = fake_kubelet::start(server.client());
     let manifest = support::manifest(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\nspec:\n  replicas: 2\n  progressDeadlineSeconds: 2\n  selector:\n    matchLabels: {app: stuck}\n  template:\n    metadata:\n      labels: {app: stuck}\n    spec:\n      containers:\n      - name: web\n        image: nginx:404\n",
     );
@@ -413,7 +357,7 @@ async fn a_stuck_rollout_exceeds_its_progress_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_become_available_after_min_ready_seconds() {
     let server = Server::start(&Backend::sqlite().await);
-    let kubelet = fake_kubelet(client(&server).await);
+    let kubelet = fake_kubelet::start(server.client());
     let manifest = support::manifest(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  minReadySeconds: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
     );
@@ -509,8 +453,8 @@ fn observe_pods(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_completes_after_the_server_is_killed_mid_way() {
     let mut server = Server::start(&Backend::sqlite().await);
-    let kube_client = client(&server).await;
-    let kubelet = fake_kubelet(kube_client.clone());
+    let kube_client = server.client();
+    let kubelet = fake_kubelet::start(kube_client.clone());
     let manifest = support::manifest(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 4\n  minReadySeconds: 2\n  strategy:\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 1}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
     );

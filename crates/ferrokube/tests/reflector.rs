@@ -19,11 +19,6 @@ fn configmap(name: &str, value: &str) -> ConfigMap {
         .unwrap()
 }
 
-async fn client(server: &Server) -> kube::Client {
-    let config = kube::Config::new(format!("http://{}", server.address).parse().unwrap());
-    kube::Client::try_from(config).unwrap()
-}
-
 /// Applies `changes` rounds of creates, updates and deletes.
 async fn churn(api: &Api<ConfigMap>, round: usize) {
     for i in 0..10 {
@@ -53,7 +48,7 @@ async fn churn(api: &Api<ConfigMap>, round: usize) {
 async fn reflector_cache_survives_a_server_restart() {
     let backend = Backend::sqlite().await;
     let mut server = Server::start(&backend);
-    let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     churn(&api, 0).await;
 
     let (reader, writer) = reflector::store();
@@ -81,7 +76,7 @@ async fn reflector_cache_survives_a_server_restart() {
     churn(&api, 1).await;
 
     server.kill_and_restart();
-    let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     churn(&api, 2).await;
 
     let expected: BTreeMap<String, String> = api

@@ -19,9 +19,9 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use crate::cache::{Cache, cache};
-use crate::events::{Kind, Recorder};
 use crate::ownership::{adopt, controller_reference, controller_uid, owners_of, selector_matches};
+use ferrokube_client::cache::{Cache, cache};
+use ferrokube_client::events::{Kind, Recorder};
 use plan::{
     HASH_LABEL, MAX_REPLICAS, equal_ignore_hash, fenceposts, new_replicas, old_scale_down_budget,
     proportional_sizes, template_hash,

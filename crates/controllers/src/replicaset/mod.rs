@@ -18,10 +18,10 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use crate::cache::{Cache, cache};
-use crate::events::{Kind, Recorder};
 use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
 use expectations::Expectations;
+use ferrokube_client::cache::{Cache, cache};
+use ferrokube_client::events::{Kind, Recorder};
 use plan::{Decision, decide, deletion_order, is_active, pod_from_template, slow_start_batches};
 
 /// How often a ReplicaSet is looked at again while creations or deletions are unconfirmed.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_kubelet;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -126,6 +128,14 @@ impl Server {
             _temp: None,
             extra,
         }
+    }
+
+    /// An API client of this server (no rate limit).
+    pub fn client(&self) -> kube::Client {
+        let url = format!("http://{}", self.address)
+            .parse()
+            .expect("server URL");
+        kube::Client::try_from(kube::Config::new(url)).expect("client")
     }
 
     /// SIGKILLs the server and starts it again on the same data dir, datastore and port.

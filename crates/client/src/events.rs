@@ -1,6 +1,7 @@
 //! Events as upstream's controllers write them: one Event per occurrence (e.g. one
 //! SuccessfulCreate per pod, "Created pod: web-abcde"), named `<object>.<unique suffix>`, through
-//! the events.k8s.io/v1 API.
+//! the events.k8s.io/v1 API, with upstream's spam filter: each reporting controller may write 25
+//! Events about one object at once, then one per 5 minutes (client-go's EventCorrelator).
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{EventSource, ObjectReference};
@@ -15,12 +16,41 @@ pub enum Kind {
     Warning,
 }
 
+/// Events one controller may write about one object at once (client-go's spam filter burst).
+const SPAM_BURST: u32 = 25;
+/// After the burst, one more Event per object this often (client-go: a QPS of 1/300).
+const SPAM_REFILL: std::time::Duration = std::time::Duration::from_secs(300);
+
+type SpamFilter = governor::DefaultKeyedRateLimiter<String>;
+
 /// Publishes Events for one controller.
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     /// The reporting controller, e.g. `replicaset-controller`.
     controller: &'static str,
+    spam: std::sync::Arc<SpamFilter>,
+}
+
+/// The spam filter's key: the object an Event is about (the reporting controller is the
+/// recorder's own).
+fn spam_key(regarding: &ObjectReference) -> String {
+    let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    [
+        field(&regarding.api_version),
+        field(&regarding.kind),
+        field(&regarding.namespace),
+        field(&regarding.name),
+        field(&regarding.uid),
+    ]
+    .join("/")
+}
+
+fn spam_filter() -> SpamFilter {
+    let quota = governor::Quota::with_period(SPAM_REFILL)
+        .expect("non-zero period")
+        .allow_burst(std::num::NonZeroU32::new(SPAM_BURST).expect("non-zero burst"));
+    governor::RateLimiter::keyed(quota)
 }
 
 /// The Event for one occurrence, as upstream's recorder fills it.
@@ -64,7 +94,11 @@ pub fn event(
 
 impl Recorder {
     pub fn new(client: kube::Client, controller: &'static str) -> Self {
-        Recorder { client, controller }
+        Recorder {
+            client,
+            controller,
+            spam: std::sync::Arc::new(spam_filter()),
+        }
     }
 
     /// Publishes an Event; a failure is logged, never fatal to the caller.
@@ -76,6 +110,10 @@ impl Recorder {
         action: &str,
         note: &str,
     ) {
+        if self.spam.check_key(&spam_key(regarding)).is_err() {
+            tracing::debug!(reason, note, "event dropped by the spam filter");
+            return;
+        }
         let event = event(
             self.controller,
             regarding,
@@ -99,6 +137,21 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spam_filter_passes_25_events_per_object_then_holds() {
+        let filter = spam_filter();
+        let object = |name: &str| ObjectReference {
+            kind: Some("ReplicaSet".into()),
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        };
+        let key = spam_key(&object("web-1"));
+        let passed = (0..40).filter(|_| filter.check_key(&key).is_ok()).count();
+        assert_eq!(passed, 25);
+        assert!(filter.check_key(&spam_key(&object("web-2"))).is_ok());
+    }
 
     #[test]
     fn event_fields_as_upstream() {

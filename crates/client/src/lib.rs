@@ -1,6 +1,11 @@
-//! The API client every component uses, with client-go's request rate limits.
+//! What every component that is an API client shares: clients with client-go's request rate
+//! limits, caches whose readiness many tasks can await, and an Event recorder.
 
-use crate::rate_limit::RateLimitLayer;
+pub mod cache;
+pub mod events;
+pub mod rate_limit;
+
+use rate_limit::RateLimitLayer;
 
 /// Client-side request limits (upstream's controller-manager flags and defaults).
 #[derive(clap::Args, Debug, Clone)]
@@ -11,6 +16,16 @@ pub struct ClientLimits {
     /// Requests allowed at once before the per-second rate applies.
     #[arg(long, default_value_t = 30)]
     pub kube_api_burst: u32,
+}
+
+/// One client per controller, each with its own bucket (as upstream's `ClientBuilder`); checks
+/// `config` once so that building the others cannot fail.
+pub fn per_controller(
+    config: kube::Config,
+    limits: ClientLimits,
+) -> anyhow::Result<impl Fn(&str) -> kube::Client> {
+    build(config.clone(), &limits)?;
+    Ok(move |_name: &str| build(config.clone(), &limits).expect("checked above"))
 }
 
 /// A client for `config`, limited as `limits` says.
