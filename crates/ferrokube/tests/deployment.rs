@@ -187,6 +187,38 @@ async fn rolling_update_respects_surge_and_unavailability() {
         "{history}"
     );
 
+    // `rollout undo` brings revision 1's ReplicaSet back as revision 3: no third ReplicaSet.
+    let rs_list = [
+        "get",
+        "rs",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.metadata.annotations.deployment\\.kubernetes\\.io/revision} {end}",
+    ];
+    let before_undo = ok(server.kubectl(None, &rs_list));
+    let first = before_undo
+        .split_whitespace()
+        .find_map(|e| e.strip_suffix("=1"))
+        .expect("revision 1")
+        .to_owned();
+    assert_eq!(
+        ok(server.kubectl(None, &["rollout", "undo", "deployment/web"])),
+        "deployment.apps/web rolled back\n"
+    );
+    let after_undo = wait_for(&server, &rs_list, |o| o.contains(&format!("{first}=3")));
+    assert_eq!(after_undo.split_whitespace().count(), 2, "{after_undo}");
+    ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=90s"],
+    ));
+    ok(server.kubectl(
+        None,
+        &["set", "image", "deployment/web", "nginx=nginx:1.26"],
+    ));
+    ok(server.kubectl(
+        None,
+        &["rollout", "status", "deployment/web", "--timeout=90s"],
+    ));
+
     // --cascade=orphan keeps the ReplicaSets; a new Deployment with the same selector adopts them.
     let before = ok(server.kubectl(
         None,
