@@ -28,6 +28,15 @@ pub fn per_controller(
     Ok(move |_name: &str| build(config.clone(), &limits).expect("checked above"))
 }
 
+/// The client settings in a kubeconfig file (its current context).
+pub async fn config_from_kubeconfig(path: &std::path::Path) -> anyhow::Result<kube::Config> {
+    use anyhow::Context;
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let options = kube::config::KubeConfigOptions::default();
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
+}
+
 /// A client for `config`, limited as `limits` says.
 pub fn build(config: kube::Config, limits: &ClientLimits) -> anyhow::Result<kube::Client> {
     let builder = kube::client::ClientBuilder::try_from(config)?;

@@ -4,9 +4,6 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use anyhow::Context;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-
 /// Flags of `ferrokube controller-manager`.
 #[derive(clap::Args, Debug)]
 pub struct ControllerManagerConfig {
@@ -22,10 +19,7 @@ pub async fn run(
     config: ControllerManagerConfig,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let kubeconfig = Kubeconfig::read_from(&config.kubeconfig)
-        .with_context(|| format!("reading {}", config.kubeconfig.display()))?;
-    let client_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    let client_config = ferrokube_client::config_from_kubeconfig(&config.kubeconfig).await?;
     let clients = ferrokube_client::per_controller(client_config, config.limits.clone())?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "controller manager starting");
     ferrokube_controllers::run(clients, shutdown).await;

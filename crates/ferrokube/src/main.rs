@@ -1,6 +1,7 @@
 //! The `ferrokube` binary: parses configuration, starts tracing, and runs the chosen component.
 
 mod controller_manager;
+mod scheduler;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ enum Command {
     Server(server::ServerConfig),
     /// Runs the controllers against an API server.
     ControllerManager(controller_manager::ControllerManagerConfig),
+    /// Runs the scheduler against an API server.
+    Scheduler(scheduler::SchedulerConfig),
 }
 
 #[tokio::main]
@@ -36,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(config) => server::run(config, shutdown).await,
         Command::ControllerManager(config) => controller_manager::run(config, shutdown).await,
+        Command::Scheduler(config) => scheduler::run(config, shutdown).await,
     }
 }
 

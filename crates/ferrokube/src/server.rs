@@ -41,6 +41,14 @@ pub struct ServerConfig {
     /// Request limits of the controllers' client.
     #[command(flatten)]
     pub limits: ferrokube_client::ClientLimits,
+    #[command(flatten)]
+    pub scheduling: crate::scheduler::SchedulingFlags,
+    /// The scheduler's requests per second (upstream's scheduler default); 0 for no limit.
+    #[arg(long, default_value_t = 50.0)]
+    pub scheduler_kube_api_qps: f32,
+    /// The scheduler's burst of requests.
+    #[arg(long, default_value_t = 100)]
+    pub scheduler_kube_api_burst: u32,
 }
 
 impl ServerConfig {
@@ -88,10 +96,21 @@ pub async fn run(
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     // The controllers are API clients of this server, as if they ran elsewhere.
     let client_config = kube::Config::new(format!("http://{address}").parse()?);
-    let clients = ferrokube_client::per_controller(client_config, config.limits.clone())?;
+    let clients = ferrokube_client::per_controller(client_config.clone(), config.limits.clone())?;
     let controllers = tokio::spawn(ferrokube_controllers::run(clients, shutdown.clone()));
+    let scheduler_limits = ferrokube_client::ClientLimits {
+        kube_api_qps: config.scheduler_kube_api_qps,
+        kube_api_burst: config.scheduler_kube_api_burst,
+    };
+    let scheduler_client = ferrokube_client::build(client_config, &scheduler_limits)?;
+    let scheduler = tokio::spawn(ferrokube_scheduler::run(
+        scheduler_client,
+        config.scheduling.options(),
+        shutdown.clone(),
+    ));
     api.serve(listener, shutdown).await?;
     controllers.await?;
+    scheduler.await?;
     tracing::info!("shut down");
     Ok(())
 }
