@@ -6,3 +6,4 @@ hack/setup.sh
 cargo bench -p ferrokube-store --bench store
 cargo bench -p ferrokube-apiserver --bench http
 cargo bench -p ferrokube --bench deployment
+cargo bench -p ferrokube --bench scheduler

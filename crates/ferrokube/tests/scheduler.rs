@@ -210,3 +210,40 @@ async fn pods_are_bound_to_nodes_that_fit() {
         |o| !o.is_empty(),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_scheduler_name_waits_for_its_own_scheduler() {
+    let server = Server::start(&Backend::sqlite().await);
+    create(&server, &node("n1", "2", ""));
+    create(&server, &pod("mine", "  schedulerName: my-scheduler\n"));
+    create(&server, &pod("default", ""));
+    wait_for(
+        &server,
+        &["get", "pod", "default", "-o", "jsonpath={.spec.nodeName}"],
+        |o| o == "n1",
+    );
+    // The built-in scheduler leaves the other one's pod alone.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(node_of(&server, "mine"), "");
+
+    // `ferrokube scheduler` with that name, against the server's kubeconfig, binds it.
+    let mut scheduler = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+        .args([
+            "scheduler",
+            "--scheduler-name",
+            "my-scheduler",
+            "--kubeconfig",
+        ])
+        .arg(&server.kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ferrokube scheduler");
+    wait_for(
+        &server,
+        &["get", "pod", "mine", "-o", "jsonpath={.spec.nodeName}"],
+        |o| o == "n1",
+    );
+    scheduler.kill().unwrap();
+    scheduler.wait().unwrap();
+}

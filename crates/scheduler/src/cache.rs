@@ -3,7 +3,7 @@
 //! seen; a failed binding forgets it. An index of each controller's pods per node serves the
 //! default spreading without scanning every pod.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -13,8 +13,10 @@ use crate::plugins::inter_pod_affinity;
 
 #[derive(Default)]
 pub struct Cache {
-    /// Nodes by name, in name order (a stable order to rotate through).
-    nodes: BTreeMap<String, NodeInfo>,
+    /// Nodes in one contiguous list (the order the scheduler rotates through), and where
+    /// each name is in it.
+    nodes: Vec<NodeInfo>,
+    index: HashMap<String, usize>,
     /// Every counted pod: UID → (node, assumed).
     pods: HashMap<String, (String, bool)>,
     /// Controller UID → node name → how many of its pods are there.
@@ -27,7 +29,16 @@ pub struct Cache {
 
 impl Cache {
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> + Clone {
-        self.nodes.values()
+        self.nodes.iter()
+    }
+
+    /// The nodes as a slice, to check from any position.
+    pub fn node_list(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
+        self.index.get(name).map(|i| &mut self.nodes[*i])
     }
 
     pub fn node_count(&self) -> usize {
@@ -35,7 +46,7 @@ impl Cache {
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.get(name)
+        self.index.get(name).map(|i| &self.nodes[*i])
     }
 
     pub fn owner_counts(&self, owner: &str) -> Option<&HashMap<String, i64>> {
@@ -48,23 +59,29 @@ impl Cache {
 
     pub fn set_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
-        match self.nodes.get_mut(&name) {
+        match self.node_mut(&name) {
             Some(info) => info.set_node(node),
             None => {
                 let mut info = NodeInfo::new(node);
                 for pod in self.waiting.remove(&name).unwrap_or_default() {
                     info.add_pod(pod);
                 }
-                self.nodes.insert(name, info);
+                self.index.insert(name, self.nodes.len());
+                self.nodes.push(info);
             }
         }
     }
 
     pub fn remove_node(&mut self, name: &str) {
-        if let Some(info) = self.nodes.remove(name) {
-            // The pods stay counted until they are deleted, as upstream.
-            self.waiting.insert(name.to_owned(), info.pods);
+        let Some(i) = self.index.remove(name) else {
+            return;
+        };
+        let info = self.nodes.swap_remove(i);
+        if let Some(moved) = self.nodes.get(i) {
+            self.index.insert(moved.name.clone(), i);
         }
+        // The pods stay counted until they are deleted, as upstream.
+        self.waiting.insert(name.to_owned(), info.pods);
     }
 
     /// Whether the pod with this UID is counted somewhere.
@@ -86,7 +103,7 @@ impl Cache {
         }
         self.pods
             .insert(pod.uid.clone(), (node.to_owned(), assumed));
-        match self.nodes.get_mut(node) {
+        match self.node_mut(node) {
             Some(info) => info.add_pod(pod),
             None => self.waiting.entry(node.to_owned()).or_default().push(pod),
         }
@@ -122,7 +139,7 @@ impl Cache {
         let Some((node, _)) = self.pods.remove(uid) else {
             return;
         };
-        let removed = match self.nodes.get_mut(&node) {
+        let removed = match self.node_mut(&node) {
             Some(info) => info.remove_pod(uid),
             None => self.waiting.get_mut(&node).and_then(|pods| take(pods, uid)),
         };

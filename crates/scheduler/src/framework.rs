@@ -97,10 +97,14 @@ pub struct NodeInfo {
     pub requested: Resources,
     pub non_zero_requested: Resources,
     pub pods: Vec<Arc<PodInfo>>,
+    /// `spec.unschedulable` and `spec.taints`, read once (checked for every pod).
+    unschedulable: bool,
+    taints: Vec<Taint>,
 }
 
 impl NodeInfo {
     pub fn new(node: Arc<Node>) -> NodeInfo {
+        let spec = node.spec.as_ref();
         NodeInfo {
             name: node.metadata.name.clone().unwrap_or_default(),
             labels: node.metadata.labels.clone().unwrap_or_default(),
@@ -108,6 +112,8 @@ impl NodeInfo {
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
             pods: Vec::new(),
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            taints: spec.and_then(|s| s.taints.clone()).unwrap_or_default(),
             node,
         }
     }
@@ -116,23 +122,18 @@ impl NodeInfo {
     pub fn set_node(&mut self, node: Arc<Node>) {
         self.labels = node.metadata.labels.clone().unwrap_or_default();
         self.allocatable = resources::allocatable(&node);
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
         self.node = node;
     }
 
     pub fn taints(&self) -> &[Taint] {
-        self.node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[])
+        &self.taints
     }
 
     pub fn unschedulable(&self) -> bool {
-        self.node
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false)
+        self.unschedulable
     }
 
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {

@@ -27,6 +27,8 @@ use plan::{Action, Graph};
 
 /// Plan again at least this often, even without events.
 const RESYNC: Duration = Duration::from_secs(5);
+/// How long a pass waits after a change for more changes to arrive.
+const COALESCE: Duration = Duration::from_millis(250);
 
 /// One watched resource and its cache.
 struct Watched {
@@ -61,12 +63,13 @@ async fn collect(client: kube::Client) {
         let _ = w.store.wait_until_ready().await;
     }
     loop {
-        let snapshot: Vec<(usize, DynamicObject)> = watched
+        // The caches' own Arcs: a pass copies no object.
+        let snapshot: Vec<(usize, Arc<DynamicObject>)> = watched
             .iter()
             .enumerate()
-            .flat_map(|(i, w)| w.store.state().into_iter().map(move |o| (i, (*o).clone())))
+            .flat_map(|(i, w)| w.store.state().into_iter().map(move |o| (i, o)))
             .collect();
-        let graph = Graph::new(snapshot.iter().map(|(_, o)| o));
+        let graph = Graph::new(snapshot.iter().map(|(_, o)| o.as_ref()));
         for (i, obj) in &snapshot {
             let Some(action) = plan::plan(obj, &graph) else {
                 continue;
@@ -76,6 +79,8 @@ async fn collect(client: kube::Client) {
             }
         }
         let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
+        // Let a burst of changes settle into one pass (a pass looks at every object).
+        tokio::time::sleep(COALESCE).await;
     }
 }
 
@@ -123,19 +128,19 @@ fn api_for(client: &kube::Client, w: &Watched, obj: &DynamicObject) -> Api<Dynam
 
 fn find<'a>(
     watched: &'a [Watched],
-    snapshot: &'a [(usize, DynamicObject)],
+    snapshot: &'a [(usize, Arc<DynamicObject>)],
     uid: &str,
 ) -> Option<(&'a Watched, &'a DynamicObject)> {
     snapshot
         .iter()
         .find(|(_, o)| o.metadata.uid.as_deref() == Some(uid))
-        .map(|(i, o)| (&watched[*i], o))
+        .map(|(i, o)| (&watched[*i], o.as_ref()))
 }
 
 async fn act(
     client: &kube::Client,
     watched: &[Watched],
-    snapshot: &[(usize, DynamicObject)],
+    snapshot: &[(usize, Arc<DynamicObject>)],
     w: &Watched,
     obj: &DynamicObject,
     action: Action,

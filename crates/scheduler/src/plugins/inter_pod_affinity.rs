@@ -192,6 +192,13 @@ pub fn prepare<'a>(
     state
 }
 
+impl State {
+    /// Whether the filter has anything to check.
+    pub fn active(&self) -> bool {
+        self.active
+    }
+}
+
 fn count(map: &HashMap<Domain, usize>, node: &NodeInfo, key: &str) -> usize {
     domain(node, key)
         .and_then(|d| map.get(&d).copied())

@@ -102,6 +102,13 @@ pub struct FilterState {
     hard: Vec<(Constraint, HashMap<String, i64>)>,
 }
 
+impl FilterState {
+    /// Whether the pod has constraints to check.
+    pub fn active(&self) -> bool {
+        !self.hard.is_empty()
+    }
+}
+
 pub fn prepare_filter<'a>(
     pod: &PodInfo,
     nodes: impl Iterator<Item = &'a NodeInfo> + Clone,
