@@ -6,6 +6,11 @@ mod server;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator: the API server allocates and frees a JSON tree per
+/// request and per watch event, and glibc's malloc/free were a fifth of its CPU time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Kubernetes-compatible container orchestrator.
 #[derive(Parser, Debug)]
 #[command(name = "ferrokube", version)]
