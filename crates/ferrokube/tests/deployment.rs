@@ -11,7 +11,9 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::{Backend, SEED, Server, fails, fake_kubelet, ok, wait_for};
+use support::{
+    Backend, SEED, Server, fails, fake_kubelet, ok, pods_jsonpath, rollout_succeeds, wait_for,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_deployment_runs_through_the_chain() {
@@ -146,14 +148,7 @@ async fn rolling_update_respects_surge_and_unavailability() {
         )),
         "deployment.apps/web image updated\n"
     );
-    let status = ok(server.kubectl(
-        None,
-        &["rollout", "status", "deployment/web", "--timeout=90s"],
-    ));
-    assert!(
-        status.ends_with("deployment \"web\" successfully rolled out\n"),
-        "{status}"
-    );
+    rollout_succeeds(&server, "web");
     done.store(true, Ordering::Relaxed);
     checker.await.unwrap();
     assert!(
@@ -161,17 +156,7 @@ async fn rolling_update_respects_surge_and_unavailability() {
         "bounds broken: {:?}",
         violations.lock().unwrap()
     );
-    let images = ok(server.kubectl(
-        None,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[*].spec.containers[0].image}",
-        ],
-    ));
+    let images = pods_jsonpath(&server, "app=web", ".spec.containers[0].image");
     assert_eq!(
         images
             .split_whitespace()
@@ -300,14 +285,7 @@ async fn recreate_never_runs_old_and_new_pods_together() {
         })
     };
     ok(server.kubectl(None, &["set", "image", "deployment/db", "db=postgres:17"]));
-    let status = ok(server.kubectl(
-        None,
-        &["rollout", "status", "deployment/db", "--timeout=90s"],
-    ));
-    assert!(
-        status.ends_with("deployment \"db\" successfully rolled out\n"),
-        "{status}"
-    );
+    rollout_succeeds(&server, "db");
     done.store(true, Ordering::Relaxed);
     checker.await.unwrap();
     assert!(
@@ -315,17 +293,7 @@ async fn recreate_never_runs_old_and_new_pods_together() {
         "old and new pods at once: {:?}",
         mixed.lock().unwrap()
     );
-    let images = ok(server.kubectl(
-        None,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=db",
-            "-o",
-            "jsonpath={.items[*].spec.containers[0].image}",
-        ],
-    ));
+    let images = pods_jsonpath(&server, "app=db", ".spec.containers[0].image");
     assert_eq!(images, "postgres:17 postgres:17 postgres:17");
     kubelet.abort();
 }
@@ -395,14 +363,7 @@ async fn pods_become_available_after_min_ready_seconds() {
     );
     ok(server.kubectl(None, &["create", "-f", manifest.path().to_str().unwrap()]));
     // Ready pods count as available only a second later, with no event to say so.
-    let status = ok(server.kubectl(
-        None,
-        &["rollout", "status", "deployment/web", "--timeout=60s"],
-    ));
-    assert!(
-        status.ends_with("deployment \"web\" successfully rolled out\n"),
-        "{status}"
-    );
+    rollout_succeeds(&server, "web");
     let available = ok(server.kubectl(
         None,
         &[
@@ -507,25 +468,8 @@ async fn a_rollout_completes_after_the_server_is_killed_mid_way() {
         (5..8).contains(&before_kill),
         "the kill came mid-rollout: {before_kill} pods created so far"
     );
-    let status = ok(server.kubectl(
-        None,
-        &["rollout", "status", "deployment/web", "--timeout=90s"],
-    ));
-    assert!(
-        status.ends_with("deployment \"web\" successfully rolled out\n"),
-        "{status}"
-    );
-    let pods = ok(server.kubectl(
-        None,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[*].spec.containers[0].image}",
-        ],
-    ));
+    rollout_succeeds(&server, "web");
+    let pods = pods_jsonpath(&server, "app=web", ".spec.containers[0].image");
     assert_eq!(pods, ["nginx:1.26"; 4].join(" "));
     wait_for(&server, &["get", "pods", "-o", "name"], |o| {
         o.lines().count() == 4

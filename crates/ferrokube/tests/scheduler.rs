@@ -9,6 +9,16 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, PostParams};
 use support::{Backend, Server, manifest, ok, wait_for};
 
+/// The nodes of the `web` Deployment's pods.
+const WEB_NODES: [&str; 6] = [
+    "get",
+    "pods",
+    "-l",
+    "app=web",
+    "-o",
+    "jsonpath={.items[*].spec.nodeName}",
+];
+
 fn node(name: &str, cpu: &str, labels: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubernetes.io/hostname: {name}{labels}}}\nstatus:\n  capacity: {{cpu: \"{cpu}\", memory: 8Gi, pods: \"110\"}}\n  allocatable: {{cpu: \"{cpu}\", memory: 8Gi, pods: \"110\"}}\n  conditions:\n  - {{type: Ready, status: \"True\", reason: KubeletReady, message: ready}}\n"
@@ -61,18 +71,7 @@ async fn pods_are_bound_to_nodes_that_fit() {
             "--replicas=3",
         ],
     ));
-    let placed = wait_for(
-        &server,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[*].spec.nodeName}",
-        ],
-        |o| o.split_whitespace().count() == 3,
-    );
+    let placed = wait_for(&server, &WEB_NODES, |o| o.split_whitespace().count() == 3);
     let mut nodes: Vec<&str> = placed.split_whitespace().collect();
     nodes.sort();
     assert_eq!(nodes, ["n1", "n2", "n3"]);
@@ -153,18 +152,7 @@ async fn pods_are_bound_to_nodes_that_fit() {
     // A cordoned node takes no new pods.
     ok(server.kubectl(None, &["cordon", "n4"]));
     ok(server.kubectl(None, &["scale", "deployment/web", "--replicas=9"]));
-    let placed = wait_for(
-        &server,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[*].spec.nodeName}",
-        ],
-        |o| o.split_whitespace().count() == 9,
-    );
+    let placed = wait_for(&server, &WEB_NODES, |o| o.split_whitespace().count() == 9);
     assert!(!placed.contains("n4"), "{placed}");
 
     // Taints without tolerations: nothing fits, and the message says why for each node.

@@ -269,3 +269,17 @@ pub fn wait_for(server: &Server, args: &[&str], check: impl Fn(&str) -> bool) ->
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Runs `kubectl rollout status` for a Deployment and asserts it reports success.
+pub fn rollout_succeeds(server: &Server, deployment: &str) {
+    let target = format!("deployment/{deployment}");
+    let status = ok(server.kubectl(None, &["rollout", "status", &target, "--timeout=90s"]));
+    let done = format!("deployment \"{deployment}\" successfully rolled out\n");
+    assert!(status.ends_with(&done), "{status}");
+}
+
+/// `kubectl get pods -l SELECTOR -o jsonpath={.items[*]PATH}`: one value per pod.
+pub fn pods_jsonpath(server: &Server, selector: &str, path: &str) -> String {
+    let jsonpath = format!("jsonpath={{.items[*]{path}}}");
+    ok(server.kubectl(None, &["get", "pods", "-l", selector, "-o", &jsonpath]))
+}
