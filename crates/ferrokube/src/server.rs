@@ -49,6 +49,10 @@ pub struct ServerConfig {
     /// The scheduler's burst of requests.
     #[arg(long, default_value_t = 100)]
     pub scheduler_kube_api_burst: u32,
+    /// Also run this many simulated nodes (`hollow-node-0`, …): kubelets whose containers start
+    /// at once without running anything, for scale tests (as kubemark's hollow nodes).
+    #[arg(long, default_value_t = 0)]
+    pub hollow_nodes: u32,
 }
 
 impl ServerConfig {
@@ -102,17 +106,60 @@ pub async fn run(
         kube_api_qps: config.scheduler_kube_api_qps,
         kube_api_burst: config.scheduler_kube_api_burst,
     };
-    let scheduler_client = ferrokube_client::build(client_config, &scheduler_limits)?;
+    let scheduler_client = ferrokube_client::build(client_config.clone(), &scheduler_limits)?;
     let scheduler = tokio::spawn(ferrokube_scheduler::run(
         scheduler_client,
         config.scheduling.options(),
         shutdown.clone(),
     ));
+    let hollow = start_hollow_nodes(config.hollow_nodes, &client_config, &shutdown)?;
     api.serve(listener, shutdown).await?;
     controllers.await?;
     scheduler.await?;
+    for node in hollow {
+        node.await?;
+    }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Starts `count` hollow kubelets (4 CPU, 32 GiB, 110 pods each, as kubemark's), sharing one
+/// client without a rate limit.
+fn start_hollow_nodes(
+    count: u32,
+    client_config: &kube::Config,
+    shutdown: &(impl Future<Output = ()> + Clone + Send + 'static),
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let unlimited = ferrokube_client::ClientLimits {
+        kube_api_qps: 0.0,
+        kube_api_burst: 0,
+    };
+    let client = ferrokube_client::build(client_config.clone(), &unlimited)?;
+    Ok((0..count)
+        .map(|i| {
+            let machine = ferrokube_kubelet::node::Machine {
+                name: format!("hollow-node-{i}"),
+                address: format!("10.64.{}.{}", i / 256, i % 256),
+                milli_cpu: 4000,
+                memory_bytes: 32 << 30,
+                ephemeral_storage_bytes: 100 << 30,
+                max_pods: 110,
+                runtime_version: "hollow://0.1.0".into(),
+            };
+            let options = ferrokube_kubelet::KubeletOptions {
+                machine,
+                runtime: std::sync::Arc::new(ferrokube_kubelet::runtime::hollow::Hollow::new(i)),
+            };
+            tokio::spawn(ferrokube_kubelet::run(
+                client.clone(),
+                options,
+                shutdown.clone(),
+            ))
+        })
+        .collect())
 }
 
 /// Writes `DIR/admin.kubeconfig` pointing at `server`; returns its absolute path.

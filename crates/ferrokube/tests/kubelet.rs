@@ -1,0 +1,100 @@
+//! End-to-end: `ferrokube server --hollow-nodes 2` runs kubelets with the simulated runtime;
+//! the seed Deployment goes through the whole chain to Running pods, driven with kubectl.
+
+mod support;
+
+use support::{Backend, SEED, Server, ok, rollout_succeeds, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hollow_kubelets_run_the_seed_deployment() {
+    let server = Server::start_with(&Backend::sqlite().await, &["--hollow-nodes", "2"]);
+    let nodes = wait_for(&server, &["get", "nodes"], |o| {
+        o.lines().filter(|l| l.contains(" Ready ")).count() == 2
+    });
+    assert!(
+        nodes.contains("hollow-node-0") && nodes.contains("hollow-node-1"),
+        "{nodes}"
+    );
+    let version = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "node",
+            "hollow-node-0",
+            "-o",
+            "jsonpath={.status.nodeInfo.kubeletVersion}",
+        ],
+    ));
+    assert_eq!(version, "v1.33.0");
+    wait_for(
+        &server,
+        &["get", "leases", "-n", "kube-node-lease", "-o", "name"],
+        |o| o.lines().count() == 2,
+    );
+
+    // The chain: ScalingReplicaSet, SuccessfulCreate, Scheduled, Pulling, Pulled, Created,
+    // Started, and a Running pod with an IP.
+    ok(server.kubectl(None, &SEED));
+    rollout_succeeds(&server, "nginx-deployment");
+    let pod = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=nginx-deployment",
+            "-o",
+            "jsonpath={.items[0].status.phase} {.items[0].status.podIP} {.items[0].spec.nodeName}",
+        ],
+    ));
+    let fields: Vec<&str> = pod.split_whitespace().collect();
+    assert_eq!(fields[0], "Running", "{pod}");
+    assert!(fields[1].starts_with("10.244."), "{pod}");
+    assert!(fields[2].starts_with("hollow-node-"), "{pod}");
+    let events = wait_for(&server, &["get", "events"], |o| o.contains("Started"));
+    for reason in [
+        "ScalingReplicaSet",
+        "SuccessfulCreate",
+        "Scheduled",
+        "Pulling",
+        "Pulled",
+        "Created",
+        "Started",
+    ] {
+        assert!(events.contains(reason), "no {reason} in:\n{events}");
+    }
+    assert!(events.contains("Started container nginx"), "{events}");
+
+    // A missing image: ErrImagePull and a Failed event.
+    ok(server.kubectl(None, &["run", "broken", "--image=nginx:404"]));
+    wait_for(
+        &server,
+        &[
+            "get",
+            "pod",
+            "broken",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ],
+        |o| o == "ErrImagePull",
+    );
+    let events = wait_for(
+        &server,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=broken",
+        ],
+        |o| o.contains("Failed"),
+    );
+    assert!(
+        events.contains("Failed to pull image \"nginx:404\""),
+        "{events}"
+    );
+
+    // Deleting the Deployment: the kubelet stops the pods and removes them for good.
+    ok(server.kubectl(None, &["delete", "deployment", "nginx-deployment"]));
+    ok(server.kubectl(None, &["delete", "pod", "broken", "--timeout=60s"]));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
+}

@@ -1,0 +1,187 @@
+//! The kubelet: registers its node and keeps its Lease fresh, and runs every pod bound to the
+//! node through a container runtime (`runtime::Runtime`), one worker per pod. The `hollow`
+//! runtime simulates containers for scale tests (`ferrokube server --hollow-nodes N`); the CRI
+//! runtime (containerd) is the next step.
+
+pub mod node;
+pub mod pod_worker;
+pub mod runtime;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use ferrokube_client::events::Recorder;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::watch;
+
+use node::Machine;
+use pod_worker::WorkerContext;
+use runtime::Runtime;
+
+/// How a kubelet is set up.
+pub struct KubeletOptions {
+    pub machine: Machine,
+    pub runtime: Arc<dyn Runtime>,
+}
+
+/// Creates the Node, or refreshes the status of an existing one; returns its UID.
+async fn register(client: &kube::Client, machine: &Machine) -> Result<String, kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = node::node_object(machine, jiff::Timestamp::now());
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(created) => Ok(created.uid().unwrap_or_default()),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let patch = serde_json::json!({"status": node.status});
+            let updated = nodes
+                .patch_status(
+                    &machine.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+            Ok(updated.uid().unwrap_or_default())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Renews the Lease every 10 s and rewrites the Node's status every 5 minutes.
+async fn heartbeat(client: kube::Client, machine: Machine, node_uid: String) {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let mut last_status = std::time::Instant::now();
+    loop {
+        let lease = node::lease_object(&machine.name, &node_uid, jiff::Timestamp::now());
+        let renewed = match leases.create(&PostParams::default(), &lease).await {
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let patch = serde_json::json!({"spec": lease.spec});
+                leases
+                    .patch(
+                        &machine.name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map(drop)
+            }
+            other => other.map(drop),
+        };
+        if let Err(err) = renewed {
+            tracing::warn!(node = %machine.name, error = %err, "could not renew the node lease");
+        }
+        if last_status.elapsed() >= node::STATUS_REPORT {
+            match register(&client, &machine).await {
+                Ok(_) => last_status = std::time::Instant::now(),
+                Err(err) => tracing::warn!(node = %machine.name, error = %err, "node status"),
+            }
+        }
+        tokio::time::sleep(node::LEASE_RENEW).await;
+    }
+}
+
+/// Hands each pod event to the pod's worker, starting workers as pods appear.
+struct Workers {
+    ctx: WorkerContext,
+    running: HashMap<String, watch::Sender<Arc<Pod>>>,
+}
+
+impl Workers {
+    fn update(&mut self, pod: Pod) {
+        let uid = pod.uid().unwrap_or_default();
+        let pod = Arc::new(pod);
+        if let Some(tx) = self.running.get(&uid)
+            && tx.send(pod.clone()).is_ok()
+        {
+            return;
+        }
+        let (tx, rx) = watch::channel(pod);
+        tokio::spawn(pod_worker::run(self.ctx.clone(), rx));
+        self.running.insert(uid, tx);
+    }
+
+    /// The pod is gone from the API: its worker stops what still runs.
+    fn gone(&mut self, mut pod: Pod) {
+        if pod.metadata.deletion_timestamp.is_none() {
+            pod.metadata.deletion_timestamp = Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+            );
+        }
+        self.update(pod);
+    }
+}
+
+/// Runs the kubelet until `shutdown` resolves.
+pub async fn run(
+    client: kube::Client,
+    options: KubeletOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let machine = options.machine;
+    let node_uid = loop {
+        match register(&client, &machine).await {
+            Ok(uid) => break uid,
+            Err(err) => {
+                tracing::warn!(node = %machine.name, error = %err, "node registration failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    };
+    tracing::info!(node = %machine.name, "node registered");
+    let beat = tokio::spawn(heartbeat(client.clone(), machine.clone(), node_uid));
+    let mut workers = Workers {
+        ctx: WorkerContext {
+            client: client.clone(),
+            runtime: options.runtime,
+            recorder: Recorder::new(client.clone(), "kubelet"),
+            host_ip: machine.address.clone(),
+        },
+        running: HashMap::new(),
+    };
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", machine.name));
+    let mut pods = std::pin::pin!(watcher(Api::<Pod>::all(client), config).default_backoff());
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut relisted: Option<HashSet<String>> = None;
+    loop {
+        let event = tokio::select! {
+            event = pods.next() => event,
+            () = &mut shutdown => break,
+        };
+        let Some(Ok(event)) = event else {
+            if event.is_none() {
+                break;
+            }
+            continue;
+        };
+        match event {
+            watcher::Event::Init => relisted = Some(HashSet::new()),
+            watcher::Event::InitApply(pod) => {
+                if let Some(seen) = &mut relisted {
+                    seen.insert(pod.uid().unwrap_or_default());
+                }
+                workers.update(pod);
+            }
+            watcher::Event::InitDone => {
+                // Workers of pods that vanished while the watch was down stop their pods.
+                let seen = relisted.take().unwrap_or_default();
+                let stale: Vec<Arc<Pod>> = workers
+                    .running
+                    .iter()
+                    .filter(|(uid, _)| !seen.contains(*uid))
+                    .map(|(_, tx)| tx.borrow().clone())
+                    .collect();
+                for pod in stale {
+                    workers.gone((*pod).clone());
+                }
+            }
+            watcher::Event::Apply(pod) => workers.update(pod),
+            watcher::Event::Delete(pod) => workers.gone(pod),
+        }
+        workers.running.retain(|_, tx| !tx.is_closed());
+    }
+    beat.abort();
+}

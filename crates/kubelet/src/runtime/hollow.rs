@@ -1,0 +1,103 @@
+//! A simulated runtime, as kubemark's hollow nodes: images "pull" and containers "start" at
+//! once and run until removed; an image tagged `:404` fails to pull. No processes, no network:
+//! pod IPs come from a per-node range.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{ContainerInfo, ContainerState, Runtime, RuntimeError, SandboxInfo};
+
+pub struct Hollow {
+    /// The first three octets of this node's pod IPs, e.g. `10.244.3`.
+    subnet: String,
+    next_ip: AtomicU32,
+    pods: Mutex<HashMap<String, (SandboxInfo, Vec<ContainerInfo>)>>,
+}
+
+impl Hollow {
+    /// A hollow runtime handing out pod IPs in `10.244.<index>.0/24`.
+    pub fn new(index: u32) -> Hollow {
+        Hollow {
+            subnet: format!("10.244.{}", index % 256),
+            next_ip: AtomicU32::new(2),
+            pods: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for Hollow {
+    async fn version(&self) -> Result<String, RuntimeError> {
+        Ok("hollow://0.1.0".into())
+    }
+
+    async fn run_sandbox(
+        &self,
+        pod_uid: &str,
+        _hostname: &str,
+    ) -> Result<SandboxInfo, RuntimeError> {
+        let mut pods = self.pods.lock().expect("hollow lock");
+        if let Some((sandbox, _)) = pods.get(pod_uid) {
+            return Ok(sandbox.clone());
+        }
+        let host = 2 + self.next_ip.fetch_add(1, Ordering::Relaxed) % 250;
+        let sandbox = SandboxInfo {
+            id: format!("hollow-sandbox-{pod_uid}"),
+            ip: format!("{}.{host}", self.subnet),
+        };
+        pods.insert(pod_uid.to_owned(), (sandbox.clone(), Vec::new()));
+        Ok(sandbox)
+    }
+
+    async fn pull_image(&self, image: &str) -> Result<String, RuntimeError> {
+        if image.ends_with(":404") {
+            return Err(RuntimeError::ImagePull(format!(
+                "failed to pull and unpack image \"{image}\": not found"
+            )));
+        }
+        Ok(format!("hollow://{image}"))
+    }
+
+    async fn start_container(
+        &self,
+        sandbox: &SandboxInfo,
+        name: &str,
+        image: &str,
+        image_id: &str,
+    ) -> Result<ContainerInfo, RuntimeError> {
+        let mut pods = self.pods.lock().expect("hollow lock");
+        let entry = pods
+            .values_mut()
+            .find(|(s, _)| s.id == sandbox.id)
+            .ok_or_else(|| RuntimeError::Other(format!("no sandbox {}", sandbox.id)))?;
+        let container = ContainerInfo {
+            id: format!("hollow://{}-{name}", sandbox.id),
+            name: name.to_owned(),
+            image: image.to_owned(),
+            image_id: image_id.to_owned(),
+            state: ContainerState::Running {
+                started_at: jiff::Timestamp::now(),
+            },
+        };
+        entry.1.retain(|c| c.name != name);
+        entry.1.push(container.clone());
+        Ok(container)
+    }
+
+    async fn remove_sandbox(
+        &self,
+        pod_uid: &str,
+        _grace: std::time::Duration,
+    ) -> Result<(), RuntimeError> {
+        self.pods.lock().expect("hollow lock").remove(pod_uid);
+        Ok(())
+    }
+
+    async fn pod_state(
+        &self,
+        pod_uid: &str,
+    ) -> Result<Option<(SandboxInfo, Vec<ContainerInfo>)>, RuntimeError> {
+        Ok(self.pods.lock().expect("hollow lock").get(pod_uid).cloned())
+    }
+}

@@ -1,0 +1,75 @@
+//! The container runtime a kubelet drives, as the CRI's operations: sandboxes (one per pod),
+//! images and containers. `hollow` simulates it (for scale tests); `cri` (containerd) follows.
+
+pub mod hollow;
+
+/// What a container is doing, as the runtime reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running {
+        started_at: jiff::Timestamp,
+    },
+    Exited {
+        exit_code: i32,
+        finished_at: jiff::Timestamp,
+    },
+}
+
+/// A container the runtime knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub state: ContainerState,
+}
+
+/// A pod's sandbox: its network namespace and IP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxInfo {
+    pub id: String,
+    pub ip: String,
+}
+
+/// Why a runtime call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The image could not be pulled (reported as ErrImagePull).
+    #[error("{0}")]
+    ImagePull(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The runtime operations a pod worker uses (a subset of the CRI).
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    /// The runtime's name and version, e.g. `containerd://1.6.20`.
+    async fn version(&self) -> Result<String, RuntimeError>;
+    /// Starts the sandbox of the pod with this UID; returns it (an existing one is reused).
+    async fn run_sandbox(&self, pod_uid: &str, hostname: &str)
+    -> Result<SandboxInfo, RuntimeError>;
+    /// Pulls an image; returns its ID (digest).
+    async fn pull_image(&self, image: &str) -> Result<String, RuntimeError>;
+    /// Creates and starts a container in a sandbox.
+    async fn start_container(
+        &self,
+        sandbox: &SandboxInfo,
+        name: &str,
+        image: &str,
+        image_id: &str,
+    ) -> Result<ContainerInfo, RuntimeError>;
+    /// Stops (within `grace`) and removes every container of the sandbox, then the sandbox.
+    async fn remove_sandbox(
+        &self,
+        pod_uid: &str,
+        grace: std::time::Duration,
+    ) -> Result<(), RuntimeError>;
+    /// The sandbox and containers of a pod, if it has a sandbox.
+    async fn pod_state(
+        &self,
+        pod_uid: &str,
+    ) -> Result<Option<(SandboxInfo, Vec<ContainerInfo>)>, RuntimeError>;
+}
