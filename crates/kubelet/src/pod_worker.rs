@@ -159,7 +159,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 return;
             }
             Step::RunSandbox => {
-                if let Err(err) = ctx.runtime.run_sandbox(&uid, &pod.name_any()).await {
+                if let Err(err) = ctx.runtime.run_sandbox(&pod).await {
                     tracing::warn!(pod = %pod.name_any(), error = %err, "sandbox failed");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
@@ -206,13 +206,15 @@ async fn start_container(
     name: &str,
     waiting: &mut Waiting,
 ) {
-    let image = pod
+    let Some(container) = pod
         .spec
         .iter()
         .flat_map(|s| &s.containers)
         .find(|c| c.name == name)
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+    else {
+        return;
+    };
+    let image = container.image.clone().unwrap_or_default();
     event(
         ctx,
         pod,
@@ -246,7 +248,7 @@ async fn start_container(
     event(ctx, pod, Kind::Normal, "Pulled", note).await;
     match ctx
         .runtime
-        .start_container(sandbox, name, &image, &image_id)
+        .start_container(sandbox, pod, container, &image_id)
         .await
     {
         Ok(_) => {

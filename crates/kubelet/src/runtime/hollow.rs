@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use k8s_openapi::api::core::v1::{Container, Pod};
+
 use super::{ContainerInfo, ContainerState, Runtime, RuntimeError, SandboxInfo};
 
 pub struct Hollow {
@@ -32,11 +34,8 @@ impl Runtime for Hollow {
         Ok("hollow://0.1.0".into())
     }
 
-    async fn run_sandbox(
-        &self,
-        pod_uid: &str,
-        _hostname: &str,
-    ) -> Result<SandboxInfo, RuntimeError> {
+    async fn run_sandbox(&self, pod: &Pod) -> Result<SandboxInfo, RuntimeError> {
+        let pod_uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let mut pods = self.pods.lock().expect("hollow lock");
         if let Some((sandbox, _)) = pods.get(pod_uid) {
             return Ok(sandbox.clone());
@@ -62,10 +61,12 @@ impl Runtime for Hollow {
     async fn start_container(
         &self,
         sandbox: &SandboxInfo,
-        name: &str,
-        image: &str,
+        _pod: &Pod,
+        container: &Container,
         image_id: &str,
     ) -> Result<ContainerInfo, RuntimeError> {
+        let name = container.name.as_str();
+        let image = container.image.as_deref().unwrap_or_default();
         let mut pods = self.pods.lock().expect("hollow lock");
         let entry = pods
             .values_mut()

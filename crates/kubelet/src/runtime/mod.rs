@@ -1,7 +1,10 @@
 //! The container runtime a kubelet drives, as the CRI's operations: sandboxes (one per pod),
 //! images and containers. `hollow` simulates it (for scale tests); `cri` (containerd) follows.
 
+pub mod cri;
 pub mod hollow;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
 
 /// What a container is doing, as the runtime reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,17 +51,16 @@ pub enum RuntimeError {
 pub trait Runtime: Send + Sync {
     /// The runtime's name and version, e.g. `containerd://1.6.20`.
     async fn version(&self) -> Result<String, RuntimeError>;
-    /// Starts the sandbox of the pod with this UID; returns it (an existing one is reused).
-    async fn run_sandbox(&self, pod_uid: &str, hostname: &str)
-    -> Result<SandboxInfo, RuntimeError>;
+    /// Starts the pod's sandbox; returns it (an existing ready one is reused).
+    async fn run_sandbox(&self, pod: &Pod) -> Result<SandboxInfo, RuntimeError>;
     /// Pulls an image; returns its ID (digest).
     async fn pull_image(&self, image: &str) -> Result<String, RuntimeError>;
-    /// Creates and starts a container in a sandbox.
+    /// Creates and starts one of the pod's containers in its sandbox.
     async fn start_container(
         &self,
         sandbox: &SandboxInfo,
-        name: &str,
-        image: &str,
+        pod: &Pod,
+        container: &Container,
         image_id: &str,
     ) -> Result<ContainerInfo, RuntimeError>;
     /// Stops (within `grace`) and removes every container of the sandbox, then the sandbox.

@@ -1,0 +1,432 @@
+//! The CRI runtime: containerd (or any CRI runtime) over its unix socket with the CRI v1 gRPC
+//! API. Sandboxes and containers carry upstream's `io.kubernetes.*` labels, so a restarted
+//! kubelet finds its pods' sandboxes again by pod UID; logs go to
+//! `<log root>/<namespace>_<name>_<uid>/<container>/<attempt>.log` as upstream.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use super::{ContainerInfo, ContainerState, Runtime, RuntimeError, SandboxInfo};
+
+const POD_UID: &str = "io.kubernetes.pod.uid";
+const POD_NAME: &str = "io.kubernetes.pod.name";
+const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+const CONTAINER_NAME: &str = "io.kubernetes.container.name";
+
+/// A connection to a CRI runtime.
+#[derive(Clone)]
+pub struct Cri {
+    runtime: RuntimeServiceClient<Channel>,
+    images: ImageServiceClient<Channel>,
+    log_root: PathBuf,
+}
+
+fn failed(step: &str, status: tonic::Status) -> RuntimeError {
+    RuntimeError::Other(format!("{step}: {}", status.message()))
+}
+
+fn timestamp(nanos: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(nanos)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// The sandbox configuration of a pod: metadata, hostname, log directory, DNS, host ports and
+/// the labels that find it again.
+pub fn sandbox_config(pod: &Pod, log_root: &Path) -> cri::PodSandboxConfig {
+    let meta = &pod.metadata;
+    let (name, namespace, uid) = (
+        meta.name.clone().unwrap_or_default(),
+        meta.namespace.clone().unwrap_or_default(),
+        meta.uid.clone().unwrap_or_default(),
+    );
+    let spec = pod.spec.as_ref();
+    let port_mappings = spec
+        .into_iter()
+        .flat_map(|s| &s.containers)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.host_port.is_some_and(|h| h > 0))
+        .map(|p| cri::PortMapping {
+            protocol: match p.protocol.as_deref() {
+                Some("UDP") => cri::Protocol::Udp as i32,
+                Some("SCTP") => cri::Protocol::Sctp as i32,
+                _ => cri::Protocol::Tcp as i32,
+            },
+            container_port: p.container_port,
+            host_port: p.host_port.unwrap_or_default(),
+            host_ip: p.host_ip.clone().unwrap_or_default(),
+        })
+        .collect();
+    let labels = HashMap::from([
+        (POD_UID.to_owned(), uid.clone()),
+        (POD_NAME.to_owned(), name.clone()),
+        (POD_NAMESPACE.to_owned(), namespace.clone()),
+    ]);
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.clone(),
+            uid: uid.clone(),
+            namespace: namespace.clone(),
+            attempt: 0,
+        }),
+        hostname: spec
+            .and_then(|s| s.hostname.clone())
+            .unwrap_or_else(|| name.clone()),
+        log_directory: log_root
+            .join(format!("{namespace}_{name}_{uid}"))
+            .to_string_lossy()
+            .into_owned(),
+        dns_config: Some(cri::DnsConfig {
+            servers: vec!["10.43.0.10".into()],
+            searches: vec![
+                format!("{namespace}.svc.cluster.local"),
+                "svc.cluster.local".into(),
+                "cluster.local".into(),
+            ],
+            options: vec!["ndots:5".into()],
+        }),
+        port_mappings,
+        labels,
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: String::new(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A container's configuration: image, command, args, env (with the pod's name and namespace
+/// from fieldRefs), working dir and log path.
+pub fn container_config(
+    pod: &Pod,
+    container: &Container,
+    image_id: &str,
+    pod_ip: &str,
+) -> cri::ContainerConfig {
+    let field = |path: &str| match path {
+        "metadata.name" => pod.metadata.name.clone(),
+        "metadata.namespace" => pod.metadata.namespace.clone(),
+        "metadata.uid" => pod.metadata.uid.clone(),
+        "spec.nodeName" => pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        "status.podIP" => Some(pod_ip.to_owned()),
+        _ => None,
+    };
+    let envs = container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| cri::KeyValue {
+            key: e.name.clone(),
+            value: e.value.clone().unwrap_or_else(|| {
+                e.value_from
+                    .as_ref()
+                    .and_then(|v| v.field_ref.as_ref())
+                    .and_then(|f| field(&f.field_path))
+                    .unwrap_or_default()
+            }),
+        })
+        .collect();
+    let labels = HashMap::from([
+        (
+            POD_UID.to_owned(),
+            pod.metadata.uid.clone().unwrap_or_default(),
+        ),
+        (
+            POD_NAME.to_owned(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        ),
+        (
+            POD_NAMESPACE.to_owned(),
+            pod.metadata.namespace.clone().unwrap_or_default(),
+        ),
+        (CONTAINER_NAME.to_owned(), container.name.clone()),
+    ]);
+    cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: container.name.clone(),
+            attempt: 0,
+        }),
+        image: Some(cri::ImageSpec {
+            image: image_id.to_owned(),
+            user_specified_image: container.image.clone().unwrap_or_default(),
+            ..Default::default()
+        }),
+        command: container.command.clone().unwrap_or_default(),
+        args: container.args.clone().unwrap_or_default(),
+        working_dir: container.working_dir.clone().unwrap_or_default(),
+        envs,
+        labels,
+        log_path: format!("{}/0.log", container.name),
+        ..Default::default()
+    }
+}
+
+impl Cri {
+    /// Connects to the runtime's socket; container logs go under `log_root`.
+    pub async fn connect(socket: &Path, log_root: PathBuf) -> Result<Cri, RuntimeError> {
+        let socket = socket.to_owned();
+        let channel = Endpoint::try_from("http://[::]:0")
+            .map_err(|e| RuntimeError::Other(e.to_string()))?
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let socket = socket.clone();
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        tokio::net::UnixStream::connect(socket).await?,
+                    ))
+                }
+            }))
+            .await
+            .map_err(|e| {
+                RuntimeError::Other(format!("connecting to the container runtime: {e}"))
+            })?;
+        Ok(Cri {
+            runtime: RuntimeServiceClient::new(channel.clone()),
+            images: ImageServiceClient::new(channel),
+            log_root,
+        })
+    }
+
+    async fn sandboxes_of(
+        &self,
+        pod_uid: &str,
+        ready_only: bool,
+    ) -> Result<Vec<cri::PodSandbox>, RuntimeError> {
+        let state = ready_only.then_some(cri::PodSandboxStateValue {
+            state: cri::PodSandboxState::SandboxReady as i32,
+        });
+        let filter = cri::PodSandboxFilter {
+            state,
+            label_selector: HashMap::from([(POD_UID.to_owned(), pod_uid.to_owned())]),
+            ..Default::default()
+        };
+        let response = self
+            .runtime
+            .clone()
+            .list_pod_sandbox(cri::ListPodSandboxRequest {
+                filter: Some(filter),
+            })
+            .await
+            .map_err(|s| failed("ListPodSandbox", s))?;
+        Ok(response.into_inner().items)
+    }
+
+    async fn sandbox_ip(&self, id: &str) -> Result<String, RuntimeError> {
+        let status = self
+            .runtime
+            .clone()
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: id.to_owned(),
+                verbose: false,
+            })
+            .await
+            .map_err(|s| failed("PodSandboxStatus", s))?
+            .into_inner();
+        Ok(status
+            .status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .unwrap_or_default())
+    }
+
+    async fn containers_in(&self, sandbox_id: &str) -> Result<Vec<cri::Container>, RuntimeError> {
+        let filter = cri::ContainerFilter {
+            pod_sandbox_id: sandbox_id.to_owned(),
+            ..Default::default()
+        };
+        let response = self
+            .runtime
+            .clone()
+            .list_containers(cri::ListContainersRequest {
+                filter: Some(filter),
+            })
+            .await
+            .map_err(|s| failed("ListContainers", s))?;
+        Ok(response.into_inner().containers)
+    }
+
+    async fn container_info(&self, id: &str) -> Result<ContainerInfo, RuntimeError> {
+        let status = self
+            .runtime
+            .clone()
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.to_owned(),
+                verbose: false,
+            })
+            .await
+            .map_err(|s| failed("ContainerStatus", s))?
+            .into_inner()
+            .status
+            .ok_or_else(|| RuntimeError::Other(format!("no status for container {id}")))?;
+        let state = match cri::ContainerState::try_from(status.state) {
+            Ok(cri::ContainerState::ContainerRunning) => ContainerState::Running {
+                started_at: timestamp(status.started_at),
+            },
+            Ok(cri::ContainerState::ContainerExited) => ContainerState::Exited {
+                exit_code: status.exit_code,
+                finished_at: timestamp(status.finished_at),
+            },
+            _ => ContainerState::Created,
+        };
+        Ok(ContainerInfo {
+            id: format!("containerd://{}", status.id),
+            name: status.metadata.map(|m| m.name).unwrap_or_default(),
+            image: status.image.map(|i| i.image).unwrap_or_default(),
+            image_id: status.image_ref,
+            state,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for Cri {
+    async fn version(&self) -> Result<String, RuntimeError> {
+        let v = self
+            .runtime
+            .clone()
+            .version(cri::VersionRequest {
+                version: "v1".into(),
+            })
+            .await
+            .map_err(|s| failed("Version", s))?
+            .into_inner();
+        Ok(format!("{}://{}", v.runtime_name, v.runtime_version))
+    }
+
+    async fn run_sandbox(&self, pod: &Pod) -> Result<SandboxInfo, RuntimeError> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        if let Some(existing) = self.sandboxes_of(&uid, true).await?.into_iter().next() {
+            let ip = self.sandbox_ip(&existing.id).await?;
+            return Ok(SandboxInfo {
+                id: existing.id,
+                ip,
+            });
+        }
+        let config = sandbox_config(pod, &self.log_root);
+        std::fs::create_dir_all(&config.log_directory)
+            .map_err(|e| RuntimeError::Other(format!("creating {}: {e}", config.log_directory)))?;
+        let id = self
+            .runtime
+            .clone()
+            .run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(config),
+                runtime_handler: String::new(),
+            })
+            .await
+            .map_err(|s| failed("RunPodSandbox", s))?
+            .into_inner()
+            .pod_sandbox_id;
+        let ip = self.sandbox_ip(&id).await?;
+        Ok(SandboxInfo { id, ip })
+    }
+
+    async fn pull_image(&self, image: &str) -> Result<String, RuntimeError> {
+        let request = cri::PullImageRequest {
+            image: Some(cri::ImageSpec {
+                image: image.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.images
+            .clone()
+            .pull_image(request)
+            .await
+            .map(|r| r.into_inner().image_ref)
+            .map_err(|s| RuntimeError::ImagePull(s.message().to_owned()))
+    }
+
+    async fn start_container(
+        &self,
+        sandbox: &SandboxInfo,
+        pod: &Pod,
+        container: &Container,
+        image_id: &str,
+    ) -> Result<ContainerInfo, RuntimeError> {
+        let config = container_config(pod, container, image_id, &sandbox.ip);
+        let mut sandbox_config = sandbox_config(pod, &self.log_root);
+        sandbox_config.port_mappings.clear();
+        let dir = Path::new(&sandbox_config.log_directory).join(&container.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RuntimeError::Other(format!("creating {}: {e}", dir.display())))?;
+        let id = self
+            .runtime
+            .clone()
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: sandbox.id.clone(),
+                config: Some(config),
+                sandbox_config: Some(sandbox_config),
+            })
+            .await
+            .map_err(|s| failed("CreateContainer", s))?
+            .into_inner()
+            .container_id;
+        self.runtime
+            .clone()
+            .start_container(cri::StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .map_err(|s| failed("StartContainer", s))?;
+        self.container_info(&id).await
+    }
+
+    async fn remove_sandbox(
+        &self,
+        pod_uid: &str,
+        grace: std::time::Duration,
+    ) -> Result<(), RuntimeError> {
+        for sandbox in self.sandboxes_of(pod_uid, false).await? {
+            for container in self.containers_in(&sandbox.id).await? {
+                let mut runtime = self.runtime.clone();
+                let timeout = grace.as_secs() as i64;
+                runtime
+                    .stop_container(cri::StopContainerRequest {
+                        container_id: container.id.clone(),
+                        timeout,
+                    })
+                    .await
+                    .map_err(|s| failed("StopContainer", s))?;
+                runtime
+                    .remove_container(cri::RemoveContainerRequest {
+                        container_id: container.id,
+                    })
+                    .await
+                    .map_err(|s| failed("RemoveContainer", s))?;
+            }
+            let mut runtime = self.runtime.clone();
+            runtime
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: sandbox.id.clone(),
+                })
+                .await
+                .map_err(|s| failed("StopPodSandbox", s))?;
+            runtime
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: sandbox.id,
+                })
+                .await
+                .map_err(|s| failed("RemovePodSandbox", s))?;
+        }
+        Ok(())
+    }
+
+    async fn pod_state(
+        &self,
+        pod_uid: &str,
+    ) -> Result<Option<(SandboxInfo, Vec<ContainerInfo>)>, RuntimeError> {
+        let Some(sandbox) = self.sandboxes_of(pod_uid, true).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let ip = self.sandbox_ip(&sandbox.id).await?;
+        let mut containers = Vec::new();
+        for c in self.containers_in(&sandbox.id).await? {
+            containers.push(self.container_info(&c.id).await?);
+        }
+        Ok(Some((SandboxInfo { id: sandbox.id, ip }, containers)))
+    }
+}
