@@ -30,11 +30,15 @@ start_image() {
   printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n' >"$root/etc/group"
 }
 
-# Packs image $1 and pushes it as each of the following names.
-finish_image() {
+# Packs the filled root of image $1 (then `umoci config` may set its configuration).
+pack_image() {
+  umoci repack --image "$work/oci:$1" "$work/$1"
+}
+
+# Pushes image $1 as each of the following names.
+push_image() {
   local name=$1
   shift
-  umoci repack --image "$work/oci:$name" "$work/$name"
   for target in "$@"; do
     skopeo copy --quiet --dest-tls-verify=false "oci:$work/oci:$name" "docker://$registry/$target"
   done
@@ -55,16 +59,18 @@ umoci init --layout "$work/oci"
 
 if ! present library/busybox:latest; then
   start_image busybox
+  pack_image busybox
   umoci config --image "$work/oci:busybox" --config.env "$path_env" --config.cmd sh
-  finish_image busybox library/busybox:latest
+  push_image busybox library/busybox:latest
 fi
 
 if ! present pause:3.6; then
   start_image pause
+  pack_image pause
   umoci config --image "$work/oci:pause" --config.env "$path_env" \
     --config.entrypoint /bin/sh --config.entrypoint -c \
     --config.entrypoint "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait \$!; done"
-  finish_image pause pause:3.6
+  push_image pause pause:3.6
 fi
 
 if ! present library/nginx:1.25; then
@@ -79,8 +85,9 @@ if ! present library/nginx:1.25; then
     "$root/etc/nginx/nginx.conf"
   mkdir -p "$root/var/www/html" "$root/var/log/nginx" "$root/var/lib/nginx" "$root/run"
   cp /usr/share/nginx/html/index.html "$root/var/www/html/index.nginx-debian.html"
+  pack_image nginx
   umoci config --image "$work/oci:nginx" --config.env "$path_env" \
     --config.entrypoint nginx --config.entrypoint -g --config.entrypoint 'daemon off;' \
     --config.exposedports 80/tcp --config.stopsignal SIGQUIT
-  finish_image nginx library/nginx:latest library/nginx:1.25
+  push_image nginx library/nginx:latest library/nginx:1.25
 fi

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing ferrokube needs on a fresh Debian machine:
-# protoc (for the gRPC clients) and etcd (the tests and benchmarks start their own etcd).
+# protoc (for the gRPC clients), etcd (the tests and benchmarks start their own etcd), and the
+# container stack: containerd, runc and the CNI plugins (ferrokube starts its own containerd),
+# with docker-registry, skopeo, umoci, busybox-static and nginx to build the test images
+# (hack/images.sh, run by hack/registry.sh start).
 # Safe to run again: it installs only what is missing, and starts no service.
 set -euo pipefail
 
-packages=(protobuf-compiler etcd-server pkg-config build-essential)
+packages=(protobuf-compiler etcd-server pkg-config build-essential curl
+  containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static nginx)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -14,7 +18,8 @@ done
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  # Keep Debian from starting etcd as a service: the tests start their own on free ports.
+  # Keep Debian from starting etcd, containerd, the registry or nginx as services: ferrokube
+  # and the tests start their own.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d

@@ -3,6 +3,7 @@
 //! runtime simulates containers for scale tests (`ferrokube server --hollow-nodes N`); the CRI
 //! runtime (containerd) is the next step.
 
+pub mod containerd;
 pub mod node;
 pub mod pod_worker;
 pub mod runtime;
