@@ -119,8 +119,15 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let limited = run_once(&["--kube-api-qps", "20", "--kube-api-burst", "30"]).await;
-    let unlimited = run_once(&["--kube-api-qps", "0"]).await;
+    let limited = run_once(&[
+        "--disable-agent",
+        "--kube-api-qps",
+        "20",
+        "--kube-api-burst",
+        "30",
+    ])
+    .await;
+    let unlimited = run_once(&["--disable-agent", "--kube-api-qps", "0"]).await;
     let mut section = format!(
         "## Controllers: `kubectl create deployment --replicas={REPLICAS}`\n\n\
          `cargo bench -p ferrokube --bench deployment`: one `ferrokube server` (SQLite) per row, \

@@ -119,7 +119,10 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let server = Server::start_with(&Backend::sqlite().await, &["--scheduler-kube-api-qps", "0"]);
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--disable-agent", "--scheduler-kube-api-qps", "0"],
+    );
     let client = server.client();
     let started = Instant::now();
     create_all(

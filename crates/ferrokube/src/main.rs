@@ -1,5 +1,6 @@
 //! The `ferrokube` binary: parses configuration, starts tracing, and runs the chosen component.
 
+mod agent;
 mod controller_manager;
 mod scheduler;
 mod server;
@@ -27,6 +28,8 @@ enum Command {
     ControllerManager(controller_manager::ControllerManagerConfig),
     /// Runs the scheduler against an API server.
     Scheduler(scheduler::SchedulerConfig),
+    /// Runs the node agent (kubelet and containerd) against an API server.
+    Agent(agent::AgentConfig),
 }
 
 #[tokio::main]
@@ -45,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Server(config) => server::run(config, shutdown).await,
         Command::ControllerManager(config) => controller_manager::run(config, shutdown).await,
         Command::Scheduler(config) => scheduler::run(config, shutdown).await,
+        Command::Agent(config) => agent::run_alone(config, shutdown).await,
     }
 }
 

@@ -19,9 +19,11 @@ pub struct ServerConfig {
     /// The port the API server listens on (loopback only until TLS and authentication land).
     #[arg(long, default_value_t = 6443)]
     pub port: u16,
-    /// Run without the node agent (accepted now; the agent arrives with the kubelet).
+    /// Run without the node agent (the kubelet with containerd on this machine).
     #[arg(long)]
     pub disable_agent: bool,
+    #[command(flatten)]
+    pub agent: crate::agent::AgentFlags,
     /// The datastore: absent for SQLite in the data dir, `http://HOST:2379` for etcd,
     /// `sqlite:///PATH` for another SQLite file, `memory://` for nothing on disk.
     #[arg(long, env = "FERROKUBE_DATASTORE_ENDPOINT")]
@@ -113,11 +115,34 @@ pub async fn run(
         shutdown.clone(),
     ));
     let hollow = start_hollow_nodes(config.hollow_nodes, &client_config, &shutdown)?;
+    let agent = (!config.disable_agent)
+        .then(|| -> anyhow::Result<_> {
+            let limits = ferrokube_client::ClientLimits {
+                kube_api_qps: 50.0,
+                kube_api_burst: 100,
+            };
+            let client = ferrokube_client::build(client_config.clone(), &limits)?;
+            let run = crate::agent::run(
+                config.agent.clone(),
+                config.data_dir.clone(),
+                client,
+                shutdown.clone(),
+            );
+            Ok(tokio::spawn(async move {
+                if let Err(err) = run.await {
+                    tracing::error!(error = %format!("{err:#}"), "node agent stopped");
+                }
+            }))
+        })
+        .transpose()?;
     api.serve(listener, shutdown).await?;
     controllers.await?;
     scheduler.await?;
     for node in hollow {
         node.await?;
+    }
+    if let Some(agent) = agent {
+        agent.await?;
     }
     tracing::info!("shut down");
     Ok(())

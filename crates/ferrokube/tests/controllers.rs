@@ -251,7 +251,13 @@ async fn the_controllers_keep_to_their_request_rate_limit() {
     // and ten events at least, so no less than 4 s; unlimited, it takes a fraction of that.
     let server = Server::start_with(
         &Backend::sqlite().await,
-        &["--kube-api-qps", "5", "--kube-api-burst", "1"],
+        &[
+            "--disable-agent",
+            "--kube-api-qps",
+            "5",
+            "--kube-api-burst",
+            "1",
+        ],
     );
     let started = std::time::Instant::now();
     ok(server.kubectl(

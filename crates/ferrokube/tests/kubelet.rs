@@ -7,7 +7,10 @@ use support::{Backend, SEED, Server, ok, rollout_succeeds, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hollow_kubelets_run_the_seed_deployment() {
-    let server = Server::start_with(&Backend::sqlite().await, &["--hollow-nodes", "2"]);
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--disable-agent", "--hollow-nodes", "2"],
+    );
     let nodes = wait_for(&server, &["get", "nodes"], |o| {
         o.lines().filter(|l| l.contains(" Ready ")).count() == 2
     });
@@ -97,4 +100,77 @@ async fn hollow_kubelets_run_the_seed_deployment() {
     ok(server.kubectl(None, &["delete", "deployment", "nginx-deployment"]));
     ok(server.kubectl(None, &["delete", "pod", "broken", "--timeout=60s"]));
     wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
+}
+
+/// An HTTP GET of `/` on `ip:80`, answered body and all.
+fn http_get(ip: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect((ip, 80)).expect("connect to the pod");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET / HTTP/1.0\r\nHost: {ip}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_runs_nginx_for_real() {
+    // The server with its node agent: containerd started by ferrokube, images from the local
+    // registry (hack/registry.sh start, which hack/test.sh runs).
+    let server = Server::start_with(&Backend::sqlite().await, &[]);
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    ok(server.kubectl(None, &SEED));
+    rollout_succeeds(&server, "nginx-deployment");
+    let ip = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=nginx-deployment",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ],
+    ));
+    assert!(ip.starts_with("10.42.0."), "pod IP {ip:?}");
+    let page = http_get(&ip);
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    let events = wait_for(&server, &["get", "events"], |o| o.contains("Started"));
+    for reason in [
+        "ScalingReplicaSet",
+        "SuccessfulCreate",
+        "Scheduled",
+        "Pulling",
+        "Pulled",
+        "Created",
+        "Started",
+    ] {
+        assert!(events.contains(reason), "no {reason} in:\n{events}");
+    }
+
+    // Deleting the Deployment stops and removes the containers and the sandbox.
+    let uid = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=nginx-deployment",
+            "-o",
+            "jsonpath={.items[0].metadata.uid}",
+        ],
+    ));
+    ok(server.kubectl(None, &["delete", "deployment", "nginx-deployment"]));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
+    let socket = server.data_dir.join("containerd/containerd.sock");
+    let cri = ferrokube_kubelet::runtime::cri::Cri::connect(&socket, server.data_dir.join("pods"))
+        .await
+        .unwrap();
+    let left = ferrokube_kubelet::runtime::Runtime::pod_state(&cri, &uid)
+        .await
+        .unwrap();
+    assert!(left.is_none(), "the pod's sandbox is gone: {left:?}");
 }

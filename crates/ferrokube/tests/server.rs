@@ -13,7 +13,7 @@ use ferrokube_store::{RangeOptions, SqliteStore, Store};
 /// Starts the server and waits for its "datastore ready" log line, which it returns.
 fn start_server(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
-        .arg("server")
+        .args(["server", "--disable-agent"])
         .args(args)
         .stderr(Stdio::piped())
         .spawn()

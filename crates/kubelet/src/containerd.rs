@@ -119,14 +119,26 @@ impl Containerd {
         let _ = std::fs::remove_file(&socket);
         let log = dir.join("containerd.log");
         let log_file = std::fs::File::create(&log).map_err(ContainerdError::Configure)?;
-        let child =
-            Command::new(std::env::var("CONTAINERD_BIN").unwrap_or_else(|_| "containerd".into()))
-                .arg("--config")
-                .arg(dir.join("config.toml"))
-                .stdout(Stdio::null())
-                .stderr(log_file)
-                .spawn()
-                .map_err(ContainerdError::Spawn)?;
+        let binary = std::env::var("CONTAINERD_BIN").unwrap_or_else(|_| "containerd".into());
+        let mut command = Command::new(binary);
+        // containerd goes when ferrokube goes, even on SIGKILL (its containers stay: their
+        // shims are not its children); a restarted ferrokube starts it again.
+        // SAFETY: prctl is async-signal-safe and touches nothing of the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .map_err(ContainerdError::Spawn)?;
         let containerd = Containerd { child, socket };
         for _ in 0..200 {
             if tokio::net::UnixStream::connect(&containerd.socket)

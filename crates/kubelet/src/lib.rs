@@ -4,6 +4,7 @@
 //! runtime (containerd) is the next step.
 
 pub mod containerd;
+pub mod machine;
 pub mod node;
 pub mod pod_worker;
 pub mod runtime;

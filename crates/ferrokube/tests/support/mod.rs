@@ -58,8 +58,9 @@ pub struct Server {
 
 impl Server {
     /// Starts a server with its own temporary data dir.
+    /// Starts a server without the node agent (no containers run).
     pub fn start(backend: &Backend) -> Server {
-        Server::start_with(backend, &[])
+        Server::start_with(backend, &["--disable-agent"])
     }
 
     /// Starts a server with its own temporary data dir and extra flags.

@@ -1,0 +1,98 @@
+//! The node agent: the kubelet with containerd, inside `ferrokube server` (unless
+//! `--disable-agent`) or alone as `ferrokube agent --kubeconfig FILE`.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferrokube_kubelet::containerd::{Containerd, ContainerdSetup};
+use ferrokube_kubelet::runtime::Runtime;
+use ferrokube_kubelet::runtime::cri::Cri;
+
+/// How the node agent runs (shared by `ferrokube server` and `ferrokube agent`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentFlags {
+    /// The node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// A running CRI runtime's socket; absent, ferrokube starts containerd itself with its
+    /// state in DATA_DIR/containerd.
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<PathBuf>,
+    /// The pods' subnet on this node.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pub pod_cidr: String,
+    /// A registry (plain HTTP) tried first for docker.io and registry.k8s.io images.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub registry_mirror: String,
+}
+
+/// Runs the kubelet (and containerd, unless an endpoint is given) until `shutdown`.
+pub async fn run(
+    flags: AgentFlags,
+    data_dir: PathBuf,
+    client: kube::Client,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (containerd, socket) = match &flags.container_runtime_endpoint {
+        Some(socket) => (None, socket.clone()),
+        None => {
+            let setup = ContainerdSetup {
+                dir: std::path::absolute(data_dir.join("containerd"))?,
+                mirror: Some(flags.registry_mirror.clone()),
+                pod_cidr: flags.pod_cidr.clone(),
+                network: "ferrokube".into(),
+            };
+            let containerd = Containerd::start(&setup).await?;
+            let socket = containerd.socket.clone();
+            (Some(containerd), socket)
+        }
+    };
+    let logs = std::path::absolute(data_dir.join("pods"))?;
+    let cri = Cri::connect(&socket, logs)
+        .await
+        .with_context(|| format!("container runtime at {}", socket.display()))?;
+    let version = cri.version().await?;
+    let name = flags
+        .node_name
+        .clone()
+        .unwrap_or_else(ferrokube_kubelet::machine::hostname);
+    let machine = ferrokube_kubelet::machine::this_machine(name, Path::new(&data_dir), version);
+    tracing::info!(node = %machine.name, runtime = %machine.runtime_version, "node agent starting");
+    let options = ferrokube_kubelet::KubeletOptions {
+        machine,
+        runtime: Arc::new(cri),
+    };
+    ferrokube_kubelet::run(client, options, shutdown).await;
+    drop(containerd);
+    Ok(())
+}
+
+/// Flags of `ferrokube agent`.
+#[derive(clap::Args, Debug)]
+pub struct AgentConfig {
+    /// The kubeconfig to reach the API server with.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+    /// Where the agent keeps containerd's state and the pods' logs.
+    #[arg(long, default_value = "./ferrokube-agent-data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub agent: AgentFlags,
+}
+
+/// `ferrokube agent`: the node agent against any API server.
+pub async fn run_alone(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let client_config = ferrokube_client::config_from_kubeconfig(&config.kubeconfig).await?;
+    // Upstream's kubelet defaults: 50 requests per second, bursts of 100.
+    let limits = ferrokube_client::ClientLimits {
+        kube_api_qps: 50.0,
+        kube_api_burst: 100,
+    };
+    let client = ferrokube_client::build(client_config, &limits)?;
+    run(config.agent, config.data_dir, client, shutdown).await
+}
