@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/setup.sh
+# The local registry with the images `--image=nginx` and `--image=busybox` resolve to offline
+# (it keeps running; `hack/registry.sh stop` stops it).
+hack/registry.sh start
 cargo build --release -p ferrokube
 exec target/release/ferrokube server "$@"
