@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Backend, SEED, Server, ok, rollout_succeeds, wait_for};
+use support::{Backend, SEED, Server, ok, pods_jsonpath, rollout_succeeds, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hollow_kubelets_run_the_seed_deployment() {
@@ -115,8 +115,19 @@ fn http_get(ip: &str) -> String {
     answer
 }
 
+/// Fails at once, naming the setup command, when the local image registry is not running.
+fn require_registry() {
+    let up = std::net::TcpStream::connect("127.0.0.1:5000").is_ok();
+    assert!(
+        up,
+        "the image registry on 127.0.0.1:5000 is not running: run `hack/registry.sh start` \
+         (hack/test.sh does) after `hack/setup.sh`"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_runs_nginx_for_real() {
+    require_registry();
     // The server with its node agent: containerd started by ferrokube, images from the local
     // registry (hack/registry.sh start, which hack/test.sh runs).
     let server = Server::start_with(&Backend::sqlite().await, &[]);
@@ -151,26 +162,72 @@ async fn the_seed_runs_nginx_for_real() {
         assert!(events.contains(reason), "no {reason} in:\n{events}");
     }
 
-    // Deleting the Deployment stops and removes the containers and the sandbox.
-    let uid = ok(server.kubectl(
-        None,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=nginx-deployment",
-            "-o",
-            "jsonpath={.items[0].metadata.uid}",
-        ],
-    ));
-    ok(server.kubectl(None, &["delete", "deployment", "nginx-deployment"]));
-    wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
     let socket = server.data_dir.join("containerd/containerd.sock");
     let cri = ferrokube_kubelet::runtime::cri::Cri::connect(&socket, server.data_dir.join("pods"))
         .await
         .unwrap();
-    let left = ferrokube_kubelet::runtime::Runtime::pod_state(&cri, &uid)
-        .await
-        .unwrap();
+    let sandbox_of = |uid: String| {
+        let cri = cri.clone();
+        async move {
+            ferrokube_kubelet::runtime::Runtime::pod_state(&cri, &uid)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Three replicas: three pods on three IPs, each serving the page.
+    ok(server.kubectl(
+        None,
+        &["scale", "deployment/nginx-deployment", "--replicas=3"],
+    ));
+    rollout_succeeds(&server, "nginx-deployment");
+    let ips = pods_jsonpath(&server, "app=nginx-deployment", ".status.podIP");
+    let ips: std::collections::BTreeSet<&str> = ips.split_whitespace().collect();
+    assert_eq!(ips.len(), 3, "{ips:?}");
+    for ip in &ips {
+        assert!(http_get(ip).contains("Welcome to nginx!"), "{ip}");
+    }
+    // A new image rolls out on real pods.
+    ok(server.kubectl(
+        None,
+        &[
+            "set",
+            "image",
+            "deployment/nginx-deployment",
+            "nginx=nginx:1.25",
+        ],
+    ));
+    rollout_succeeds(&server, "nginx-deployment");
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| {
+        o.lines().count() == 3
+    });
+    let images = pods_jsonpath(&server, "app=nginx-deployment", ".spec.containers[0].image");
+    assert_eq!(images, ["nginx:1.25"; 3].join(" "));
+    let ips = pods_jsonpath(&server, "app=nginx-deployment", ".status.podIP");
+    for ip in ips.split_whitespace() {
+        assert!(http_get(ip).contains("Welcome to nginx!"), "{ip}");
+    }
+
+    // Back to one: the two others' containers and sandboxes are stopped and removed.
+    let before = pods_jsonpath(&server, "app=nginx-deployment", ".metadata.uid");
+    ok(server.kubectl(
+        None,
+        &["scale", "deployment/nginx-deployment", "--replicas=1"],
+    ));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| {
+        o.lines().count() == 1
+    });
+    let kept = pods_jsonpath(&server, "app=nginx-deployment", ".metadata.uid");
+    for uid in before.split_whitespace().filter(|u| *u != kept) {
+        assert!(
+            sandbox_of(uid.to_owned()).await.is_none(),
+            "pod {uid} still has a sandbox"
+        );
+    }
+
+    // Deleting the Deployment stops and removes the last one too.
+    ok(server.kubectl(None, &["delete", "deployment", "nginx-deployment"]));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
+    let left = sandbox_of(kept).await;
     assert!(left.is_none(), "the pod's sandbox is gone: {left:?}");
 }

@@ -25,6 +25,10 @@ fn pod(uid: &str) -> Pod {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_runs_and_is_removed_through_cri() {
+    assert!(
+        std::net::TcpStream::connect("127.0.0.1:5000").is_ok(),
+        "the image registry on 127.0.0.1:5000 is not running; {SETUP}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let setup = ContainerdSetup {
         dir: dir.path().join("containerd"),
