@@ -23,6 +23,9 @@ pub struct AgentFlags {
     /// The pods' subnet on this node.
     #[arg(long, default_value = "10.42.0.0/24")]
     pub pod_cidr: String,
+    /// The CNI network and its bridge (distinct for each node sharing one machine).
+    #[arg(long, default_value = "ferrokube")]
+    pub cni_network: String,
     /// A registry (plain HTTP) tried first for docker.io and registry.k8s.io images.
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub registry_mirror: String,
@@ -42,7 +45,7 @@ pub async fn run(
                 dir: std::path::absolute(data_dir.join("containerd"))?,
                 mirror: Some(flags.registry_mirror.clone()),
                 pod_cidr: flags.pod_cidr.clone(),
-                network: "ferrokube".into(),
+                network: flags.cni_network.clone(),
             };
             let containerd = Containerd::start(&setup).await?;
             let socket = containerd.socket.clone();

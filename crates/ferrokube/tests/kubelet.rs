@@ -68,7 +68,7 @@ async fn hollow_kubelets_run_the_seed_deployment() {
     }
     assert!(events.contains("Started container nginx"), "{events}");
 
-    // A missing image: ErrImagePull and a Failed event.
+    // A missing image: ErrImagePull (then ImagePullBackOff) and a Failed event.
     ok(server.kubectl(None, &["run", "broken", "--image=nginx:404"]));
     wait_for(
         &server,
@@ -79,7 +79,7 @@ async fn hollow_kubelets_run_the_seed_deployment() {
             "-o",
             "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
         ],
-        |o| o == "ErrImagePull",
+        |o| o == "ErrImagePull" || o == "ImagePullBackOff",
     );
     let events = wait_for(
         &server,
@@ -230,4 +230,95 @@ async fn the_seed_runs_nginx_for_real() {
     wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
     let left = sandbox_of(kept).await;
     assert!(left.is_none(), "the pod's sandbox is gone: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashing_containers_back_off_and_pulls_retry() {
+    require_registry();
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--pod-cidr", "10.42.1.0/24", "--cni-network", "fk-crash"],
+    );
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    // A container exiting 1: restarted at once, then after 10 s; CrashLoopBackOff meanwhile.
+    ok(server.kubectl(
+        None,
+        &[
+            "run",
+            "crasher",
+            "--image=busybox",
+            "--",
+            "sh",
+            "-c",
+            "echo crashed; exit 1",
+        ],
+    ));
+    let state = [
+        "get",
+        "pod",
+        "crasher",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].lastState.terminated.exitCode}",
+    ];
+    let seen = wait_for(&server, &state, |o| o.starts_with("1 CrashLoopBackOff 1"));
+    assert_eq!(seen, "1 CrashLoopBackOff 1");
+    let events = wait_for(&server, &["get", "events"], |o| o.contains("BackOff"));
+    assert!(
+        events.contains("Back-off restarting failed container crasher in pod crasher_default"),
+        "{events}"
+    );
+    wait_for(&server, &state, |o| o.starts_with("2 "));
+
+    // restartPolicy Never: one run, then the pod is Succeeded or Failed by its exit code.
+    ok(server.kubectl(
+        None,
+        &[
+            "run",
+            "once",
+            "--image=busybox",
+            "--restart=Never",
+            "--",
+            "true",
+        ],
+    ));
+    ok(server.kubectl(
+        None,
+        &[
+            "run",
+            "fails",
+            "--image=busybox",
+            "--restart=Never",
+            "--",
+            "false",
+        ],
+    ));
+    wait_for(
+        &server,
+        &["get", "pod", "once", "-o", "jsonpath={.status.phase}"],
+        |o| o == "Succeeded",
+    );
+    wait_for(
+        &server,
+        &["get", "pod", "fails", "-o", "jsonpath={.status.phase}"],
+        |o| o == "Failed",
+    );
+
+    // A missing image: ErrImagePull, then ImagePullBackOff with a BackOff event.
+    ok(server.kubectl(None, &["run", "missing", "--image=busybox:404"]));
+    let reason = [
+        "get",
+        "pod",
+        "missing",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+    ];
+    wait_for(&server, &reason, |o| o == "ImagePullBackOff");
+    let events = ok(server.kubectl(None, &["get", "events"]));
+    assert!(
+        events.contains("Back-off pulling image \"busybox:404\""),
+        "{events}"
+    );
+    for pod in ["crasher", "once", "fails", "missing"] {
+        ok(server.kubectl(None, &["delete", "pod", pod, "--timeout=60s"]));
+    }
 }

@@ -6,6 +6,7 @@
 pub mod containerd;
 pub mod machine;
 pub mod node;
+pub mod pod_plan;
 pub mod pod_worker;
 pub mod runtime;
 

@@ -1,9 +1,10 @@
-//! One worker per pod bound to this node: a level-triggered state machine that brings the
-//! runtime to what the pod asks for (sandbox, then each container: pull, create, start), reports
-//! the pod's status, and on deletion stops everything and removes the pod for good.
+//! One worker per pod bound to this node: the thin async shell around `pod_plan`. It reads
+//! what the runtime has (again every second, as upstream's PLEG relists), carries out the next
+//! step (sandbox; pull, create and start a container; restarts after their backoff), reports
+//! the pod's status when it changes, and on deletion stops everything and removes the pod.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferrokube_client::events::{Kind, Recorder};
 use k8s_openapi::api::core::v1::Pod;
@@ -12,122 +13,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::runtime::{ContainerInfo, ContainerState, Runtime, RuntimeError, SandboxInfo};
+use crate::pod_plan::{self, PullFailure, PullFailures, Step};
+use crate::runtime::{ContainerInfo, Runtime, RuntimeError, SandboxInfo};
 
-/// The next thing to do for a pod.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Create the pod's sandbox.
-    RunSandbox,
-    /// Pull, create and start this container.
-    Start(String),
-    /// Stop and remove everything, then delete the pod object with grace 0.
-    Terminate,
-    /// Nothing: report status and wait for a change.
-    Wait,
-}
-
-/// Why a container is not running yet, e.g. ("ErrImagePull", "…").
-pub type Waiting = BTreeMap<String, (String, String)>;
-
-/// What to do next, from the pod and what the runtime has (pure).
-pub fn next_step(
-    pod: &Pod,
-    state: Option<&(SandboxInfo, Vec<ContainerInfo>)>,
-    waiting: &Waiting,
-) -> Step {
-    if pod.metadata.deletion_timestamp.is_some() {
-        return Step::Terminate;
-    }
-    let Some((_, containers)) = state else {
-        return Step::RunSandbox;
-    };
-    let missing =
-        pod.spec.iter().flat_map(|s| &s.containers).find(|c| {
-            !waiting.contains_key(&c.name) && !containers.iter().any(|r| r.name == c.name)
-        });
-    match missing {
-        Some(c) => Step::Start(c.name.clone()),
-        None => Step::Wait,
-    }
-}
-
-fn time(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// The pod's status as the kubelet reports it (pure): phase, conditions, IPs and one status
-/// per container.
-pub fn pod_status(
-    pod: &Pod,
-    sandbox: &SandboxInfo,
-    containers: &[ContainerInfo],
-    waiting: &Waiting,
-    host_ip: &str,
-    start_time: jiff::Timestamp,
-) -> Value {
-    let spec_containers: Vec<_> = pod.spec.iter().flat_map(|s| &s.containers).collect();
-    let statuses: Vec<Value> = spec_containers
-        .iter()
-        .map(|c| {
-            let image = c.image.clone().unwrap_or_default();
-            match containers.iter().find(|r| r.name == c.name) {
-                Some(r) => {
-                    let (state, running) = match &r.state {
-                        ContainerState::Running { started_at } => {
-                            (json!({"running": {"startedAt": time(*started_at)}}), true)
-                        }
-                        ContainerState::Created => (json!({"waiting": {"reason": "ContainerCreating"}}), false),
-                        ContainerState::Exited { exit_code, finished_at } => (
-                            json!({"terminated": {"exitCode": exit_code, "reason": if *exit_code == 0 { "Completed" } else { "Error" }, "finishedAt": time(*finished_at)}}),
-                            false,
-                        ),
-                    };
-                    json!({"name": c.name, "image": image, "imageID": r.image_id, "containerID": r.id,
-                        "ready": running, "started": running, "restartCount": 0, "state": state})
-                }
-                None => {
-                    let (reason, message) = waiting
-                        .get(&c.name)
-                        .cloned()
-                        .unwrap_or_else(|| ("ContainerCreating".into(), String::new()));
-                    let mut w = json!({"reason": reason});
-                    if !message.is_empty() {
-                        w["message"] = json!(message);
-                    }
-                    json!({"name": c.name, "image": image, "imageID": "", "ready": false,
-                        "started": false, "restartCount": 0, "state": {"waiting": w}})
-                }
-            }
-        })
-        .collect();
-    let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s["ready"] == json!(true));
-    let started = time(start_time);
-    let condition = |type_: &str, ok: bool, reason: Option<&str>| {
-        let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
-            "lastProbeTime": null, "lastTransitionTime": started});
-        if let (false, Some(r)) = (ok, reason) {
-            c["reason"] = json!(r);
-        }
-        c
-    };
-    json!({
-        "phase": if all_ready { "Running" } else { "Pending" },
-        "conditions": [
-            condition("PodReadyToStartContainers", true, None),
-            condition("Initialized", true, None),
-            condition("Ready", all_ready, Some("ContainersNotReady")),
-            condition("ContainersReady", all_ready, Some("ContainersNotReady")),
-            condition("PodScheduled", true, None),
-        ],
-        "hostIP": host_ip,
-        "hostIPs": [{"ip": host_ip}],
-        "podIP": sandbox.ip,
-        "podIPs": [{"ip": sandbox.ip}],
-        "startTime": started,
-        "containerStatuses": statuses,
-    })
-}
+/// How often the runtime is read again without a change of the pod.
+const RELIST: Duration = Duration::from_secs(1);
 
 /// Everything a worker needs besides its pod.
 #[derive(Clone)]
@@ -140,8 +30,9 @@ pub struct WorkerContext {
 
 /// Runs one pod until it is gone: `updates` carries the newest version of the pod.
 pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
-    let mut waiting = Waiting::new();
+    let mut pulls = PullFailures::new();
     let mut reported: Option<Value> = None;
+    let mut warned_crash: Option<(String, u32)> = None;
     let start_time = jiff::Timestamp::now();
     loop {
         let pod = updates.borrow_and_update().clone();
@@ -153,7 +44,8 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 None
             }
         };
-        match next_step(&pod, state.as_ref(), &waiting) {
+        let now = jiff::Timestamp::now();
+        let until = match pod_plan::next_step(&pod, state.as_ref(), &pulls, now) {
             Step::Terminate => {
                 terminate(&ctx, &pod, state.as_ref()).await;
                 return;
@@ -161,33 +53,110 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             Step::RunSandbox => {
                 if let Err(err) = ctx.runtime.run_sandbox(&pod).await {
                     tracing::warn!(pod = %pod.name_any(), error = %err, "sandbox failed");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    tokio::time::sleep(RELIST).await;
                 }
                 continue;
             }
-            Step::Start(name) => {
-                let (sandbox, _) = state.expect("a sandbox when starting containers");
-                start_container(&ctx, &pod, &sandbox, &name, &mut waiting).await;
+            Step::Start { name, attempt } => {
+                let (sandbox, containers) = state.expect("a sandbox when starting containers");
+                start_container(
+                    &ctx,
+                    &pod,
+                    &sandbox,
+                    &containers,
+                    &name,
+                    attempt,
+                    &mut pulls,
+                )
+                .await;
                 continue;
             }
-            Step::Wait => {}
-        }
+            Step::Wait { until } => until,
+        };
         if let Some((sandbox, containers)) = &state {
-            let status = pod_status(
+            warn_crash_loop(&ctx, &pod, containers, now, &mut warned_crash).await;
+            let status = pod_plan::pod_status(
                 &pod,
                 sandbox,
                 containers,
-                &waiting,
+                &pulls,
                 &ctx.host_ip,
                 start_time,
+                now,
             );
             if reported.as_ref() != Some(&status) && report(&ctx, &pod, &status).await {
                 reported = Some(status);
+                // The next report of a failed pull says ImagePullBackOff, as upstream's.
+                for (name, failure) in pulls.iter_mut().filter(|(_, f)| !f.backing_off) {
+                    failure.backing_off = true;
+                    let image = image_of(&pod, name);
+                    event(
+                        &ctx,
+                        &pod,
+                        Kind::Normal,
+                        "BackOff",
+                        format!("Back-off pulling image \"{image}\""),
+                    )
+                    .await;
+                }
             }
         }
-        if updates.changed().await.is_err() {
-            return;
+        let wake = until
+            .and_then(|u| Duration::try_from(u.duration_since(now)).ok())
+            .map_or(RELIST, |d| d.min(RELIST));
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(wake) => {}
         }
+    }
+}
+
+fn image_of(pod: &Pod, name: &str) -> String {
+    pod.spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .find(|c| c.name == name)
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+/// Upstream's BackOff warning, once per crashed run that waits for its restart.
+async fn warn_crash_loop(
+    ctx: &WorkerContext,
+    pod: &Pod,
+    containers: &[ContainerInfo],
+    now: jiff::Timestamp,
+    warned: &mut Option<(String, u32)>,
+) {
+    let status = pod_plan::pod_status(
+        pod,
+        &SandboxInfo {
+            id: String::new(),
+            ip: String::new(),
+        },
+        containers,
+        &PullFailures::new(),
+        "",
+        now,
+        now,
+    );
+    for c in status["containerStatuses"].as_array().into_iter().flatten() {
+        if c["state"]["waiting"]["reason"] != "CrashLoopBackOff" {
+            continue;
+        }
+        let name = c["name"].as_str().unwrap_or_default().to_owned();
+        let attempt = c["restartCount"].as_u64().unwrap_or(0) as u32;
+        if warned.as_ref() == Some(&(name.clone(), attempt)) {
+            continue;
+        }
+        let note = format!(
+            "Back-off restarting failed container {name} in pod {}_{}({})",
+            pod.name_any(),
+            pod.namespace().unwrap_or_default(),
+            pod.uid().unwrap_or_default()
+        );
+        event(ctx, pod, Kind::Warning, "BackOff", note).await;
+        *warned = Some((name, attempt));
     }
 }
 
@@ -199,12 +168,17 @@ async fn event(ctx: &WorkerContext, pod: &Pod, kind: Kind, reason: &str, note: S
         .await;
 }
 
+/// Pulls (unless an earlier run's image is there and the policy allows it), creates and starts
+/// the container's `attempt`-th run, and removes runs older than the previous one.
+#[allow(clippy::too_many_arguments)]
 async fn start_container(
     ctx: &WorkerContext,
     pod: &Pod,
     sandbox: &SandboxInfo,
+    containers: &[ContainerInfo],
     name: &str,
-    waiting: &mut Waiting,
+    attempt: u32,
+    pulls: &mut PullFailures,
 ) {
     let Some(container) = pod
         .spec
@@ -215,40 +189,63 @@ async fn start_container(
         return;
     };
     let image = container.image.clone().unwrap_or_default();
-    event(
-        ctx,
-        pod,
-        Kind::Normal,
-        "Pulling",
-        format!("Pulling image \"{image}\""),
-    )
-    .await;
-    let began = std::time::Instant::now();
-    let image_id = match ctx.runtime.pull_image(&image).await {
-        Ok(id) => id,
-        Err(RuntimeError::ImagePull(message)) | Err(RuntimeError::Other(message)) => {
-            let note = format!("Failed to pull image \"{image}\": {message}");
-            event(ctx, pod, Kind::Warning, "Failed", note).await;
+    let earlier = pod_plan::latest(containers, name).filter(|r| !r.image_id.is_empty());
+    let always = container.image_pull_policy.as_deref() == Some("Always");
+    let image_id = match earlier {
+        Some(run) if !always => {
+            let note = format!("Container image \"{image}\" already present on machine");
+            event(ctx, pod, Kind::Normal, "Pulled", note).await;
+            run.image_id.clone()
+        }
+        _ => {
             event(
                 ctx,
                 pod,
-                Kind::Warning,
-                "Failed",
-                "Error: ErrImagePull".into(),
+                Kind::Normal,
+                "Pulling",
+                format!("Pulling image \"{image}\""),
             )
             .await;
-            waiting.insert(name.to_owned(), ("ErrImagePull".into(), message));
-            return;
+            let began = std::time::Instant::now();
+            match ctx.runtime.pull_image(&image).await {
+                Ok(id) => {
+                    pulls.remove(name);
+                    let took = began.elapsed();
+                    let note = format!(
+                        "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: 0 bytes."
+                    );
+                    event(ctx, pod, Kind::Normal, "Pulled", note).await;
+                    id
+                }
+                Err(RuntimeError::ImagePull(message)) | Err(RuntimeError::Other(message)) => {
+                    let note = format!("Failed to pull image \"{image}\": {message}");
+                    event(ctx, pod, Kind::Warning, "Failed", note).await;
+                    event(
+                        ctx,
+                        pod,
+                        Kind::Warning,
+                        "Failed",
+                        "Error: ErrImagePull".into(),
+                    )
+                    .await;
+                    let failures = pulls.get(name).map_or(1, |f| f.failures + 1);
+                    let delay =
+                        pod_plan::backoff(failures, Duration::ZERO).max(Duration::from_secs(10));
+                    let failure = PullFailure {
+                        message,
+                        failures,
+                        retry_at: jiff::Timestamp::now() + delay,
+                        backing_off: false,
+                    };
+                    pulls.insert(name.to_owned(), failure);
+                    return;
+                }
+            }
         }
     };
-    let took = began.elapsed();
-    let note = format!(
-        "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: 0 bytes."
-    );
-    event(ctx, pod, Kind::Normal, "Pulled", note).await;
     match ctx
         .runtime
-        .start_container(sandbox, pod, container, &image_id)
+        .start_container(sandbox, pod, container, &image_id, attempt)
         .await
     {
         Ok(_) => {
@@ -268,13 +265,19 @@ async fn start_container(
                 format!("Started container {name}"),
             )
             .await;
+            // Keep the previous run (for `kubectl logs --previous`), not the ones before it.
+            for old in containers
+                .iter()
+                .filter(|c| c.name == name && c.attempt + 1 < attempt)
+            {
+                if let Err(err) = ctx.runtime.remove_container(&old.id).await {
+                    tracing::debug!(container = %old.id, error = %err, "could not remove an old run");
+                }
+            }
         }
         Err(err) => {
             event(ctx, pod, Kind::Warning, "Failed", format!("Error: {err}")).await;
-            waiting.insert(
-                name.to_owned(),
-                ("CreateContainerError".into(), err.to_string()),
-            );
+            tokio::time::sleep(RELIST).await;
         }
     }
 }
@@ -342,133 +345,5 @@ async fn terminate(
     };
     if let Err(err) = api.delete(&pod.name_any(), &params).await {
         tracing::debug!(pod = %pod.name_any(), error = %err, "final delete");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pod(deleting: bool) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "default", "uid": "u",
-            "deletionTimestamp": if deleting { json!("2026-01-01T00:00:00Z") } else { Value::Null }},
-            "spec": {"nodeName": "n1", "containers": [{"name": "a", "image": "nginx"}, {"name": "b", "image": "busybox:404"}]}}))
-        .unwrap()
-    }
-
-    fn sandbox() -> SandboxInfo {
-        SandboxInfo {
-            id: "s".into(),
-            ip: "10.244.0.2".into(),
-        }
-    }
-
-    fn running(name: &str) -> ContainerInfo {
-        ContainerInfo {
-            id: format!("hollow://{name}"),
-            name: name.into(),
-            image: "nginx".into(),
-            image_id: "hollow://nginx".into(),
-            state: ContainerState::Running {
-                started_at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
-            },
-        }
-    }
-
-    #[test]
-    fn steps_bring_the_runtime_to_the_pod() {
-        let none = Waiting::new();
-        let failed: Waiting = [(
-            "b".to_owned(),
-            ("ErrImagePull".to_owned(), "not found".to_owned()),
-        )]
-        .into();
-        let cases = [
-            (pod(false), None, &none, Step::RunSandbox),
-            (
-                pod(false),
-                Some((sandbox(), vec![])),
-                &none,
-                Step::Start("a".into()),
-            ),
-            (
-                pod(false),
-                Some((sandbox(), vec![running("a")])),
-                &none,
-                Step::Start("b".into()),
-            ),
-            (
-                pod(false),
-                Some((sandbox(), vec![running("a")])),
-                &failed,
-                Step::Wait,
-            ),
-            (
-                pod(true),
-                Some((sandbox(), vec![running("a")])),
-                &none,
-                Step::Terminate,
-            ),
-            (pod(true), None, &none, Step::Terminate),
-        ];
-        for (i, (p, state, waiting, want)) in cases.into_iter().enumerate() {
-            assert_eq!(next_step(&p, state.as_ref(), waiting), want, "case {i}");
-        }
-    }
-
-    #[test]
-    fn status_as_upstream() {
-        let start = jiff::Timestamp::from_second(1_800_000_000).unwrap();
-        let failed: Waiting = [(
-            "b".to_owned(),
-            ("ErrImagePull".to_owned(), "not found".to_owned()),
-        )]
-        .into();
-        let s = pod_status(
-            &pod(false),
-            &sandbox(),
-            &[running("a")],
-            &failed,
-            "10.0.0.5",
-            start,
-        );
-        assert_eq!(s["phase"], "Pending");
-        assert_eq!(s["podIP"], "10.244.0.2");
-        assert_eq!(s["hostIP"], "10.0.0.5");
-        assert_eq!(
-            s["containerStatuses"][0]["state"]["running"]["startedAt"],
-            "2027-01-15T08:00:00Z"
-        );
-        assert_eq!(
-            s["containerStatuses"][1]["state"]["waiting"]["reason"],
-            "ErrImagePull"
-        );
-        let ready = s["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap();
-        assert_eq!(
-            (ready["status"].as_str(), ready["reason"].as_str()),
-            (Some("False"), Some("ContainersNotReady"))
-        );
-
-        let ok = pod_status(
-            &pod(false),
-            &sandbox(),
-            &[running("a"), running("b")],
-            &Waiting::new(),
-            "10.0.0.5",
-            start,
-        );
-        assert_eq!(ok["phase"], "Running");
-        assert!(
-            ok["conditions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|c| c["status"] == "True")
-        );
     }
 }

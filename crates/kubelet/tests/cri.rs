@@ -60,7 +60,7 @@ async fn a_pod_runs_and_is_removed_through_cri() {
     assert!(image_id.starts_with("sha256:"), "{image_id}");
     let container = pod.spec.as_ref().unwrap().containers[0].clone();
     let started = runtime
-        .start_container(&sandbox, &pod, &container, &image_id)
+        .start_container(&sandbox, &pod, &container, &image_id, 0)
         .await
         .unwrap();
     assert!(

@@ -107,6 +107,7 @@ pub fn container_config(
     container: &Container,
     image_id: &str,
     pod_ip: &str,
+    attempt: u32,
 ) -> cri::ContainerConfig {
     let field = |path: &str| match path {
         "metadata.name" => pod.metadata.name.clone(),
@@ -149,7 +150,7 @@ pub fn container_config(
     cri::ContainerConfig {
         metadata: Some(cri::ContainerMetadata {
             name: container.name.clone(),
-            attempt: 0,
+            attempt,
         }),
         image: Some(cri::ImageSpec {
             image: image_id.to_owned(),
@@ -161,7 +162,7 @@ pub fn container_config(
         working_dir: container.working_dir.clone().unwrap_or_default(),
         envs,
         labels,
-        log_path: format!("{}/0.log", container.name),
+        log_path: format!("{}/{attempt}.log", container.name),
         ..Default::default()
     }
 }
@@ -268,12 +269,14 @@ impl Cri {
             },
             Ok(cri::ContainerState::ContainerExited) => ContainerState::Exited {
                 exit_code: status.exit_code,
+                started_at: timestamp(status.started_at),
                 finished_at: timestamp(status.finished_at),
             },
             _ => ContainerState::Created,
         };
         Ok(ContainerInfo {
             id: format!("containerd://{}", status.id),
+            attempt: status.metadata.as_ref().map_or(0, |m| m.attempt),
             name: status.metadata.map(|m| m.name).unwrap_or_default(),
             image: status.image.map(|i| i.image).unwrap_or_default(),
             image_id: status.image_ref,
@@ -346,8 +349,9 @@ impl Runtime for Cri {
         pod: &Pod,
         container: &Container,
         image_id: &str,
+        attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {
-        let config = container_config(pod, container, image_id, &sandbox.ip);
+        let config = container_config(pod, container, image_id, &sandbox.ip, attempt);
         let mut sandbox_config = sandbox_config(pod, &self.log_root);
         sandbox_config.port_mappings.clear();
         let dir = Path::new(&sandbox_config.log_directory).join(&container.name);
@@ -373,6 +377,16 @@ impl Runtime for Cri {
             .await
             .map_err(|s| failed("StartContainer", s))?;
         self.container_info(&id).await
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
+        let id = id.strip_prefix("containerd://").unwrap_or(id).to_owned();
+        self.runtime
+            .clone()
+            .remove_container(cri::RemoveContainerRequest { container_id: id })
+            .await
+            .map(drop)
+            .map_err(|s| failed("RemoveContainer", s))
     }
 
     async fn remove_sandbox(

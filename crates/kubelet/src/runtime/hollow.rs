@@ -64,6 +64,7 @@ impl Runtime for Hollow {
         _pod: &Pod,
         container: &Container,
         image_id: &str,
+        attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {
         let name = container.name.as_str();
         let image = container.image.as_deref().unwrap_or_default();
@@ -77,13 +78,23 @@ impl Runtime for Hollow {
             name: name.to_owned(),
             image: image.to_owned(),
             image_id: image_id.to_owned(),
+            attempt,
             state: ContainerState::Running {
                 started_at: jiff::Timestamp::now(),
             },
         };
-        entry.1.retain(|c| c.name != name);
+        entry
+            .1
+            .retain(|c| c.name != name || c.attempt + 1 >= attempt);
         entry.1.push(container.clone());
         Ok(container)
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
+        for (_, containers) in self.pods.lock().expect("hollow lock").values_mut() {
+            containers.retain(|c| c.id != id);
+        }
+        Ok(())
     }
 
     async fn remove_sandbox(

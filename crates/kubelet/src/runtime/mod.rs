@@ -15,6 +15,7 @@ pub enum ContainerState {
     },
     Exited {
         exit_code: i32,
+        started_at: jiff::Timestamp,
         finished_at: jiff::Timestamp,
     },
 }
@@ -26,6 +27,8 @@ pub struct ContainerInfo {
     pub name: String,
     pub image: String,
     pub image_id: String,
+    /// Which run of the container this is: 0, then 1 after the first restart, …
+    pub attempt: u32,
     pub state: ContainerState,
 }
 
@@ -62,14 +65,17 @@ pub trait Runtime: Send + Sync {
         pod: &Pod,
         container: &Container,
         image_id: &str,
+        attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError>;
+    /// Removes one (exited) container.
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError>;
     /// Stops (within `grace`) and removes every container of the sandbox, then the sandbox.
     async fn remove_sandbox(
         &self,
         pod_uid: &str,
         grace: std::time::Duration,
     ) -> Result<(), RuntimeError>;
-    /// The sandbox and containers of a pod, if it has a sandbox.
+    /// The sandbox and containers (every run not yet removed) of a pod, if it has a sandbox.
     async fn pod_state(
         &self,
         pod_uid: &str,

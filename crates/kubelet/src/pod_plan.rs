@@ -1,0 +1,636 @@
+//! The pod worker's decisions, pure: the next step for a pod given what the runtime has
+//! (sandbox, then each container; restarts by restartPolicy with upstream's crash-loop backoff
+//! of 0 s, 10 s, 20 s … 5 min, reset after 10 minutes of running; image pulls retried with the
+//! same backoff), and the status the kubelet reports.
+//!
+//! Example: restartPolicy Always, container `app` attempt 2 exited with code 1 at 12:00:00
+//! after running 1 s: its restart is due at 12:00:20 (third restart: 20 s); until then the
+//! status says waiting/CrashLoopBackOff, restartCount 2, lastState terminated exitCode 1.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use crate::runtime::{ContainerInfo, ContainerState, SandboxInfo};
+
+/// Upstream's crash-loop backoff ceiling.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A container that ran this long restarts without backoff.
+pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// A failed image pull being retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullFailure {
+    pub message: String,
+    pub failures: u32,
+    pub retry_at: Timestamp,
+    /// Once reported as ErrImagePull, the status says ImagePullBackOff.
+    pub backing_off: bool,
+}
+
+/// Failed pulls by container name.
+pub type PullFailures = BTreeMap<String, PullFailure>;
+
+/// The next thing to do for a pod.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Create the pod's sandbox.
+    RunSandbox,
+    /// Pull, create and start this container as its `attempt`-th run.
+    Start { name: String, attempt: u32 },
+    /// Stop and remove everything, then delete the pod object with grace 0.
+    Terminate,
+    /// Nothing now: report status; look again at `until` (a backoff ending) or on a change.
+    Wait { until: Option<Timestamp> },
+}
+
+/// The delay after the `n`-th run of a container (n = 0 for the first) before it restarts:
+/// none after the first crash, then 10 s doubling to 5 minutes; none after a long run.
+pub fn backoff(n: u32, ran_for: Duration) -> Duration {
+    if n == 0 || ran_for >= BACKOFF_RESET {
+        return Duration::ZERO;
+    }
+    (Duration::from_secs(10) * 2u32.saturating_pow(n - 1)).min(MAX_BACKOFF)
+}
+
+/// Whether a container that exited with `code` runs again under `policy`.
+pub fn restarts(policy: &str, code: i32) -> bool {
+    match policy {
+        "Never" => false,
+        "OnFailure" => code != 0,
+        _ => true,
+    }
+}
+
+fn policy(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always")
+}
+
+/// The newest run of a container.
+pub fn latest<'a>(containers: &'a [ContainerInfo], name: &str) -> Option<&'a ContainerInfo> {
+    containers
+        .iter()
+        .filter(|c| c.name == name)
+        .max_by_key(|c| c.attempt)
+}
+
+fn ran_for(started: Timestamp, finished: Timestamp) -> Duration {
+    Duration::try_from(finished.duration_since(started)).unwrap_or_default()
+}
+
+/// When an exited run restarts, if it does.
+fn restart_due(pod: &Pod, run: &ContainerInfo) -> Option<(Timestamp, Duration)> {
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+    } = run.state
+    else {
+        return None;
+    };
+    if !restarts(policy(pod), exit_code) {
+        return None;
+    }
+    let delay = backoff(run.attempt, ran_for(started_at, finished_at));
+    Some((finished_at + delay, delay))
+}
+
+fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// What to do next for the pod.
+pub fn next_step(
+    pod: &Pod,
+    state: Option<&(SandboxInfo, Vec<ContainerInfo>)>,
+    pulls: &PullFailures,
+    now: Timestamp,
+) -> Step {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Step::Terminate;
+    }
+    let Some((_, containers)) = state else {
+        return Step::RunSandbox;
+    };
+    let mut until = None;
+    for c in pod.spec.iter().flat_map(|s| &s.containers) {
+        let run = latest(containers, &c.name);
+        let next_attempt = run.map_or(0, |r| r.attempt + 1);
+        if let Some(failure) = pulls.get(&c.name) {
+            if now < failure.retry_at {
+                until = earliest(until, failure.retry_at);
+                continue;
+            }
+            return Step::Start {
+                name: c.name.clone(),
+                attempt: next_attempt,
+            };
+        }
+        let Some(run) = run else {
+            return Step::Start {
+                name: c.name.clone(),
+                attempt: 0,
+            };
+        };
+        if let Some((due, _)) = restart_due(pod, run) {
+            if due <= now {
+                return Step::Start {
+                    name: c.name.clone(),
+                    attempt: next_attempt,
+                };
+            }
+            until = earliest(until, due);
+        }
+    }
+    Step::Wait { until }
+}
+
+fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn terminated(run: &ContainerInfo) -> Option<Value> {
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+    } = run.state
+    else {
+        return None;
+    };
+    Some(json!({"terminated": {
+        "exitCode": exit_code,
+        "reason": if exit_code == 0 { "Completed" } else { "Error" },
+        "startedAt": time(started_at),
+        "finishedAt": time(finished_at),
+        "containerID": run.id,
+    }}))
+}
+
+/// One container's status: state, lastState, ready, restartCount.
+fn container_status(
+    pod: &Pod,
+    c: &k8s_openapi::api::core::v1::Container,
+    containers: &[ContainerInfo],
+    pulls: &PullFailures,
+    now: Timestamp,
+) -> Value {
+    let image = c.image.clone().unwrap_or_default();
+    let run = latest(containers, &c.name);
+    let previous = run.and_then(|r| {
+        containers
+            .iter()
+            .find(|p| p.name == c.name && p.attempt + 1 == r.attempt)
+    });
+    let mut last_state = previous.and_then(terminated).unwrap_or_else(|| json!({}));
+    let waiting = |reason: &str, message: String| {
+        let mut w = json!({"reason": reason});
+        if !message.is_empty() {
+            w["message"] = json!(message);
+        }
+        json!({"waiting": w})
+    };
+    let running = run.is_some_and(|r| matches!(r.state, ContainerState::Running { .. }));
+    let state = match (pulls.get(&c.name), run) {
+        (Some(f), _) if !running => {
+            if f.backing_off {
+                waiting(
+                    "ImagePullBackOff",
+                    format!(
+                        "Back-off pulling image \"{image}\": ErrImagePull: {}",
+                        f.message
+                    ),
+                )
+            } else {
+                waiting("ErrImagePull", f.message.clone())
+            }
+        }
+        (_, None) => waiting("ContainerCreating", String::new()),
+        (_, Some(r)) => match r.state {
+            ContainerState::Running { started_at } => {
+                json!({"running": {"startedAt": time(started_at)}})
+            }
+            ContainerState::Created => waiting("ContainerCreating", String::new()),
+            ContainerState::Exited { .. } => match restart_due(pod, r) {
+                Some((due, delay)) if due > now => {
+                    last_state = terminated(r).unwrap_or(last_state);
+                    let pod_ref = format!(
+                        "{}_{}({})",
+                        pod.metadata.name.as_deref().unwrap_or_default(),
+                        pod.metadata.namespace.as_deref().unwrap_or_default(),
+                        pod.metadata.uid.as_deref().unwrap_or_default()
+                    );
+                    waiting(
+                        "CrashLoopBackOff",
+                        format!(
+                            "back-off {}s restarting failed container={} pod={pod_ref}",
+                            delay.as_secs(),
+                            c.name
+                        ),
+                    )
+                }
+                _ => terminated(r).unwrap_or_default(),
+            },
+        },
+    };
+    json!({
+        "name": c.name,
+        "image": image,
+        "imageID": run.map(|r| r.image_id.clone()).unwrap_or_default(),
+        "containerID": run.map(|r| r.id.clone()),
+        "ready": running,
+        "started": running,
+        "restartCount": run.map_or(0, |r| r.attempt),
+        "state": state,
+        "lastState": last_state,
+    })
+}
+
+/// The pod's phase from its containers: Succeeded or Failed once every container is done for
+/// good; Running while all have started and one runs or will restart; Pending before.
+fn phase(pod: &Pod, containers: &[ContainerInfo]) -> &'static str {
+    let spec: Vec<_> = pod.spec.iter().flat_map(|s| &s.containers).collect();
+    let runs: Vec<Option<&ContainerInfo>> =
+        spec.iter().map(|c| latest(containers, &c.name)).collect();
+    if runs.iter().any(Option::is_none) {
+        return "Pending";
+    }
+    let runs: Vec<&ContainerInfo> = runs.into_iter().flatten().collect();
+    let done: Vec<i32> = runs
+        .iter()
+        .filter_map(|r| match r.state {
+            ContainerState::Exited { exit_code, .. } if !restarts(policy(pod), exit_code) => {
+                Some(exit_code)
+            }
+            _ => None,
+        })
+        .collect();
+    if !runs.is_empty() && done.len() == runs.len() {
+        return if done.iter().all(|c| *c == 0) {
+            "Succeeded"
+        } else {
+            "Failed"
+        };
+    }
+    "Running"
+}
+
+/// The pod's status as the kubelet reports it.
+pub fn pod_status(
+    pod: &Pod,
+    sandbox: &SandboxInfo,
+    containers: &[ContainerInfo],
+    pulls: &PullFailures,
+    host_ip: &str,
+    start_time: Timestamp,
+    now: Timestamp,
+) -> Value {
+    let statuses: Vec<Value> = pod
+        .spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .map(|c| container_status(pod, c, containers, pulls, now))
+        .collect();
+    let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s["ready"] == json!(true));
+    let started = time(start_time);
+    let condition = |type_: &str, ok: bool, reason: Option<&str>| {
+        let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
+            "lastProbeTime": null, "lastTransitionTime": started});
+        if let (false, Some(r)) = (ok, reason) {
+            c["reason"] = json!(r);
+        }
+        c
+    };
+    json!({
+        "phase": phase(pod, containers),
+        "conditions": [
+            condition("PodReadyToStartContainers", true, None),
+            condition("Initialized", true, None),
+            condition("Ready", all_ready, Some("ContainersNotReady")),
+            condition("ContainersReady", all_ready, Some("ContainersNotReady")),
+            condition("PodScheduled", true, None),
+        ],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "podIP": sandbox.ip,
+        "podIPs": [{"ip": sandbox.ip}],
+        "startTime": started,
+        "containerStatuses": statuses,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    fn pod(policy: &str, deleting: bool) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "default", "uid": "u",
+            "deletionTimestamp": if deleting { json!("2026-01-01T00:00:00Z") } else { Value::Null }},
+            "spec": {"restartPolicy": policy, "containers": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "nginx"}]}}))
+        .unwrap()
+    }
+
+    fn sandbox() -> SandboxInfo {
+        SandboxInfo {
+            id: "s".into(),
+            ip: "10.42.0.2".into(),
+        }
+    }
+
+    fn running(name: &str, attempt: u32) -> ContainerInfo {
+        ContainerInfo {
+            id: format!("containerd://{name}{attempt}"),
+            name: name.into(),
+            image: "img".into(),
+            image_id: "sha256:1".into(),
+            attempt,
+            state: ContainerState::Running { started_at: at(0) },
+        }
+    }
+
+    fn exited(name: &str, attempt: u32, code: i32, started: i64, finished: i64) -> ContainerInfo {
+        ContainerInfo {
+            state: ContainerState::Exited {
+                exit_code: code,
+                started_at: at(started),
+                finished_at: at(finished),
+            },
+            ..running(name, attempt)
+        }
+    }
+
+    #[test]
+    fn backoff_as_upstream() {
+        let short = Duration::from_secs(1);
+        let got: Vec<u64> = (0..8).map(|n| backoff(n, short).as_secs()).collect();
+        assert_eq!(got, vec![0, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(backoff(5, BACKOFF_RESET), Duration::ZERO);
+    }
+
+    /// A pod, what the runtime has, failed pulls, now (seconds), the expected step.
+    type Case = (
+        Pod,
+        Option<(SandboxInfo, Vec<ContainerInfo>)>,
+        PullFailures,
+        i64,
+        Step,
+    );
+
+    #[test]
+    fn steps() {
+        let none = PullFailures::new();
+        let pull = |retry: i64| -> PullFailures {
+            [(
+                "b".to_owned(),
+                PullFailure {
+                    message: "not found".into(),
+                    failures: 1,
+                    retry_at: at(retry),
+                    backing_off: false,
+                },
+            )]
+            .into()
+        };
+        let s = |cs: Vec<ContainerInfo>| Some((sandbox(), cs));
+        let cases: Vec<Case> = vec![
+            (
+                pod("Always", false),
+                None,
+                none.clone(),
+                0,
+                Step::RunSandbox,
+            ),
+            (
+                pod("Always", false),
+                s(vec![]),
+                none.clone(),
+                0,
+                Step::Start {
+                    name: "a".into(),
+                    attempt: 0,
+                },
+            ),
+            (
+                pod("Always", false),
+                s(vec![running("a", 0)]),
+                none.clone(),
+                0,
+                Step::Start {
+                    name: "b".into(),
+                    attempt: 0,
+                },
+            ),
+            (
+                pod("Always", false),
+                s(vec![running("a", 0), running("b", 0)]),
+                none.clone(),
+                0,
+                Step::Wait { until: None },
+            ),
+            // first crash: restart at once, as attempt 1
+            (
+                pod("Always", false),
+                s(vec![exited("a", 0, 1, 0, 1), running("b", 0)]),
+                none.clone(),
+                1,
+                Step::Start {
+                    name: "a".into(),
+                    attempt: 1,
+                },
+            ),
+            // second crash: 10 s later
+            (
+                pod("Always", false),
+                s(vec![exited("a", 1, 1, 2, 3), running("b", 0)]),
+                none.clone(),
+                5,
+                Step::Wait {
+                    until: Some(at(13)),
+                },
+            ),
+            (
+                pod("Always", false),
+                s(vec![exited("a", 1, 1, 2, 3), running("b", 0)]),
+                none.clone(),
+                13,
+                Step::Start {
+                    name: "a".into(),
+                    attempt: 2,
+                },
+            ),
+            // OnFailure: a clean exit stays; Never: nothing restarts
+            (
+                pod("OnFailure", false),
+                s(vec![exited("a", 0, 0, 0, 1), running("b", 0)]),
+                none.clone(),
+                5,
+                Step::Wait { until: None },
+            ),
+            (
+                pod("Never", false),
+                s(vec![exited("a", 0, 1, 0, 1), running("b", 0)]),
+                none.clone(),
+                5,
+                Step::Wait { until: None },
+            ),
+            // a failed pull waits for its retry
+            (
+                pod("Always", false),
+                s(vec![running("a", 0)]),
+                pull(10),
+                5,
+                Step::Wait {
+                    until: Some(at(10)),
+                },
+            ),
+            (
+                pod("Always", false),
+                s(vec![running("a", 0)]),
+                pull(10),
+                10,
+                Step::Start {
+                    name: "b".into(),
+                    attempt: 0,
+                },
+            ),
+            (
+                pod("Always", true),
+                s(vec![running("a", 0)]),
+                none.clone(),
+                0,
+                Step::Terminate,
+            ),
+        ];
+        for (i, (p, state, pulls, now, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                next_step(&p, state.as_ref(), &pulls, at(now)),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn crash_loop_status_as_upstream() {
+        let p = pod("Always", false);
+        let cs = vec![
+            exited("a", 0, 1, 0, 1),
+            exited("a", 1, 1, 2, 3),
+            running("b", 0),
+        ];
+        let s = pod_status(
+            &p,
+            &sandbox(),
+            &cs,
+            &PullFailures::new(),
+            "10.0.0.5",
+            at(0),
+            at(5),
+        );
+        let a = &s["containerStatuses"][0];
+        assert_eq!(a["restartCount"], 1);
+        assert_eq!(a["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            a["state"]["waiting"]["message"],
+            "back-off 10s restarting failed container=a pod=p_default(u)"
+        );
+        assert_eq!(a["lastState"]["terminated"]["exitCode"], 1);
+        assert_eq!(a["lastState"]["terminated"]["reason"], "Error");
+        assert_eq!(s["phase"], "Running");
+        let ready = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap()
+            .clone();
+        assert_eq!(ready["status"], "False");
+    }
+
+    #[test]
+    fn phases_and_pull_states() {
+        let never = pod("Never", false);
+        let done = vec![exited("a", 0, 0, 0, 1), exited("b", 0, 0, 0, 1)];
+        let s = pod_status(
+            &never,
+            &sandbox(),
+            &done,
+            &PullFailures::new(),
+            "h",
+            at(0),
+            at(5),
+        );
+        assert_eq!(s["phase"], "Succeeded");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+        let failed = vec![exited("a", 0, 0, 0, 1), exited("b", 0, 2, 0, 1)];
+        assert_eq!(
+            pod_status(
+                &never,
+                &sandbox(),
+                &failed,
+                &PullFailures::new(),
+                "h",
+                at(0),
+                at(5)
+            )["phase"],
+            "Failed"
+        );
+
+        let p = pod("Always", false);
+        let mut pulls: PullFailures = [(
+            "b".to_owned(),
+            PullFailure {
+                message: "not found".into(),
+                failures: 1,
+                retry_at: at(10),
+                backing_off: false,
+            },
+        )]
+        .into();
+        let s = pod_status(
+            &p,
+            &sandbox(),
+            &[running("a", 0)],
+            &pulls,
+            "h",
+            at(0),
+            at(5),
+        );
+        assert_eq!(s["phase"], "Pending");
+        assert_eq!(
+            s["containerStatuses"][1]["state"]["waiting"]["reason"],
+            "ErrImagePull"
+        );
+        pulls.get_mut("b").unwrap().backing_off = true;
+        let s = pod_status(
+            &p,
+            &sandbox(),
+            &[running("a", 0)],
+            &pulls,
+            "h",
+            at(0),
+            at(5),
+        );
+        assert_eq!(
+            s["containerStatuses"][1]["state"]["waiting"]["reason"],
+            "ImagePullBackOff"
+        );
+        assert_eq!(
+            s["containerStatuses"][1]["state"]["waiting"]["message"],
+            "Back-off pulling image \"nginx\": ErrImagePull: not found"
+        );
+    }
+}
