@@ -322,3 +322,43 @@ async fn crashing_containers_back_off_and_pulls_retry() {
         ok(server.kubectl(None, &["delete", "pod", pod, "--timeout=60s"]));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_containers_survive_a_restart_of_ferrokube() {
+    require_registry();
+    let flags = ["--pod-cidr", "10.42.2.0/24", "--cni-network", "fk-restart"];
+    let mut server = Server::start_with(&Backend::sqlite().await, &flags);
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    ok(server.kubectl(
+        None,
+        &["create", "deployment", "web", "--image=nginx", "--port=80"],
+    ));
+    rollout_succeeds(&server, "web");
+    let identity = ".status.containerStatuses[0].containerID";
+    let before = pods_jsonpath(&server, "app=web", identity);
+    let ip = pods_jsonpath(&server, "app=web", ".status.podIP");
+    assert!(before.starts_with("containerd://"), "{before}");
+
+    // kill -9: containerd goes with ferrokube, the container does not; the restarted kubelet
+    // adopts it (same container, no restart) instead of starting another.
+    server.kill_and_restart();
+    assert!(
+        http_get(&ip).contains("Welcome to nginx!"),
+        "served while ferrokube was down"
+    );
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    rollout_succeeds(&server, "web");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(pods_jsonpath(&server, "app=web", identity), before);
+    assert_eq!(
+        pods_jsonpath(
+            &server,
+            "app=web",
+            ".status.containerStatuses[0].restartCount"
+        ),
+        "0"
+    );
+    assert!(http_get(&ip).contains("Welcome to nginx!"));
+    ok(server.kubectl(None, &["delete", "deployment", "web"]));
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
+}
