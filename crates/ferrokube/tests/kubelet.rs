@@ -324,7 +324,7 @@ async fn crashing_containers_back_off_and_pulls_retry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn running_containers_survive_a_restart_of_ferrokube() {
+async fn running_containers_survive_a_restart_and_orphans_are_removed() {
     require_registry();
     let flags = ["--pod-cidr", "10.42.2.0/24", "--cni-network", "fk-restart"];
     let mut server = Server::start_with(&Backend::sqlite().await, &flags);
@@ -359,6 +359,60 @@ async fn running_containers_survive_a_restart_of_ferrokube() {
         "0"
     );
     assert!(http_get(&ip).contains("Welcome to nginx!"));
+
+    // A pod deleted while ferrokube is down: the restarted kubelet removes its sandbox.
+    ok(server.kubectl(
+        None,
+        &["run", "doomed", "--image=busybox", "--", "sleep", "3600"],
+    ));
+    wait_for(
+        &server,
+        &["get", "pod", "doomed", "-o", "jsonpath={.status.phase}"],
+        |o| o == "Running",
+    );
+    let uid = ok(server.kubectl(
+        None,
+        &["get", "pod", "doomed", "-o", "jsonpath={.metadata.uid}"],
+    ));
+    server.kill();
+    {
+        let store =
+            ferrokube_store::SqliteStore::open_path(server.data_dir.join("db/state.db")).unwrap();
+        ferrokube_store::Store::delete(&store, "pods/default/doomed", None)
+            .await
+            .unwrap();
+    }
+    server.restart();
+    // The agent starts containerd after the API server answers: connect once it is up.
+    let socket = server.data_dir.join("containerd/containerd.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let cri = loop {
+        let logs = server.data_dir.join("pods");
+        match ferrokube_kubelet::runtime::cri::Cri::connect(&socket, logs).await {
+            Ok(cri) => break cri,
+            Err(err) => assert!(
+                std::time::Instant::now() < deadline,
+                "containerd never came back: {err}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    while ferrokube_kubelet::runtime::Runtime::pod_state(&cri, &uid)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphaned sandbox was never removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        http_get(&ip).contains("Welcome to nginx!"),
+        "the live pod was left alone"
+    );
+
     ok(server.kubectl(None, &["delete", "deployment", "web"]));
     wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
 }

@@ -118,6 +118,26 @@ impl Workers {
     }
 }
 
+/// How long the containers of a pod that no longer exists get to stop.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Removes the sandboxes (and containers) of pods not in `known`.
+async fn remove_orphans(runtime: Arc<dyn Runtime>, known: HashSet<String>) {
+    let uids = match runtime.pod_uids().await {
+        Ok(uids) => uids,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not list the runtime's pods");
+            return;
+        }
+    };
+    for uid in uids.into_iter().filter(|u| !known.contains(u)) {
+        tracing::info!(pod_uid = %uid, "removing the sandbox of a pod that no longer exists");
+        if let Err(err) = runtime.remove_sandbox(&uid, ORPHAN_GRACE).await {
+            tracing::warn!(pod_uid = %uid, error = %err, "could not remove an orphaned sandbox");
+        }
+    }
+}
+
 /// Runs the kubelet until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
@@ -180,6 +200,13 @@ pub async fn run(
                 for pod in stale {
                     workers.gone((*pod).clone());
                 }
+                // Sandboxes of pods that went away while no kubelet watched (say, deleted while
+                // ferrokube was down) are removed too.
+                let known: HashSet<String> = seen
+                    .into_iter()
+                    .chain(workers.running.keys().cloned())
+                    .collect();
+                tokio::spawn(remove_orphans(workers.ctx.runtime.clone(), known));
             }
             watcher::Event::Apply(pod) => workers.update(pod),
             watcher::Event::Delete(pod) => workers.gone(pod),

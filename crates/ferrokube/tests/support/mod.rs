@@ -141,8 +141,18 @@ impl Server {
 
     /// SIGKILLs the server and starts it again on the same data dir, datastore and port.
     pub fn kill_and_restart(&mut self) {
-        self.child.kill().unwrap();
+        self.kill();
+        self.restart();
+    }
+
+    /// SIGKILLs the server (`restart` starts it again).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
         self.child.wait().unwrap();
+    }
+
+    /// Starts a killed server again on the same data dir, datastore and port.
+    pub fn restart(&mut self) {
         let port = self
             .address
             .rsplit(':')

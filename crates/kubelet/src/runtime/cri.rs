@@ -379,6 +379,24 @@ impl Runtime for Cri {
         self.container_info(&id).await
     }
 
+    async fn pod_uids(&self) -> Result<Vec<String>, RuntimeError> {
+        let response = self
+            .runtime
+            .clone()
+            .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+            .await
+            .map_err(|s| failed("ListPodSandbox", s))?;
+        let mut uids: Vec<String> = response
+            .into_inner()
+            .items
+            .into_iter()
+            .filter_map(|s| s.labels.get(POD_UID).cloned())
+            .collect();
+        uids.sort();
+        uids.dedup();
+        Ok(uids)
+    }
+
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
         let id = id.strip_prefix("containerd://").unwrap_or(id).to_owned();
         self.runtime

@@ -90,6 +90,16 @@ impl Runtime for Hollow {
         Ok(container)
     }
 
+    async fn pod_uids(&self) -> Result<Vec<String>, RuntimeError> {
+        Ok(self
+            .pods
+            .lock()
+            .expect("hollow lock")
+            .keys()
+            .cloned()
+            .collect())
+    }
+
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
         for (_, containers) in self.pods.lock().expect("hollow lock").values_mut() {
             containers.retain(|c| c.id != id);

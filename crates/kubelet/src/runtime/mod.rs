@@ -67,6 +67,8 @@ pub trait Runtime: Send + Sync {
         image_id: &str,
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError>;
+    /// The pod UIDs of every sandbox the runtime has (ready or not).
+    async fn pod_uids(&self) -> Result<Vec<String>, RuntimeError>;
     /// Removes one (exited) container.
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError>;
     /// Stops (within `grace`) and removes every container of the sandbox, then the sandbox.
