@@ -194,6 +194,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Real containers outlive ferrokube (their shims are not its children): a server with
+        // its node agent that is still running stops them through the kubelet first, so that
+        // even a failed test leaves no container behind.
+        let agent = !self.extra.iter().any(|a| a == "--disable-agent");
+        if agent && matches!(self.child.try_wait(), Ok(None)) {
+            let everything = ["deployments,replicasets,pods", "--all", "--all-namespaces"];
+            let mut args = vec!["delete"];
+            args.extend(everything);
+            args.push("--timeout=60s");
+            let _ = self.kubectl(None, &args);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
