@@ -5,6 +5,23 @@ mod support;
 
 use support::{Backend, SEED, Server, ok, pods_jsonpath, rollout_succeeds, wait_for};
 
+/// Waits for the seed's events and asserts the whole chain is there, in upstream's reasons.
+fn chain_events(server: &Server) -> String {
+    let events = wait_for(server, &["get", "events"], |o| o.contains("Started"));
+    for reason in [
+        "ScalingReplicaSet",
+        "SuccessfulCreate",
+        "Scheduled",
+        "Pulling",
+        "Pulled",
+        "Created",
+        "Started",
+    ] {
+        assert!(events.contains(reason), "no {reason} in:\n{events}");
+    }
+    events
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hollow_kubelets_run_the_seed_deployment() {
     let server = Server::start_with(
@@ -54,18 +71,7 @@ async fn hollow_kubelets_run_the_seed_deployment() {
     assert_eq!(fields[0], "Running", "{pod}");
     assert!(fields[1].starts_with("10.244."), "{pod}");
     assert!(fields[2].starts_with("hollow-node-"), "{pod}");
-    let events = wait_for(&server, &["get", "events"], |o| o.contains("Started"));
-    for reason in [
-        "ScalingReplicaSet",
-        "SuccessfulCreate",
-        "Scheduled",
-        "Pulling",
-        "Pulled",
-        "Created",
-        "Started",
-    ] {
-        assert!(events.contains(reason), "no {reason} in:\n{events}");
-    }
+    let events = chain_events(&server);
     assert!(events.contains("Started container nginx"), "{events}");
 
     // A missing image: ErrImagePull (then ImagePullBackOff) and a Failed event.
@@ -149,18 +155,7 @@ async fn the_seed_runs_nginx_for_real() {
     let page = http_get(&ip);
     assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
     assert!(page.contains("Welcome to nginx!"), "{page}");
-    let events = wait_for(&server, &["get", "events"], |o| o.contains("Started"));
-    for reason in [
-        "ScalingReplicaSet",
-        "SuccessfulCreate",
-        "Scheduled",
-        "Pulling",
-        "Pulled",
-        "Created",
-        "Started",
-    ] {
-        assert!(events.contains(reason), "no {reason} in:\n{events}");
-    }
+    chain_events(&server);
 
     let socket = server.data_dir.join("containerd/containerd.sock");
     let cri = ferrokube_kubelet::runtime::cri::Cri::connect(&socket, server.data_dir.join("pods"))

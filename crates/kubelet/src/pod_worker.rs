@@ -74,7 +74,6 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             Step::Wait { until } => until,
         };
         if let Some((sandbox, containers)) = &state {
-            warn_crash_loop(&ctx, &pod, containers, now, &mut warned_crash).await;
             let status = pod_plan::pod_status(
                 &pod,
                 sandbox,
@@ -84,6 +83,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 start_time,
                 now,
             );
+            warn_crash_loop(&ctx, &pod, &status, &mut warned_crash).await;
             if reported.as_ref() != Some(&status) && report(&ctx, &pod, &status).await {
                 reported = Some(status);
                 // The next report of a failed pull says ImagePullBackOff, as upstream's.
@@ -120,26 +120,14 @@ fn image_of(pod: &Pod, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Upstream's BackOff warning, once per crashed run that waits for its restart.
+/// Upstream's BackOff warning, once per crashed run that waits for its restart (read off the
+/// status just computed).
 async fn warn_crash_loop(
     ctx: &WorkerContext,
     pod: &Pod,
-    containers: &[ContainerInfo],
-    now: jiff::Timestamp,
+    status: &Value,
     warned: &mut Option<(String, u32)>,
 ) {
-    let status = pod_plan::pod_status(
-        pod,
-        &SandboxInfo {
-            id: String::new(),
-            ip: String::new(),
-        },
-        containers,
-        &PullFailures::new(),
-        "",
-        now,
-        now,
-    );
     for c in status["containerStatuses"].as_array().into_iter().flatten() {
         if c["state"]["waiting"]["reason"] != "CrashLoopBackOff" {
             continue;

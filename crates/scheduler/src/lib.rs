@@ -149,9 +149,7 @@ impl Scheduler {
                     tracing::debug!(pod = %key_of(&pod), %node, "binding failed; retrying");
                     self.cache.forget(&uid);
                     let key = key_of(&pod);
-                    self.queue.add_or_update(&key, pod);
-                    self.queue.pop_key(&key);
-                    self.queue.retry(&key, now);
+                    self.queue.retry_pod(&key, pod, now);
                 }
             }
         }

@@ -168,12 +168,6 @@ impl Queue {
         !self.active.is_empty()
     }
 
-    /// Takes a pod out of `active` as if popped (to put it straight into backoff).
-    pub fn pop_key(&mut self, key: &str) {
-        let cycle = self.move_cycle;
-        self.set_place(key, Place::InFlight { cycle });
-    }
-
     /// The scheduled pod is done with (bound, or its binding is under way).
     pub fn done(&mut self, key: &str) {
         self.remove(key);
@@ -194,6 +188,14 @@ impl Queue {
             _ => Place::Unschedulable(now),
         };
         self.set_place(key, place);
+    }
+
+    /// A pod whose binding failed (it had left the queue): back in, after a backoff.
+    pub fn retry_pod(&mut self, key: &str, pod: Arc<Pod>, now: Instant) {
+        self.add_or_update(key, pod);
+        let cycle = self.move_cycle;
+        self.set_place(key, Place::InFlight { cycle });
+        self.retry(key, now);
     }
 
     /// Scheduling or binding failed for another reason: try again after the backoff.
@@ -288,6 +290,15 @@ mod tests {
         q.pop(t0);
         q.move_all(t0);
         q.unschedulable("a", t0);
+        assert_eq!(name(q.pop(t0 + Duration::from_secs(1))), Some("a".into()));
+    }
+
+    #[test]
+    fn a_failed_binding_comes_back_after_its_backoff() {
+        let mut q = Queue::default();
+        let t0 = Instant::now();
+        q.retry_pod("a", pod("a", 0), t0);
+        assert_eq!(name(q.pop(t0)), None);
         assert_eq!(name(q.pop(t0 + Duration::from_secs(1))), Some("a".into()));
     }
 
