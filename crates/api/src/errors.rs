@@ -39,6 +39,11 @@ impl ApiError {
         )
     }
 
+    /// 404 with a message of its own (a kubelet's, say).
+    pub fn not_found_message(message: impl Into<String>) -> Self {
+        Self::new(404, "NotFound", message.into(), None)
+    }
+
     /// `deployments.apps "x" already exists`.
     pub fn already_exists(resource: &GroupResource, name: &str) -> Self {
         Self::new(

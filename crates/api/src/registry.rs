@@ -26,6 +26,8 @@ pub enum Subresource {
     Binding,
     /// `finalize` (namespaces): only `spec.finalizers` is written.
     Finalize,
+    /// `log` (pods): a container's output, from the kubelet of the pod's node.
+    Log,
 }
 
 impl Subresource {
@@ -35,6 +37,7 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Finalize => "finalize",
+            Subresource::Log => "log",
         }
     }
 
@@ -44,6 +47,7 @@ impl Subresource {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
             Subresource::Binding => &["create"],
             Subresource::Finalize => &["update"],
+            Subresource::Log => &["get"],
         }
     }
 }

@@ -150,7 +150,7 @@ fn subresource_kind(
         Subresource::Status => (r.group, r.version, r.kind),
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
         Subresource::Binding => ("", "v1", "Binding"),
-        Subresource::Finalize => (r.group, r.version, r.kind),
+        Subresource::Finalize | Subresource::Log => (r.group, r.version, r.kind),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct AgentFlags {
     /// The CNI network and its bridge (distinct for each node sharing one machine).
     #[arg(long, default_value = "ferrokube")]
     pub cni_network: String,
+    /// The port of the kubelet's log server, on the node's address (0: any free port; the
+    /// node's status tells the API server which).
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
     /// A registry (plain HTTP) tried first for docker.io and registry.k8s.io images.
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub registry_mirror: String,
@@ -56,20 +60,42 @@ pub async fn run(
     let cri = Cri::connect(&socket, logs)
         .await
         .with_context(|| format!("container runtime at {}", socket.display()))?;
-    let version = cri.version().await?;
+    let version = runtime_version(&cri).await?;
     let name = flags
         .node_name
         .clone()
         .unwrap_or_else(ferrokube_kubelet::machine::hostname);
-    let machine = ferrokube_kubelet::machine::this_machine(name, Path::new(&data_dir), version);
+    let mut machine = ferrokube_kubelet::machine::this_machine(name, Path::new(&data_dir), version);
+    let address = (machine.address.as_str(), flags.kubelet_port);
+    let log_listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("kubelet port {}:{}", address.0, address.1))?;
+    machine.kubelet_port = log_listener.local_addr()?.port();
     tracing::info!(node = %machine.name, runtime = %machine.runtime_version, "node agent starting");
     let options = ferrokube_kubelet::KubeletOptions {
         machine,
         runtime: Arc::new(cri),
+        log_listener: Some(log_listener),
     };
     ferrokube_kubelet::run(client, options, shutdown).await;
     drop(containerd);
     Ok(())
+}
+
+/// The runtime's version, once its CRI service answers: containerd's socket opens before the
+/// CRI plugin is ready ("server is not initialized yet"), longer after an unclean stop.
+async fn runtime_version(cri: &Cri) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        match cri.version().await {
+            Ok(version) => return Ok(version),
+            Err(err) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %err, "waiting for the container runtime");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(err) => return Err(err).context("the container runtime never answered"),
+        }
+    }
 }
 
 /// Flags of `ferrokube agent`.
@@ -78,6 +104,9 @@ pub struct AgentConfig {
     /// The kubeconfig to reach the API server with.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
+    /// The API server's URL, instead of the kubeconfig's.
+    #[arg(long)]
+    pub server: Option<String>,
     /// Where the agent keeps containerd's state and the pods' logs.
     #[arg(long, default_value = "./ferrokube-agent-data")]
     pub data_dir: PathBuf,
@@ -90,7 +119,12 @@ pub async fn run_alone(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let client_config = ferrokube_client::config_from_kubeconfig(&config.kubeconfig).await?;
+    let mut client_config = ferrokube_client::config_from_kubeconfig(&config.kubeconfig).await?;
+    if let Some(server) = &config.server {
+        client_config.cluster_url = server
+            .parse()
+            .with_context(|| format!("--server {server}"))?;
+    }
     // Upstream's kubelet defaults: 50 requests per second, bursts of 100.
     let limits = ferrokube_client::ClientLimits {
         kube_api_qps: 50.0,

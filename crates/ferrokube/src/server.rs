@@ -173,10 +173,12 @@ fn start_hollow_nodes(
                 ephemeral_storage_bytes: 100 << 30,
                 max_pods: 110,
                 runtime_version: "hollow://0.1.0".into(),
+                kubelet_port: 0,
             };
             let options = ferrokube_kubelet::KubeletOptions {
                 machine,
                 runtime: std::sync::Arc::new(ferrokube_kubelet::runtime::hollow::Hollow::new(i)),
+                log_listener: None,
             };
             tokio::spawn(ferrokube_kubelet::run(
                 client.clone(),

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use support::observe::{Observed, observe_pods};
 use support::{
     Backend, SEED, Server, fails, fake_kubelet, ok, pods_jsonpath, rollout_succeeds, wait_for,
 };
@@ -375,72 +374,6 @@ async fn pods_become_available_after_min_ready_seconds() {
     ));
     assert_eq!(available, "2");
     kubelet.abort();
-}
-
-/// What a watch of the pods saw: every pod ever created, and any moment the bounds broke.
-#[derive(Default)]
-struct Observed {
-    created: std::collections::HashSet<String>,
-    live: std::collections::HashMap<String, bool>,
-    violations: Vec<String>,
-}
-
-impl Observed {
-    fn check(&mut self, max_pods: usize, min_ready: usize) {
-        let ready = self.live.values().filter(|r| **r).count();
-        if self.live.len() > max_pods || ready < min_ready {
-            let moment = format!("{} pods, {ready} ready", self.live.len());
-            self.violations.push(moment);
-        }
-    }
-}
-
-fn pod_uid_and_ready(pod: &Pod) -> (String, bool) {
-    let ready = pod.metadata.deletion_timestamp.is_none()
-        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-    (pod.metadata.uid.clone().unwrap_or_default(), ready)
-}
-
-/// Watches the pods labelled `selector` (resuming across server restarts) and records them.
-fn observe_pods(
-    client: kube::Client,
-    selector: &str,
-    max_pods: usize,
-    min_ready: usize,
-    observed: Arc<Mutex<Observed>>,
-) -> tokio::task::JoinHandle<()> {
-    let pods: Api<Pod> = Api::namespaced(client, "default");
-    let config = watcher::Config::default().labels(selector);
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(watcher(pods, config).default_backoff());
-        let mut relisted = std::collections::HashMap::new();
-        while let Some(event) = stream.next().await {
-            let Ok(event) = event else { continue };
-            let mut seen = observed.lock().unwrap();
-            match event {
-                watcher::Event::Init => relisted.clear(),
-                watcher::Event::InitApply(pod) => {
-                    let (uid, ready) = pod_uid_and_ready(&pod);
-                    seen.created.insert(uid.clone());
-                    relisted.insert(uid, ready);
-                }
-                watcher::Event::InitDone => {
-                    seen.live = std::mem::take(&mut relisted);
-                    seen.check(max_pods, min_ready);
-                }
-                watcher::Event::Apply(pod) => {
-                    let (uid, ready) = pod_uid_and_ready(&pod);
-                    seen.created.insert(uid.clone());
-                    seen.live.insert(uid, ready);
-                    seen.check(max_pods, min_ready);
-                }
-                watcher::Event::Delete(pod) => {
-                    seen.live.remove(&pod_uid_and_ready(&pod).0);
-                    seen.check(max_pods, min_ready);
-                }
-            }
-        }
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

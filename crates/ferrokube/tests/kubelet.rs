@@ -3,6 +3,7 @@
 
 mod support;
 
+use support::observe::{Observed, observe_pods};
 use support::{Backend, SEED, Server, ok, pods_jsonpath, rollout_succeeds, wait_for};
 
 /// Waits for the seed's events and asserts the whole chain is there, in upstream's reasons.
@@ -110,15 +111,51 @@ async fn hollow_kubelets_run_the_seed_deployment() {
 
 /// An HTTP GET of `/` on `ip:80`, answered body and all.
 fn http_get(ip: &str) -> String {
+    http_get_path(ip, "/")
+}
+
+fn http_get_path(ip: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect((ip, 80)).expect("connect to the pod");
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "GET / HTTP/1.0\r\nHost: {ip}\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
+}
+
+/// `kubectl logs -f` prints a request made after it started.
+fn follow_streams(server: &Server, ip: &str) {
+    use std::io::BufRead;
+    let mut child = server.kubectl_spawn(None, &["logs", "-f", "deployment/nginx-deployment"]);
+    let stdout = child.stdout.take().expect("kubectl's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // The first line already there means the stream is open.
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("kubectl logs -f printed the existing log");
+    assert!(http_get_path(ip, "/streamed").contains("404 Not Found"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let streamed = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("GET /streamed") => break true,
+            Ok(_) => continue,
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(streamed, "kubectl logs -f never printed the new request");
 }
 
 /// Fails at once, naming the setup command, when the local image registry is not running.
@@ -157,6 +194,23 @@ async fn the_seed_runs_nginx_for_real() {
     assert!(page.contains("Welcome to nginx!"), "{page}");
     chain_events(&server);
 
+    // Logs: nginx's access-log line for that GET, through the API server and the kubelet.
+    let logs = ok(server.kubectl(None, &["logs", "deployment/nginx-deployment"]));
+    assert!(logs.contains("\"GET / HTTP/1.0\" 200"), "{logs}");
+    let stamped = ok(server.kubectl(
+        None,
+        &[
+            "logs",
+            "deployment/nginx-deployment",
+            "--timestamps",
+            "--tail=1",
+        ],
+    ));
+    assert_eq!(stamped.lines().count(), 1, "{stamped}");
+    assert!(stamped.starts_with("20"), "{stamped}");
+    assert!(stamped.contains("\"GET / HTTP/1.0\" 200"), "{stamped}");
+    follow_streams(&server, &ip);
+
     let socket = server.data_dir.join("containerd/containerd.sock");
     let cri = ferrokube_kubelet::runtime::cri::Cri::connect(&socket, server.data_dir.join("pods"))
         .await
@@ -182,7 +236,17 @@ async fn the_seed_runs_nginx_for_real() {
     for ip in &ips {
         assert!(http_get(ip).contains("Welcome to nginx!"), "{ip}");
     }
-    // A new image rolls out on real pods.
+    // A new image rolls out on real pods: at most 3 + 1 pods and at least 3 Ready at every
+    // moment a watch sees (the default 25% surge and unavailability of 3 replicas).
+    let observed = std::sync::Arc::new(std::sync::Mutex::new(Observed::default()));
+    let watch = observe_pods(
+        server.client(),
+        "app=nginx-deployment",
+        4,
+        3,
+        observed.clone(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     ok(server.kubectl(
         None,
         &[
@@ -198,6 +262,16 @@ async fn the_seed_runs_nginx_for_real() {
     });
     let images = pods_jsonpath(&server, "app=nginx-deployment", ".spec.containers[0].image");
     assert_eq!(images, ["nginx:1.25"; 3].join(" "));
+    watch.abort();
+    {
+        let observed = observed.lock().unwrap();
+        assert!(
+            observed.violations.is_empty(),
+            "rollout bounds broken: {:?}",
+            observed.violations
+        );
+        assert_eq!(observed.created.len(), 6, "3 old pods, 3 new ones");
+    }
     let ips = pods_jsonpath(&server, "app=nginx-deployment", ".status.podIP");
     for ip in ips.split_whitespace() {
         assert!(http_get(ip).contains("Welcome to nginx!"), "{ip}");
@@ -263,6 +337,9 @@ async fn crashing_containers_back_off_and_pulls_retry() {
         "{events}"
     );
     wait_for(&server, &state, |o| o.starts_with("2 "));
+    // The run before the current one, as `kubectl logs --previous` reads it.
+    let previous = ok(server.kubectl(None, &["logs", "crasher", "--previous"]));
+    assert_eq!(previous, "crashed\n");
 
     // restartPolicy Never: one run, then the pod is Succeeded or Failed by its exit code.
     ok(server.kubectl(

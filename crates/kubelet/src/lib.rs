@@ -4,6 +4,8 @@
 //! runtime (containerd) is the next step.
 
 pub mod containerd;
+pub mod log_server;
+pub mod logs;
 pub mod machine;
 pub mod node;
 pub mod pod_plan;
@@ -31,6 +33,9 @@ use runtime::Runtime;
 pub struct KubeletOptions {
     pub machine: Machine,
     pub runtime: Arc<dyn Runtime>,
+    /// Where the kubelet serves container logs (the port in `machine.kubelet_port`); none for
+    /// hollow nodes.
+    pub log_listener: Option<tokio::net::TcpListener>,
 }
 
 /// Creates the Node, or refreshes the status of an existing one; returns its UID.
@@ -91,12 +96,19 @@ async fn heartbeat(client: kube::Client, machine: Machine, node_uid: String) {
 struct Workers {
     ctx: WorkerContext,
     running: HashMap<String, watch::Sender<Arc<Pod>>>,
+    /// The same pods by namespace and name, for the log server.
+    directory: log_server::PodDirectory,
 }
 
 impl Workers {
     fn update(&mut self, pod: Pod) {
         let uid = pod.uid().unwrap_or_default();
         let pod = Arc::new(pod);
+        let key = (pod.namespace().unwrap_or_default(), pod.name_any());
+        self.directory
+            .write()
+            .expect("pod directory lock")
+            .insert(key, pod.clone());
         if let Some(tx) = self.running.get(&uid)
             && tx.send(pod.clone()).is_ok()
         {
@@ -105,6 +117,19 @@ impl Workers {
         let (tx, rx) = watch::channel(pod);
         tokio::spawn(pod_worker::run(self.ctx.clone(), rx));
         self.running.insert(uid, tx);
+    }
+
+    /// Drops the workers that finished (their pods are gone).
+    fn forget_finished(&mut self) {
+        let before = self.running.len();
+        self.running.retain(|_, tx| !tx.is_closed());
+        if self.running.len() != before {
+            let uids: HashSet<&String> = self.running.keys().collect();
+            self.directory
+                .write()
+                .expect("pod directory lock")
+                .retain(|_, pod| pod.metadata.uid.as_ref().is_some_and(|u| uids.contains(u)));
+        }
     }
 
     /// The pod is gone from the API: its worker stops what still runs.
@@ -164,15 +189,24 @@ pub async fn run(
             host_ip: machine.address.clone(),
         },
         running: HashMap::new(),
+        directory: log_server::PodDirectory::default(),
     };
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    if let Some(listener) = options.log_listener {
+        tokio::spawn(log_server::serve(
+            listener,
+            workers.directory.clone(),
+            workers.ctx.runtime.clone(),
+            shutdown.clone(),
+        ));
+    }
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", machine.name));
     let mut pods = std::pin::pin!(watcher(Api::<Pod>::all(client), config).default_backoff());
-    let mut shutdown = std::pin::pin!(shutdown);
     let mut relisted: Option<HashSet<String>> = None;
     loop {
         let event = tokio::select! {
             event = pods.next() => event,
-            () = &mut shutdown => break,
+            () = shutdown.clone() => break,
         };
         let Some(Ok(event)) = event else {
             if event.is_none() {
@@ -211,7 +245,7 @@ pub async fn run(
             watcher::Event::Apply(pod) => workers.update(pod),
             watcher::Event::Delete(pod) => workers.gone(pod),
         }
-        workers.running.retain(|_, tx| !tx.is_closed());
+        workers.forget_finished();
     }
     beat.abort();
 }

@@ -57,6 +57,7 @@ pub fn this_machine(name: String, data_dir: &Path, runtime_version: String) -> M
         ephemeral_storage_bytes: disk_total(data_dir).unwrap_or(0),
         max_pods: 110,
         runtime_version,
+        kubelet_port: 0,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Machine {
     pub ephemeral_storage_bytes: i64,
     pub max_pods: i64,
     pub runtime_version: String,
+    /// The port of the kubelet's log server (0: none).
+    pub kubelet_port: u16,
 }
 
 fn time(t: jiff::Timestamp) -> String {
@@ -62,6 +64,7 @@ pub fn node_object(m: &Machine, now: jiff::Timestamp) -> Node {
                 condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                 condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
             ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": m.kubelet_port}},
             "addresses": [{"type": "InternalIP", "address": m.address}, {"type": "Hostname", "address": m.name}],
             "nodeInfo": {
                 "machineID": "", "systemUUID": "", "bootID": "",
@@ -101,6 +104,7 @@ mod tests {
             ephemeral_storage_bytes: 10 << 30,
             max_pods: 110,
             runtime_version: "hollow://0.1.0".into(),
+            kubelet_port: 10250,
         }
     }
 
@@ -131,6 +135,8 @@ mod tests {
         assert_eq!(info.kubelet_version, "v1.33.0");
         assert_eq!(info.container_runtime_version, "hollow://0.1.0");
         assert_eq!(status.addresses.unwrap()[0].address, "10.0.0.5");
+        let endpoint = status.daemon_endpoints.unwrap().kubelet_endpoint.unwrap();
+        assert_eq!(endpoint.port, 10250);
     }
 
     #[test]

@@ -101,6 +101,11 @@ fn restart_due(pod: &Pod, run: &ContainerInfo) -> Option<(Timestamp, Duration)> 
     Some((finished_at + delay, delay))
 }
 
+/// Whether an exited run will run again (now or after its backoff).
+pub fn will_restart(pod: &Pod, run: &ContainerInfo) -> bool {
+    restart_due(pod, run).is_some()
+}
+
 fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -355,6 +360,7 @@ mod tests {
             image_id: "sha256:1".into(),
             attempt,
             state: ContainerState::Running { started_at: at(0) },
+            log_path: None,
         }
     }
 

@@ -58,7 +58,7 @@ fn entry(
 /// Every built-in resource, core group first, in discovery order.
 pub fn all() -> Vec<ResourceInfo> {
     use Scope::{Cluster, Namespaced};
-    use Subresource::{Binding, Finalize, Scale, Status};
+    use Subresource::{Binding, Finalize, Log, Scale, Status};
     vec![
         entry(
             ("", "v1", "ConfigMap"),
@@ -102,7 +102,7 @@ pub fn all() -> Vec<ResourceInfo> {
             Namespaced,
             &["po"],
             &["all"],
-            &[Binding, Status],
+            &[Binding, Log, Status],
             Box::new(pods::strategy()),
         ),
         entry(

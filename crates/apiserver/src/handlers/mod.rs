@@ -5,6 +5,7 @@ mod decode;
 mod delete;
 mod get;
 mod list;
+mod log;
 mod patch;
 mod subresources;
 mod update;
@@ -106,6 +107,7 @@ pub async fn handle(
         ("PUT", true, Some(Subresource::Status)) => {
             update::update(call, update::Target::Status).await
         }
+        ("GET", true, Some(Subresource::Log)) => log::log(call).await,
         ("POST", true, Some(Subresource::Binding)) => subresources::bind(call).await,
         ("PUT", true, Some(Subresource::Finalize)) => {
             update::update(call, update::Target::Finalize).await

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_kubelet;
+pub mod observe;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -68,6 +69,10 @@ impl Server {
         let temp = tempfile::tempdir().unwrap();
         let mut args = backend.args();
         args.extend(flags.iter().map(|f| f.to_string()));
+        // Servers with their node agent share this machine: each kubelet on a port of its own.
+        if !flags.contains(&"--disable-agent") && !flags.contains(&"--kubelet-port") {
+            args.extend(["--kubelet-port".to_owned(), "0".to_owned()]);
+        }
         let mut server = Server::start_in(temp.path(), args, 0);
         server._temp = Some(temp);
         server
@@ -119,8 +124,15 @@ impl Server {
                 }
             }
         }
-        // Keep draining the output so the server never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+        // Keep draining the output so the server never blocks on a full pipe (printed with
+        // FERROKUBE_TEST_LOG=1 and --nocapture).
+        std::thread::spawn(move || {
+            while let Ok(l) = rx.recv() {
+                if std::env::var_os("FERROKUBE_TEST_LOG").is_some() {
+                    eprintln!("server: {l}");
+                }
+            }
+        });
         Server {
             child,
             data_dir: data_dir.to_owned(),

@@ -13,7 +13,7 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::{ContainerInfo, ContainerState, Runtime, RuntimeError, SandboxInfo};
+use super::{ContainerInfo, ContainerState, ExecResult, Runtime, RuntimeError, SandboxInfo};
 
 const POD_UID: &str = "io.kubernetes.pod.uid";
 const POD_NAME: &str = "io.kubernetes.pod.name";
@@ -281,6 +281,7 @@ impl Cri {
             image: status.image.map(|i| i.image).unwrap_or_default(),
             image_id: status.image_ref,
             state,
+            log_path: Some(PathBuf::from(status.log_path)).filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }
@@ -395,6 +396,53 @@ impl Runtime for Cri {
         uids.sort();
         uids.dedup();
         Ok(uids)
+    }
+
+    async fn stop_container(
+        &self,
+        id: &str,
+        grace: std::time::Duration,
+    ) -> Result<(), RuntimeError> {
+        let id = id.strip_prefix("containerd://").unwrap_or(id).to_owned();
+        self.runtime
+            .clone()
+            .stop_container(cri::StopContainerRequest {
+                container_id: id,
+                timeout: grace.as_secs() as i64,
+            })
+            .await
+            .map(drop)
+            .map_err(|s| failed("StopContainer", s))
+    }
+
+    async fn exec_sync(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<ExecResult, RuntimeError> {
+        let id = id.strip_prefix("containerd://").unwrap_or(id).to_owned();
+        let request = cri::ExecSyncRequest {
+            container_id: id,
+            cmd: command.to_vec(),
+            timeout: timeout.as_secs().max(1) as i64,
+        };
+        let response = tokio::time::timeout(
+            timeout + std::time::Duration::from_secs(1),
+            self.runtime.clone().exec_sync(request),
+        )
+        .await
+        .map_err(|_| {
+            RuntimeError::Other(format!("command timed out after {}s", timeout.as_secs()))
+        })?
+        .map_err(|s| failed("ExecSync", s))?
+        .into_inner();
+        let mut output = String::from_utf8_lossy(&response.stdout).into_owned();
+        output.push_str(&String::from_utf8_lossy(&response.stderr));
+        Ok(ExecResult {
+            exit_code: response.exit_code,
+            output,
+        })
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {

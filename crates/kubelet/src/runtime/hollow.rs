@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::{ContainerInfo, ContainerState, Runtime, RuntimeError, SandboxInfo};
+use super::{ContainerInfo, ContainerState, ExecResult, Runtime, RuntimeError, SandboxInfo};
 
 pub struct Hollow {
     /// The first three octets of this node's pod IPs, e.g. `10.244.3`.
@@ -82,6 +82,7 @@ impl Runtime for Hollow {
             state: ContainerState::Running {
                 started_at: jiff::Timestamp::now(),
             },
+            log_path: None,
         };
         entry
             .1
@@ -98,6 +99,38 @@ impl Runtime for Hollow {
             .keys()
             .cloned()
             .collect())
+    }
+
+    async fn stop_container(
+        &self,
+        id: &str,
+        _grace: std::time::Duration,
+    ) -> Result<(), RuntimeError> {
+        let now = jiff::Timestamp::now();
+        for (_, containers) in self.pods.lock().expect("hollow lock").values_mut() {
+            for c in containers.iter_mut().filter(|c| c.id == id) {
+                if let ContainerState::Running { started_at } = c.state {
+                    c.state = ContainerState::Exited {
+                        exit_code: 137,
+                        started_at,
+                        finished_at: now,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn exec_sync(
+        &self,
+        _id: &str,
+        _command: &[String],
+        _timeout: std::time::Duration,
+    ) -> Result<ExecResult, RuntimeError> {
+        Ok(ExecResult {
+            exit_code: 0,
+            output: String::new(),
+        })
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {

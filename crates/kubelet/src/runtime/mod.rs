@@ -1,5 +1,5 @@
 //! The container runtime a kubelet drives, as the CRI's operations: sandboxes (one per pod),
-//! images and containers. `hollow` simulates it (for scale tests); `cri` (containerd) follows.
+//! images and containers. `hollow` simulates it (for scale tests); `cri` drives containerd.
 
 pub mod cri;
 pub mod hollow;
@@ -30,6 +30,16 @@ pub struct ContainerInfo {
     /// Which run of the container this is: 0, then 1 after the first restart, …
     pub attempt: u32,
     pub state: ContainerState,
+    /// Where the runtime writes the run's output (CRI log format); none for hollow containers.
+    pub log_path: Option<std::path::PathBuf>,
+}
+
+/// What a command run in a container (an exec probe) gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecResult {
+    pub exit_code: i32,
+    /// Its standard output, then its standard error.
+    pub output: String,
 }
 
 /// A pod's sandbox: its network namespace and IP.
@@ -69,6 +79,19 @@ pub trait Runtime: Send + Sync {
     ) -> Result<ContainerInfo, RuntimeError>;
     /// The pod UIDs of every sandbox the runtime has (ready or not).
     async fn pod_uids(&self) -> Result<Vec<String>, RuntimeError>;
+    /// Stops a running container: SIGTERM, then SIGKILL after `grace`.
+    async fn stop_container(
+        &self,
+        id: &str,
+        grace: std::time::Duration,
+    ) -> Result<(), RuntimeError>;
+    /// Runs a command in a running container, waiting at most `timeout`.
+    async fn exec_sync(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<ExecResult, RuntimeError>;
     /// Removes one (exited) container.
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError>;
     /// Stops (within `grace`) and removes every container of the sandbox, then the sandbox.
