@@ -56,3 +56,8 @@ pub async fn run(
         tracing::warn!("controllers did not stop in time; stopping them");
     }
 }
+
+/// A status count as upstream serializes it: counts are `omitempty`, so 0 is left out.
+pub(crate) fn nonzero(n: i32) -> Option<i32> {
+    (n != 0).then_some(n)
+}

@@ -488,3 +488,100 @@ async fn running_containers_survive_a_restart_and_orphans_are_removed() {
     ok(server.kubectl(None, &["delete", "deployment", "web"]));
     wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_restart_unhealthy_containers_and_gate_readiness() {
+    require_registry();
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--pod-cidr", "10.42.4.0/24", "--cni-network", "fk-probe"],
+    );
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    // Healthy for 3 seconds, then the exec liveness probe fails and the container restarts.
+    let liveness = support::manifest(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: liveness\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    args: [sh, -c, 'touch /tmp/healthy; sleep 3; rm /tmp/healthy; sleep 3600']\n    livenessProbe:\n      exec: {command: [cat, /tmp/healthy]}\n      periodSeconds: 1\n      failureThreshold: 2\n",
+    );
+    // nginx answers 404 on /ready: never ready, so never available; the other one is.
+    let readiness = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: unready\nspec:\n  selector:\n    matchLabels: {app: unready}\n  template:\n    metadata:\n      labels: {app: unready}\n    spec:\n      containers:\n      - name: nginx\n        image: nginx\n        readinessProbe:\n          httpGet: {path: /ready, port: 80}\n          periodSeconds: 1\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ready\nspec:\n  selector:\n    matchLabels: {app: ready}\n  template:\n    metadata:\n      labels: {app: ready}\n    spec:\n      containers:\n      - name: nginx\n        image: nginx\n        ports: [{name: http, containerPort: 80}]\n        startupProbe:\n          tcpSocket: {port: 80}\n          periodSeconds: 1\n        readinessProbe:\n          httpGet: {path: /, port: http}\n          periodSeconds: 1\n",
+    );
+    for file in [&liveness, &readiness] {
+        ok(server.kubectl(None, &["create", "-f", file.path().to_str().unwrap()]));
+    }
+    let restarts = [
+        "get",
+        "pod",
+        "liveness",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].restartCount}",
+    ];
+    wait_for(&server, &restarts, |o| {
+        o.parse::<u32>().is_ok_and(|n| n >= 1)
+    });
+    let events = wait_for(
+        &server,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=liveness",
+        ],
+        |o| o.contains("Killing"),
+    );
+    assert!(
+        events.contains(
+            "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory"
+        ),
+        "{events}"
+    );
+    assert!(
+        events.contains("Container app failed liveness probe, will be restarted"),
+        "{events}"
+    );
+
+    rollout_succeeds(&server, "ready");
+    let ready = pods_jsonpath(&server, "app=ready", ".status.containerStatuses[0].ready");
+    assert_eq!(ready, "true");
+    let unready = [
+        "get",
+        "pods",
+        "-l",
+        "app=unready",
+        "-o",
+        "jsonpath={.items[0].status.phase} {.items[0].status.containerStatuses[0].ready}",
+    ];
+    wait_for(&server, &unready, |o| o == "Running false");
+    let events = wait_for(&server, &["get", "events"], |o| {
+        o.contains("Readiness probe failed")
+    });
+    assert!(
+        events.contains("Readiness probe failed: HTTP probe failed with statuscode: 404"),
+        "{events}"
+    );
+    let available = [
+        "get",
+        "deployment",
+        "unready",
+        "-o",
+        "jsonpath={.status.replicas} {.status.availableReplicas} {.status.unavailableReplicas}",
+    ];
+    assert_eq!(ok(server.kubectl(None, &available)), "1  1");
+    let condition = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=unready",
+            "-o",
+            "jsonpath={.items[0].status.conditions[?(@.type==\"Ready\")].message}",
+        ],
+    ));
+    assert_eq!(condition, "containers with unready status: [nginx]");
+
+    ok(server.kubectl(None, &["delete", "pod", "liveness", "--timeout=60s"]));
+    for deployment in ["ready", "unready"] {
+        ok(server.kubectl(None, &["delete", "deployment", deployment]));
+    }
+    wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
+}

@@ -10,6 +10,8 @@ pub mod machine;
 pub mod node;
 pub mod pod_plan;
 pub mod pod_worker;
+pub mod probe;
+pub mod prober;
 pub mod runtime;
 
 use std::collections::{HashMap, HashSet};

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
+use crate::probe::Health;
 use crate::runtime::{ContainerInfo, ContainerState, SandboxInfo};
 
 /// Upstream's crash-loop backoff ceiling.
@@ -184,6 +185,7 @@ fn container_status(
     c: &k8s_openapi::api::core::v1::Container,
     containers: &[ContainerInfo],
     pulls: &PullFailures,
+    health: &Health,
     now: Timestamp,
 ) -> Value {
     let image = c.image.clone().unwrap_or_default();
@@ -202,6 +204,7 @@ fn container_status(
         json!({"waiting": w})
     };
     let running = run.is_some_and(|r| matches!(r.state, ContainerState::Running { .. }));
+    let (started, ready) = health.get(&c.name).copied().unwrap_or((true, true));
     let state = match (pulls.get(&c.name), run) {
         (Some(f), _) if !running => {
             if f.backing_off {
@@ -249,8 +252,8 @@ fn container_status(
         "image": image,
         "imageID": run.map(|r| r.image_id.clone()).unwrap_or_default(),
         "containerID": run.map(|r| r.id.clone()),
-        "ready": running,
-        "started": running,
+        "ready": running && ready,
+        "started": running && started,
         "restartCount": run.map_or(0, |r| r.attempt),
         "state": state,
         "lastState": last_state,
@@ -292,6 +295,7 @@ pub fn pod_status(
     sandbox: &SandboxInfo,
     containers: &[ContainerInfo],
     pulls: &PullFailures,
+    health: &Health,
     host_ip: &str,
     start_time: Timestamp,
     now: Timestamp,
@@ -300,15 +304,22 @@ pub fn pod_status(
         .spec
         .iter()
         .flat_map(|s| &s.containers)
-        .map(|c| container_status(pod, c, containers, pulls, now))
+        .map(|c| container_status(pod, c, containers, pulls, health, now))
         .collect();
-    let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s["ready"] == json!(true));
+    let unready: Vec<&str> = statuses
+        .iter()
+        .filter(|s| s["ready"] != json!(true))
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    let all_ready = !statuses.is_empty() && unready.is_empty();
+    let unready = format!("containers with unready status: [{}]", unready.join(" "));
     let started = time(start_time);
     let condition = |type_: &str, ok: bool, reason: Option<&str>| {
         let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
             "lastProbeTime": null, "lastTransitionTime": started});
         if let (false, Some(r)) = (ok, reason) {
             c["reason"] = json!(r);
+            c["message"] = json!(unready);
         }
         c
     };
@@ -539,6 +550,7 @@ mod tests {
             &sandbox(),
             &cs,
             &PullFailures::new(),
+            &Health::new(),
             "10.0.0.5",
             at(0),
             at(5),
@@ -572,6 +584,7 @@ mod tests {
             &sandbox(),
             &done,
             &PullFailures::new(),
+            &Health::new(),
             "h",
             at(0),
             at(5),
@@ -588,6 +601,7 @@ mod tests {
                 &sandbox(),
                 &failed,
                 &PullFailures::new(),
+                &Health::new(),
                 "h",
                 at(0),
                 at(5)
@@ -611,6 +625,7 @@ mod tests {
             &sandbox(),
             &[running("a", 0)],
             &pulls,
+            &Health::new(),
             "h",
             at(0),
             at(5),
@@ -626,6 +641,7 @@ mod tests {
             &sandbox(),
             &[running("a", 0)],
             &pulls,
+            &Health::new(),
             "h",
             at(0),
             at(5),

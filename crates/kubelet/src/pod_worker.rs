@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::pod_plan::{self, PullFailure, PullFailures, Step};
+use crate::probe::{self, Kind as ProbeKind, Outcome};
+use crate::prober::{self, Target, Verdict};
 use crate::runtime::{ContainerInfo, Runtime, RuntimeError, SandboxInfo};
 
 /// How often the runtime is read again without a change of the pod.
@@ -31,6 +33,7 @@ pub struct WorkerContext {
 /// Runs one pod until it is gone: `updates` carries the newest version of the pod.
 pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
     let mut pulls = PullFailures::new();
+    let mut probes = probe::Trackers::new();
     let mut reported: Option<Value> = None;
     let mut warned_crash: Option<(String, u32)> = None;
     let start_time = jiff::Timestamp::now();
@@ -74,11 +77,17 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             Step::Wait { until } => until,
         };
         if let Some((sandbox, containers)) = &state {
+            if run_probes(&ctx, &pod, sandbox, containers, &mut probes).await {
+                // A container was killed: read the runtime again.
+                continue;
+            }
+            let health = probe::health(&pod, containers, &probes);
             let status = pod_plan::pod_status(
                 &pod,
                 sandbox,
                 containers,
                 &pulls,
+                &health,
                 &ctx.host_ip,
                 start_time,
                 now,
@@ -109,6 +118,88 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             () = tokio::time::sleep(wake) => {}
         }
     }
+}
+
+/// Runs the probes that are due, with Unhealthy events for failures; a liveness or startup
+/// probe that trips kills its container (which restarts by the pod's policy). Whether one was
+/// killed.
+async fn run_probes(
+    ctx: &WorkerContext,
+    pod: &Pod,
+    sandbox: &SandboxInfo,
+    runs: &[ContainerInfo],
+    trackers: &mut probe::Trackers,
+) -> bool {
+    let now = jiff::Timestamp::now();
+    let due = probe::due(pod, runs, trackers, now);
+    if due.is_empty() {
+        return false;
+    }
+    let spec = |name: &str, kind: ProbeKind| {
+        let container = pod
+            .spec
+            .iter()
+            .flat_map(|s| &s.containers)
+            .find(|c| c.name == name)?;
+        Some((container, kind.of(container)?))
+    };
+    let verdicts = futures::future::join_all(due.iter().map(|(name, kind, run_id)| async {
+        let (container, probe) = spec(name, *kind)?;
+        let timing = probe::timing(probe);
+        let target = Target {
+            runtime: &*ctx.runtime,
+            container,
+            container_id: run_id,
+            pod_ip: &sandbox.ip,
+        };
+        Some((
+            probe,
+            timing,
+            prober::run(probe, &target, timing.timeout).await,
+        ))
+    }))
+    .await;
+    let mut killed = false;
+    for ((name, kind, run_id), verdict) in due.iter().zip(verdicts) {
+        let Some((probe, timing, verdict)) = verdict else {
+            continue;
+        };
+        let success = match verdict {
+            Verdict::Success => true,
+            Verdict::Failure(message) => {
+                let note = format!("{} probe failed: {message}", kind.label());
+                event(ctx, pod, Kind::Warning, "Unhealthy", note).await;
+                false
+            }
+            Verdict::Unknown(message) => {
+                tracing::debug!(pod = %pod.name_any(), container = %name, %message, "probe not run");
+                continue;
+            }
+        };
+        let key = (name.as_str(), *kind, run_id.as_str());
+        let outcome = probe::record(trackers, key, &timing, success, now);
+        if outcome == Outcome::Tripped && *kind != ProbeKind::Readiness {
+            let note = format!(
+                "Container {name} failed {} probe, will be restarted",
+                kind.label().to_lowercase()
+            );
+            event(ctx, pod, Kind::Normal, "Killing", note).await;
+            let grace = probe
+                .termination_grace_period_seconds
+                .or_else(|| pod.spec.as_ref()?.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64;
+            if let Err(err) = ctx
+                .runtime
+                .stop_container(run_id, Duration::from_secs(grace))
+                .await
+            {
+                tracing::warn!(pod = %pod.name_any(), container = %name, error = %err, "could not stop an unhealthy container");
+            }
+            killed = true;
+        }
+    }
+    killed
 }
 
 fn image_of(pod: &Pod, name: &str) -> String {

@@ -285,7 +285,12 @@ async fn scale_to_replicas(
         _ => {}
     }
     let saturated = spec_replicas(new) == replicas
-        && new.status.as_ref().and_then(|s| s.available_replicas) == Some(replicas);
+        && new
+            .status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0)
+            == replicas;
     if saturated {
         for rs in old.iter().filter(|rs| spec_replicas(rs) > 0) {
             scale(ctx, d, rs_api, rs, 0).await?;
@@ -603,11 +608,11 @@ async fn update_status(
     };
     let status = DeploymentStatus {
         observed_generation: d.metadata.generation,
-        replicas: Some(total),
-        updated_replicas: Some(updated),
-        ready_replicas: Some(ready),
-        available_replicas: Some(available),
-        unavailable_replicas: Some((replicas - available).max(0)),
+        replicas: crate::nonzero(total),
+        updated_replicas: crate::nonzero(updated),
+        ready_replicas: crate::nonzero(ready),
+        available_replicas: crate::nonzero(available),
+        unavailable_replicas: crate::nonzero((replicas - available).max(0)),
         collision_count: previous.collision_count,
         conditions: Some(vec![available_condition, progressing]),
         terminating_replicas: None,

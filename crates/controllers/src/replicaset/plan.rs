@@ -173,9 +173,9 @@ pub fn status(rs: &ReplicaSet, active: &[&Pod], now: Timestamp) -> ReplicaSetSta
         .count();
     let mut status = rs.status.clone().unwrap_or_default();
     status.replicas = active.len() as i32;
-    status.fully_labeled_replicas = Some(fully_labeled as i32);
-    status.ready_replicas = Some(active.iter().filter(|p| is_ready(p)).count() as i32);
-    status.available_replicas = Some(
+    status.fully_labeled_replicas = crate::nonzero(fully_labeled as i32);
+    status.ready_replicas = crate::nonzero(active.iter().filter(|p| is_ready(p)).count() as i32);
+    status.available_replicas = crate::nonzero(
         active
             .iter()
             .filter(|p| is_available(p, min_ready, now))
