@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod events;
+pub mod quantity;
 pub mod rate_limit;
 
 use rate_limit::RateLimitLayer;

@@ -585,3 +585,70 @@ async fn probes_restart_unhealthy_containers_and_gate_readiness() {
     }
     wait_for(&server, &["get", "pods", "-o", "name"], |o| o.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_first_and_limits_apply() {
+    require_registry();
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--pod-cidr", "10.42.5.0/24", "--cni-network", "fk-init"],
+    );
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    // The app container prints its own cgroup's limits (cgroup v1 paths, as on this machine's
+    // kernel setup; v2 has memory.max and cpu.max instead).
+    let pod = support::manifest(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: init-demo\nspec:\n  terminationGracePeriodSeconds: 1\n  initContainers:\n  - name: prepare\n    image: busybox\n    command: [sh, -c, 'echo preparing; sleep 3']\n  containers:\n  - name: app\n    image: busybox\n    command: [sh, -c, 'if [ -f /sys/fs/cgroup/memory.max ]; then cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; else cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us; fi; sleep 3600']\n    resources:\n      limits: {cpu: 500m, memory: 64Mi}\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", pod.path().to_str().unwrap()]));
+    wait_for(&server, &["get", "pod", "init-demo"], |o| {
+        o.contains("Init:0/1")
+    });
+    let app_state = [
+        "get",
+        "pod",
+        "init-demo",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+    ];
+    assert_eq!(ok(server.kubectl(None, &app_state)), "PodInitializing");
+    wait_for(
+        &server,
+        &["get", "pod", "init-demo", "-o", "jsonpath={.status.phase}"],
+        |o| o == "Running",
+    );
+    let init = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pod",
+            "init-demo",
+            "-o",
+            "jsonpath={.status.initContainerStatuses[0].state.terminated.reason} {.status.initContainerStatuses[0].ready}",
+        ],
+    ));
+    assert_eq!(init, "Completed true");
+    let prepared = ok(server.kubectl(None, &["logs", "init-demo", "-c", "prepare"]));
+    assert_eq!(prepared, "preparing\n");
+    // 64 MiB and half a core (50 ms of every 100 ms).
+    let limits = wait_for(&server, &["logs", "init-demo", "-c", "app"], |o| {
+        o.lines().count() >= 2
+    });
+    let limits: Vec<&str> = limits.split_whitespace().collect();
+    assert!(
+        limits == ["67108864", "50000"] || limits == ["67108864", "50000", "100000"],
+        "{limits:?}"
+    );
+    // The API server requested what the limits give.
+    let requests = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pod",
+            "init-demo",
+            "-o",
+            "jsonpath={.spec.containers[0].resources.requests.memory} {.status.qosClass}",
+        ],
+    ));
+    assert_eq!(requests, "64Mi Burstable");
+    ok(server.kubectl(None, &["delete", "pod", "init-demo", "--timeout=60s"]));
+}

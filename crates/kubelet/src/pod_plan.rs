@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
 
 use crate::probe::Health;
@@ -95,7 +95,12 @@ fn restart_due(pod: &Pod, run: &ContainerInfo) -> Option<(Timestamp, Duration)> 
     else {
         return None;
     };
-    if !restarts(policy(pod), exit_code) {
+    let again = if is_init(pod, &run.name) {
+        exit_code != 0 && policy(pod) != "Never"
+    } else {
+        restarts(policy(pod), exit_code)
+    };
+    if !again {
         return None;
     }
     let delay = backoff(run.attempt, ran_for(started_at, finished_at));
@@ -111,6 +116,88 @@ fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
+fn init_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten())
+}
+
+fn regular_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+    pod.spec.iter().flat_map(|s| &s.containers)
+}
+
+/// Whether `name` is one of the pod's init containers.
+pub fn is_init(pod: &Pod, name: &str) -> bool {
+    init_containers(pod).any(|c| c.name == name)
+}
+
+/// The spec of one of the pod's containers, init or regular.
+pub fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
+    init_containers(pod)
+        .chain(regular_containers(pod))
+        .find(|c| c.name == name)
+}
+
+/// Whether every init container has completed (exit code 0), or the regular containers have
+/// started already (the init containers' runs may have been removed since).
+pub fn initialized(pod: &Pod, runs: &[ContainerInfo]) -> bool {
+    regular_containers(pod).any(|c| latest(runs, &c.name).is_some())
+        || init_containers(pod).all(|c| {
+            latest(runs, &c.name)
+                .is_some_and(|r| matches!(r.state, ContainerState::Exited { exit_code: 0, .. }))
+        })
+}
+
+/// The next step of the init containers, in order: start the first that has not completed,
+/// restart a failed one after its backoff, or wait for the running one. `None` once all are
+/// done.
+fn next_init_step(
+    pod: &Pod,
+    runs: &[ContainerInfo],
+    pulls: &PullFailures,
+    now: Timestamp,
+) -> Option<Step> {
+    if initialized(pod, runs) {
+        return None;
+    }
+    for c in init_containers(pod) {
+        let run = latest(runs, &c.name);
+        let next_attempt = run.map_or(0, |r| r.attempt + 1);
+        if let Some(failure) = pulls.get(&c.name) {
+            if now < failure.retry_at {
+                return Some(Step::Wait {
+                    until: Some(failure.retry_at),
+                });
+            }
+            return Some(Step::Start {
+                name: c.name.clone(),
+                attempt: next_attempt,
+            });
+        }
+        let Some(run) = run else {
+            return Some(Step::Start {
+                name: c.name.clone(),
+                attempt: 0,
+            });
+        };
+        match run.state {
+            ContainerState::Exited { exit_code: 0, .. } => continue,
+            ContainerState::Exited { .. } => {
+                return Some(match restart_due(pod, run) {
+                    Some((due, _)) if due <= now => Step::Start {
+                        name: c.name.clone(),
+                        attempt: next_attempt,
+                    },
+                    Some((due, _)) => Step::Wait { until: Some(due) },
+                    None => Step::Wait { until: None },
+                });
+            }
+            _ => return Some(Step::Wait { until: None }),
+        }
+    }
+    None
+}
+
 /// What to do next for the pod.
 pub fn next_step(
     pod: &Pod,
@@ -124,8 +211,11 @@ pub fn next_step(
     let Some((_, containers)) = state else {
         return Step::RunSandbox;
     };
+    if let Some(step) = next_init_step(pod, containers, pulls, now) {
+        return step;
+    }
     let mut until = None;
-    for c in pod.spec.iter().flat_map(|s| &s.containers) {
+    for c in regular_containers(pod) {
         let run = latest(containers, &c.name);
         let next_attempt = run.map_or(0, |r| r.attempt + 1);
         if let Some(failure) = pulls.get(&c.name) {
@@ -182,7 +272,7 @@ fn terminated(run: &ContainerInfo) -> Option<Value> {
 /// One container's status: state, lastState, ready, restartCount.
 fn container_status(
     pod: &Pod,
-    c: &k8s_openapi::api::core::v1::Container,
+    c: &Container,
     containers: &[ContainerInfo],
     pulls: &PullFailures,
     health: &Health,
@@ -219,6 +309,7 @@ fn container_status(
                 waiting("ErrImagePull", f.message.clone())
             }
         }
+        (_, None) if !initialized(pod, containers) => waiting("PodInitializing", String::new()),
         (_, None) => waiting("ContainerCreating", String::new()),
         (_, Some(r)) => match r.state {
             ContainerState::Running { started_at } => {
@@ -247,12 +338,16 @@ fn container_status(
             },
         },
     };
+    // A completed init container counts as ready, as upstream reports it.
+    let completed =
+        run.is_some_and(|r| matches!(r.state, ContainerState::Exited { exit_code: 0, .. }));
+    let init = is_init(pod, &c.name);
     json!({
         "name": c.name,
         "image": image,
         "imageID": run.map(|r| r.image_id.clone()).unwrap_or_default(),
         "containerID": run.map(|r| r.id.clone()),
-        "ready": running && ready,
+        "ready": (running && ready) || (init && completed),
         "started": running && started,
         "restartCount": run.map_or(0, |r| r.attempt),
         "state": state,
@@ -263,7 +358,16 @@ fn container_status(
 /// The pod's phase from its containers: Succeeded or Failed once every container is done for
 /// good; Running while all have started and one runs or will restart; Pending before.
 fn phase(pod: &Pod, containers: &[ContainerInfo]) -> &'static str {
-    let spec: Vec<_> = pod.spec.iter().flat_map(|s| &s.containers).collect();
+    let init_failed = init_containers(pod).any(|c| {
+        latest(containers, &c.name).is_some_and(|r| {
+            matches!(r.state, ContainerState::Exited { exit_code, .. } if exit_code != 0)
+                && restart_due(pod, r).is_none()
+        })
+    });
+    if init_failed {
+        return "Failed";
+    }
+    let spec: Vec<_> = regular_containers(pod).collect();
     let runs: Vec<Option<&ContainerInfo>> =
         spec.iter().map(|c| latest(containers, &c.name)).collect();
     if runs.iter().any(Option::is_none) {
@@ -300,12 +404,18 @@ pub fn pod_status(
     start_time: Timestamp,
     now: Timestamp,
 ) -> Value {
-    let statuses: Vec<Value> = pod
-        .spec
-        .iter()
-        .flat_map(|s| &s.containers)
+    let statuses: Vec<Value> = regular_containers(pod)
         .map(|c| container_status(pod, c, containers, pulls, health, now))
         .collect();
+    let init_statuses: Vec<Value> = init_containers(pod)
+        .map(|c| container_status(pod, c, containers, pulls, health, now))
+        .collect();
+    let incomplete: Vec<&str> = init_statuses
+        .iter()
+        .filter(|s| s["state"]["terminated"]["exitCode"] != json!(0))
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    let initialized = initialized(pod, containers);
     let unready: Vec<&str> = statuses
         .iter()
         .filter(|s| s["ready"] != json!(true))
@@ -314,22 +424,27 @@ pub fn pod_status(
     let all_ready = !statuses.is_empty() && unready.is_empty();
     let unready = format!("containers with unready status: [{}]", unready.join(" "));
     let started = time(start_time);
-    let condition = |type_: &str, ok: bool, reason: Option<&str>| {
+    let incomplete = format!(
+        "containers with incomplete status: [{}]",
+        incomplete.join(" ")
+    );
+    let condition = |type_: &str, ok: bool, reason: Option<(&str, &str)>| {
         let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
             "lastProbeTime": null, "lastTransitionTime": started});
-        if let (false, Some(r)) = (ok, reason) {
-            c["reason"] = json!(r);
-            c["message"] = json!(unready);
+        if let (false, Some((reason, message))) = (ok, reason) {
+            c["reason"] = json!(reason);
+            c["message"] = json!(message);
         }
         c
     };
-    json!({
+    let not_ready = Some(("ContainersNotReady", unready.as_str()));
+    let mut status = json!({
         "phase": phase(pod, containers),
         "conditions": [
             condition("PodReadyToStartContainers", true, None),
-            condition("Initialized", true, None),
-            condition("Ready", all_ready, Some("ContainersNotReady")),
-            condition("ContainersReady", all_ready, Some("ContainersNotReady")),
+            condition("Initialized", initialized, Some(("ContainersNotInitialized", incomplete.as_str()))),
+            condition("Ready", all_ready, not_ready),
+            condition("ContainersReady", all_ready, not_ready),
             condition("PodScheduled", true, None),
         ],
         "hostIP": host_ip,
@@ -338,7 +453,11 @@ pub fn pod_status(
         "podIPs": [{"ip": sandbox.ip}],
         "startTime": started,
         "containerStatuses": statuses,
-    })
+    });
+    if !init_statuses.is_empty() {
+        status["initContainerStatuses"] = json!(init_statuses);
+    }
+    status
 }
 
 #[cfg(test)]
@@ -535,6 +654,92 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    fn with_init(policy: &str) -> Pod {
+        let mut p = pod(policy, false);
+        let spec = p.spec.as_mut().unwrap();
+        spec.containers.truncate(1);
+        spec.init_containers = Some(vec![Container {
+            name: "i".into(),
+            image: Some("busybox".into()),
+            ..Default::default()
+        }]);
+        p
+    }
+
+    #[test]
+    fn init_containers_run_first_in_order() {
+        let p = with_init("Always");
+        let step = |runs: Vec<ContainerInfo>, now| {
+            let state = Some((sandbox(), runs));
+            next_step(&p, state.as_ref(), &PullFailures::new(), at(now))
+        };
+        let start = |name: &str, attempt| Step::Start {
+            name: name.into(),
+            attempt,
+        };
+        assert_eq!(step(vec![], 0), start("i", 0));
+        assert_eq!(step(vec![running("i", 0)], 0), Step::Wait { until: None });
+        // A failed init container restarts (after its backoff), even under Always it is not
+        // restarted once it succeeded.
+        assert_eq!(step(vec![exited("i", 0, 1, 0, 1)], 1), start("i", 1));
+        assert_eq!(
+            step(vec![exited("i", 1, 1, 2, 3)], 5),
+            Step::Wait {
+                until: Some(at(13))
+            }
+        );
+        assert_eq!(step(vec![exited("i", 0, 0, 0, 1)], 1), start("a", 0));
+        assert_eq!(
+            step(vec![exited("i", 0, 0, 0, 1), running("a", 0)], 1),
+            Step::Wait { until: None }
+        );
+
+        let none = PullFailures::new();
+        let status = |p: &Pod, runs: &[ContainerInfo]| {
+            pod_status(
+                p,
+                &sandbox(),
+                runs,
+                &none,
+                &Health::new(),
+                "h",
+                at(0),
+                at(5),
+            )
+        };
+        let init = status(&p, &[running("i", 0)]);
+        assert_eq!(init["phase"], "Pending");
+        assert_eq!(
+            init["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+        let initialized = &init["conditions"][1];
+        assert_eq!(
+            (
+                &initialized["type"],
+                &initialized["status"],
+                &initialized["reason"]
+            ),
+            (
+                &json!("Initialized"),
+                &json!("False"),
+                &json!("ContainersNotInitialized")
+            )
+        );
+        assert_eq!(
+            initialized["message"],
+            "containers with incomplete status: [i]"
+        );
+        let done = status(&p, &[exited("i", 0, 0, 0, 1), running("a", 0)]);
+        assert_eq!(done["phase"], "Running");
+        assert_eq!(done["conditions"][1]["status"], "True");
+        let i = &done["initContainerStatuses"][0];
+        assert_eq!(i["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(i["ready"], true);
+        let failed = status(&with_init("Never"), &[exited("i", 0, 1, 0, 1)]);
+        assert_eq!(failed["phase"], "Failed");
     }
 
     #[test]

@@ -203,10 +203,7 @@ async fn run_probes(
 }
 
 fn image_of(pod: &Pod, name: &str) -> String {
-    pod.spec
-        .iter()
-        .flat_map(|s| &s.containers)
-        .find(|c| c.name == name)
+    pod_plan::container(pod, name)
         .and_then(|c| c.image.clone())
         .unwrap_or_default()
 }
@@ -259,12 +256,7 @@ async fn start_container(
     attempt: u32,
     pulls: &mut PullFailures,
 ) {
-    let Some(container) = pod
-        .spec
-        .iter()
-        .flat_map(|s| &s.containers)
-        .find(|c| c.name == name)
-    else {
+    let Some(container) = pod_plan::container(pod, name) else {
         return;
     };
     let image = container.image.clone().unwrap_or_default();

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube_quantity::ParsedQuantity;
 
 /// CPU a container without a request counts as when scoring (upstream's non-zero default).
 pub const DEFAULT_MILLI_CPU: i64 = 100;
@@ -46,13 +45,7 @@ impl Resources {
     }
 }
 
-/// The value of a quantity in its base unit, rounded up (`100m` of CPU is 0.1).
-fn value(q: &Quantity, scale: i64) -> i64 {
-    ParsedQuantity::try_from(q)
-        .ok()
-        .and_then(|p| (p * scale).to_bytes_f64())
-        .map_or(0, |v| v.ceil() as i64)
-}
+use ferrokube_client::quantity::value;
 
 /// Reads cpu, memory, ephemeral-storage and pods from a resource list.
 pub fn from_list(list: Option<&BTreeMap<String, Quantity>>) -> Resources {

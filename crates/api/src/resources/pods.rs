@@ -88,10 +88,34 @@ fn default(pod: &mut Pod) {
             });
         }
     }
+    default_requests_from_limits(spec);
     let qos = qos_class(spec);
     let status = pod.status.get_or_insert_with(PodStatus::default);
     status.phase.get_or_insert_with(|| "Pending".to_owned());
     status.qos_class.get_or_insert_with(|| qos.to_owned());
+}
+
+/// A limit without a request requests as much (upstream's SetDefaults_Pod), for containers and
+/// init containers.
+fn default_requests_from_limits(spec: &mut PodSpec) {
+    let containers = spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten());
+    for c in containers {
+        let Some(resources) = c.resources.as_mut() else {
+            continue;
+        };
+        let Some(limits) = resources.limits.as_ref().filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        let requests = resources.requests.get_or_insert_with(Default::default);
+        for (name, value) in limits {
+            requests
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
 }
 
 /// BestEffort without requests or limits, Guaranteed when every container's cpu and memory
@@ -393,5 +417,17 @@ mod tests {
         assert_eq!(v["spec"]["tolerations"].as_array().unwrap().len(), 2);
         assert_eq!(v["status"]["phase"], "Pending");
         assert_eq!(v["status"]["qosClass"], "BestEffort");
+
+        let mut limited: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {"containers": [{"name": "c", "image": "nginx",
+                "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "100m"}}}]}
+        }))
+        .unwrap();
+        default(&mut limited);
+        let v = serde_json::to_value(&limited).unwrap();
+        let requests = &v["spec"]["containers"][0]["resources"]["requests"];
+        assert_eq!(requests, &json!({"cpu": "100m", "memory": "64Mi"}));
+        assert_eq!(v["status"]["qosClass"], "Burstable");
     }
 }

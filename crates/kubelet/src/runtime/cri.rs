@@ -93,7 +93,7 @@ pub fn sandbox_config(pod: &Pod, log_root: &Path) -> cri::PodSandboxConfig {
         port_mappings,
         labels,
         linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: String::new(),
+            cgroup_parent: cgroup_parent(pod),
             ..Default::default()
         }),
         ..Default::default()
@@ -163,8 +163,62 @@ pub fn container_config(
         envs,
         labels,
         log_path: format!("{}/{attempt}.log", container.name),
+        linux: Some(cri::LinuxContainerConfig {
+            resources: Some(linux_resources(container, qos_class(pod))),
+            ..Default::default()
+        }),
         ..Default::default()
     }
+}
+
+/// The pod's QoS class, as the API server set it.
+fn qos_class(pod: &Pod) -> &str {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.qos_class.as_deref())
+        .unwrap_or("BestEffort")
+}
+
+/// The pod's cgroup under upstream's hierarchy for the cgroupfs driver:
+/// `/kubepods/<qos>/pod<uid>` (`/kubepods/pod<uid>` for Guaranteed pods).
+pub fn cgroup_parent(pod: &Pod) -> String {
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    match qos_class(pod) {
+        "Guaranteed" => format!("/kubepods/pod{uid}"),
+        "Burstable" => format!("/kubepods/burstable/pod{uid}"),
+        _ => format!("/kubepods/besteffort/pod{uid}"),
+    }
+}
+
+/// CPU and memory limits as cgroup settings, with upstream's conversions: shares from the CPU
+/// request (1024 per core, at least 2), a CFS quota from the CPU limit over a 100 ms period,
+/// the memory limit in bytes, and the OOM score of the QoS class.
+pub fn linux_resources(container: &Container, qos: &str) -> cri::LinuxContainerResources {
+    use ferrokube_client::quantity::value;
+    let resources = container.resources.as_ref();
+    let get = |list: Option<&std::collections::BTreeMap<String, _>>, name: &str, scale| {
+        list.and_then(|l| l.get(name)).map(|q| value(q, scale))
+    };
+    let limits = resources.and_then(|r| r.limits.as_ref());
+    let requests = resources.and_then(|r| r.requests.as_ref());
+    let cpu_request = get(requests, "cpu", 1000).or(get(limits, "cpu", 1000));
+    let mut linux = cri::LinuxContainerResources {
+        cpu_shares: cpu_request.map_or(2, |milli| (milli * 1024 / 1000).max(2)),
+        oom_score_adj: match qos {
+            "Guaranteed" => -997,
+            "BestEffort" => 1000,
+            _ => 0,
+        },
+        ..Default::default()
+    };
+    if let Some(milli) = get(limits, "cpu", 1000).filter(|m| *m > 0) {
+        linux.cpu_period = 100_000;
+        linux.cpu_quota = (milli * 100).max(1000);
+    }
+    if let Some(bytes) = get(limits, "memory", 1).filter(|b| *b > 0) {
+        linux.memory_limit_in_bytes = bytes;
+    }
+    linux
 }
 
 impl Cri {
@@ -508,5 +562,42 @@ impl Runtime for Cri {
             containers.push(self.container_info(&c.id).await?);
         }
         Ok(Some((SandboxInfo { id: sandbox.id, ip }, containers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_as_upstream_converts_them() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "a",
+            "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "250m"}},
+        }))
+        .unwrap();
+        let r = linux_resources(&c, "Burstable");
+        assert_eq!(
+            (
+                r.cpu_shares,
+                r.cpu_period,
+                r.cpu_quota,
+                r.memory_limit_in_bytes
+            ),
+            (256, 100_000, 50_000, 64 << 20)
+        );
+        let none = linux_resources(&Container::default(), "BestEffort");
+        assert_eq!(
+            (none.cpu_shares, none.cpu_quota, none.oom_score_adj),
+            (2, 0, 1000)
+        );
+
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "u1"}, "status": {"qosClass": "Guaranteed"}
+        }))
+        .unwrap();
+        assert_eq!(cgroup_parent(&pod), "/kubepods/podu1");
+        pod.status = None;
+        assert_eq!(cgroup_parent(&pod), "/kubepods/besteffort/podu1");
     }
 }
