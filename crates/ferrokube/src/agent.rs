@@ -26,6 +26,10 @@ pub struct AgentFlags {
     /// The CNI network and its bridge (distinct for each node sharing one machine).
     #[arg(long, default_value = "ferrokube")]
     pub cni_network: String,
+    /// DNS servers for pods with dnsPolicy ClusterFirst (comma-separated); without any, such
+    /// pods use the host's resolv.conf, as upstream's kubelet falls back to.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<String>,
     /// The port of the kubelet's log server, on the node's address (0: any free port; the
     /// node's status tells the API server which).
     #[arg(long, default_value_t = 10250)]
@@ -59,7 +63,8 @@ pub async fn run(
     let logs = std::path::absolute(data_dir.join("pods"))?;
     let cri = Cri::connect(&socket, logs)
         .await
-        .with_context(|| format!("container runtime at {}", socket.display()))?;
+        .with_context(|| format!("container runtime at {}", socket.display()))?
+        .with_cluster_dns(flags.cluster_dns.clone());
     let version = runtime_version(&cri).await?;
     let name = flags
         .node_name

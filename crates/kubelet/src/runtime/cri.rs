@@ -26,6 +26,8 @@ pub struct Cri {
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
     log_root: PathBuf,
+    /// The cluster DNS servers for `ClusterFirst` pods (none yet: such pods use the host's).
+    cluster_dns: Vec<String>,
 }
 
 fn failed(step: &str, status: tonic::Status) -> RuntimeError {
@@ -38,7 +40,7 @@ fn timestamp(nanos: i64) -> jiff::Timestamp {
 
 /// The sandbox configuration of a pod: metadata, hostname, log directory, DNS, host ports and
 /// the labels that find it again.
-pub fn sandbox_config(pod: &Pod, log_root: &Path) -> cri::PodSandboxConfig {
+pub fn sandbox_config(pod: &Pod, log_root: &Path, cluster_dns: &[String]) -> cri::PodSandboxConfig {
     let meta = &pod.metadata;
     let (name, namespace, uid) = (
         meta.name.clone().unwrap_or_default(),
@@ -81,15 +83,7 @@ pub fn sandbox_config(pod: &Pod, log_root: &Path) -> cri::PodSandboxConfig {
             .join(format!("{namespace}_{name}_{uid}"))
             .to_string_lossy()
             .into_owned(),
-        dns_config: Some(cri::DnsConfig {
-            servers: vec!["10.43.0.10".into()],
-            searches: vec![
-                format!("{namespace}.svc.cluster.local"),
-                "svc.cluster.local".into(),
-                "cluster.local".into(),
-            ],
-            options: vec!["ndots:5".into()],
-        }),
+        dns_config: dns_config(pod, cluster_dns),
         port_mappings,
         labels,
         linux: Some(cri::LinuxPodSandboxConfig {
@@ -98,6 +92,47 @@ pub fn sandbox_config(pod: &Pod, log_root: &Path) -> cri::PodSandboxConfig {
         }),
         ..Default::default()
     }
+}
+
+/// The pod's resolv.conf by its dnsPolicy: `None` from its dnsConfig; `ClusterFirst` the
+/// cluster DNS with upstream's search path and ndots:5, or, with no cluster DNS configured,
+/// the host's as `Default` (upstream's fallback); `Default` the host's (`None` here: containerd
+/// copies the host's file). A dnsConfig adds servers, searches and options to the first two.
+pub fn dns_config(pod: &Pod, cluster_dns: &[String]) -> Option<cri::DnsConfig> {
+    let spec = pod.spec.as_ref()?;
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let mut config = match spec.dns_policy.as_deref().unwrap_or("ClusterFirst") {
+        "None" => cri::DnsConfig::default(),
+        "ClusterFirst" | "ClusterFirstWithHostNet" if !cluster_dns.is_empty() => cri::DnsConfig {
+            servers: cluster_dns.to_vec(),
+            searches: vec![
+                format!("{namespace}.svc.cluster.local"),
+                "svc.cluster.local".into(),
+                "cluster.local".into(),
+            ],
+            options: vec!["ndots:5".into()],
+        },
+        _ => return None,
+    };
+    if let Some(extra) = &spec.dns_config {
+        config
+            .servers
+            .extend(extra.nameservers.iter().flatten().cloned());
+        config
+            .searches
+            .extend(extra.searches.iter().flatten().cloned());
+        for option in extra.options.iter().flatten() {
+            let name = option.name.clone().unwrap_or_default();
+            config
+                .options
+                .retain(|o| o.split(':').next() != Some(name.as_str()));
+            config.options.push(match &option.value {
+                Some(value) => format!("{name}:{value}"),
+                None => name,
+            });
+        }
+    }
+    Some(config)
 }
 
 /// A container's configuration: image, command, args, env (with the pod's name and namespace
@@ -243,7 +278,14 @@ impl Cri {
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
             log_root,
+            cluster_dns: Vec::new(),
         })
+    }
+
+    /// Gives `ClusterFirst` pods these DNS servers.
+    pub fn with_cluster_dns(mut self, servers: Vec<String>) -> Cri {
+        self.cluster_dns = servers;
+        self
     }
 
     async fn sandboxes_of(
@@ -364,7 +406,7 @@ impl Runtime for Cri {
                 ip,
             });
         }
-        let config = sandbox_config(pod, &self.log_root);
+        let config = sandbox_config(pod, &self.log_root, &self.cluster_dns);
         std::fs::create_dir_all(&config.log_directory)
             .map_err(|e| RuntimeError::Other(format!("creating {}: {e}", config.log_directory)))?;
         let id = self
@@ -407,7 +449,7 @@ impl Runtime for Cri {
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {
         let config = container_config(pod, container, image_id, &sandbox.ip, attempt);
-        let mut sandbox_config = sandbox_config(pod, &self.log_root);
+        let mut sandbox_config = sandbox_config(pod, &self.log_root, &self.cluster_dns);
         sandbox_config.port_mappings.clear();
         let dir = Path::new(&sandbox_config.log_directory).join(&container.name);
         std::fs::create_dir_all(&dir)
@@ -599,5 +641,26 @@ mod tests {
         assert_eq!(cgroup_parent(&pod), "/kubepods/podu1");
         pod.status = None;
         assert_eq!(cgroup_parent(&pod), "/kubepods/besteffort/podu1");
+    }
+
+    #[test]
+    fn dns_by_policy() {
+        let pod = |policy: &str| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"namespace": "web"},
+                "spec": {"dnsPolicy": policy, "containers": [],
+                    "dnsConfig": {"nameservers": ["1.1.1.1"], "options": [{"name": "ndots", "value": "2"}]}},
+            }))
+            .unwrap()
+        };
+        let cluster = ["10.43.0.10".to_owned()];
+        let first = dns_config(&pod("ClusterFirst"), &cluster).unwrap();
+        assert_eq!(first.servers, ["10.43.0.10", "1.1.1.1"]);
+        assert_eq!(first.searches[0], "web.svc.cluster.local");
+        assert_eq!(first.options, ["ndots:2"]);
+        assert_eq!(dns_config(&pod("ClusterFirst"), &[]), None);
+        assert_eq!(dns_config(&pod("Default"), &cluster), None);
+        let none = dns_config(&pod("None"), &cluster).unwrap();
+        assert_eq!(none.servers, ["1.1.1.1"]);
     }
 }
