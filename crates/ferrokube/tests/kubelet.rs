@@ -390,6 +390,7 @@ async fn crashing_containers_back_off_and_pulls_retry() {
         events.contains("Back-off pulling image \"busybox:404\""),
         "{events}"
     );
+    assert!(events.contains("Error: ErrImagePull"), "{events}");
     for pod in ["crasher", "once", "fails", "missing"] {
         ok(server.kubectl(None, &["delete", "pod", pod, "--timeout=60s"]));
     }
@@ -587,7 +588,7 @@ async fn probes_restart_unhealthy_containers_and_gate_readiness() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_containers_run_first_and_limits_apply() {
+async fn init_containers_limits_and_image_pull_policies() {
     require_registry();
     let server = Server::start_with(
         &Backend::sqlite().await,
@@ -651,4 +652,54 @@ async fn init_containers_run_first_and_limits_apply() {
     ));
     assert_eq!(requests, "64Mi Burstable");
     ok(server.kubectl(None, &["delete", "pod", "init-demo", "--timeout=60s"]));
+
+    // A tagged image is IfNotPresent: pulled for the first pod, found for the second.
+    for pod in ["first", "second"] {
+        ok(server.kubectl(None, &["run", pod, "--image=nginx:1.25"]));
+        wait_for(
+            &server,
+            &["get", "pod", pod, "-o", "jsonpath={.status.phase}"],
+            |o| o == "Running",
+        );
+    }
+    let events = |pod: &str| {
+        let selector = format!("involvedObject.name={pod}");
+        ok(server.kubectl(None, &["get", "events", "--field-selector", &selector]))
+    };
+    assert!(
+        events("first").contains("Successfully pulled image \"nginx:1.25\""),
+        "{}",
+        events("first")
+    );
+    let second = events("second");
+    assert!(
+        second.contains("Container image \"nginx:1.25\" already present on machine")
+            && !second.contains("Pulling"),
+        "{second}"
+    );
+    // Never, with an image the node does not have: ErrImageNeverPull.
+    ok(server.kubectl(
+        None,
+        &[
+            "run",
+            "never",
+            "--image=busybox:1.0",
+            "--image-pull-policy=Never",
+        ],
+    ));
+    let reason = wait_for(
+        &server,
+        &[
+            "get",
+            "pod",
+            "never",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ],
+        |o| o == "ErrImageNeverPull",
+    );
+    assert_eq!(reason, "ErrImageNeverPull");
+    for pod in ["first", "second", "never"] {
+        ok(server.kubectl(None, &["delete", "pod", pod, "--timeout=60s"]));
+    }
 }

@@ -30,6 +30,33 @@ pub struct PullFailure {
     pub retry_at: Timestamp,
     /// Once reported as ErrImagePull, the status says ImagePullBackOff.
     pub backing_off: bool,
+    /// The image is missing and the policy is Never (ErrImageNeverPull).
+    pub never_pull: bool,
+}
+
+/// How a container gets its image.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImageSource {
+    /// The runtime has it (and the policy does not ask for a pull): use this ID.
+    Present(String),
+    Pull,
+    /// Missing, and the policy is Never.
+    NeverPull,
+}
+
+/// Upstream's imagePullPolicy: `Always` pulls at every start, `IfNotPresent` when missing,
+/// `Never` never; unset, `Always` for `:latest` or untagged images, else `IfNotPresent`.
+pub fn image_source(policy: Option<&str>, image: &str, present: Option<String>) -> ImageSource {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let tag = last.split_once('@').map_or(last, |(name, _)| name);
+    let latest = !image.contains('@') && tag.split_once(':').is_none_or(|(_, t)| t == "latest");
+    let policy = policy.unwrap_or(if latest { "Always" } else { "IfNotPresent" });
+    match (policy, present) {
+        ("Always", _) => ImageSource::Pull,
+        (_, Some(id)) => ImageSource::Present(id),
+        ("Never", None) => ImageSource::NeverPull,
+        _ => ImageSource::Pull,
+    }
 }
 
 /// Failed pulls by container name.
@@ -296,6 +323,7 @@ fn container_status(
     let running = run.is_some_and(|r| matches!(r.state, ContainerState::Running { .. }));
     let (started, ready) = health.get(&c.name).copied().unwrap_or((true, true));
     let state = match (pulls.get(&c.name), run) {
+        (Some(f), _) if !running && f.never_pull => waiting("ErrImageNeverPull", f.message.clone()),
         (Some(f), _) if !running => {
             if f.backing_off {
                 waiting(
@@ -400,8 +428,7 @@ pub fn pod_status(
     containers: &[ContainerInfo],
     pulls: &PullFailures,
     health: &Health,
-    host_ip: &str,
-    start_time: Timestamp,
+    (host_ip, start_time): (&str, Timestamp),
     now: Timestamp,
 ) -> Value {
     let statuses: Vec<Value> = regular_containers(pod)
@@ -506,6 +533,44 @@ mod tests {
     }
 
     #[test]
+    fn image_pull_policy_as_upstream() {
+        let id = || Some("sha256:1".to_owned());
+        let cases = [
+            (Some("Always"), "nginx:1.25", id(), ImageSource::Pull),
+            (
+                Some("IfNotPresent"),
+                "nginx",
+                id(),
+                ImageSource::Present("sha256:1".into()),
+            ),
+            (Some("IfNotPresent"), "nginx", None, ImageSource::Pull),
+            (Some("Never"), "nginx", None, ImageSource::NeverPull),
+            (None, "nginx", id(), ImageSource::Pull),
+            (None, "nginx:latest", id(), ImageSource::Pull),
+            (None, "localhost:5000/nginx", id(), ImageSource::Pull),
+            (
+                None,
+                "localhost:5000/nginx:1.25",
+                id(),
+                ImageSource::Present("sha256:1".into()),
+            ),
+            (
+                None,
+                "nginx@sha256:abc",
+                id(),
+                ImageSource::Present("sha256:1".into()),
+            ),
+        ];
+        for (policy, image, present, want) in cases {
+            assert_eq!(
+                image_source(policy, image, present),
+                want,
+                "{policy:?} {image}"
+            );
+        }
+    }
+
+    #[test]
     fn backoff_as_upstream() {
         let short = Duration::from_secs(1);
         let got: Vec<u64> = (0..8).map(|n| backoff(n, short).as_secs()).collect();
@@ -533,6 +598,7 @@ mod tests {
                     failures: 1,
                     retry_at: at(retry),
                     backing_off: false,
+                    never_pull: false,
                 },
             )]
             .into()
@@ -704,8 +770,7 @@ mod tests {
                 runs,
                 &none,
                 &Health::new(),
-                "h",
-                at(0),
+                ("h", at(0)),
                 at(5),
             )
         };
@@ -756,8 +821,7 @@ mod tests {
             &cs,
             &PullFailures::new(),
             &Health::new(),
-            "10.0.0.5",
-            at(0),
+            ("10.0.0.5", at(0)),
             at(5),
         );
         let a = &s["containerStatuses"][0];
@@ -790,8 +854,7 @@ mod tests {
             &done,
             &PullFailures::new(),
             &Health::new(),
-            "h",
-            at(0),
+            ("h", at(0)),
             at(5),
         );
         assert_eq!(s["phase"], "Succeeded");
@@ -807,8 +870,7 @@ mod tests {
                 &failed,
                 &PullFailures::new(),
                 &Health::new(),
-                "h",
-                at(0),
+                ("h", at(0)),
                 at(5)
             )["phase"],
             "Failed"
@@ -822,6 +884,7 @@ mod tests {
                 failures: 1,
                 retry_at: at(10),
                 backing_off: false,
+                never_pull: false,
             },
         )]
         .into();
@@ -831,8 +894,7 @@ mod tests {
             &[running("a", 0)],
             &pulls,
             &Health::new(),
-            "h",
-            at(0),
+            ("h", at(0)),
             at(5),
         );
         assert_eq!(s["phase"], "Pending");
@@ -847,8 +909,7 @@ mod tests {
             &[running("a", 0)],
             &pulls,
             &Health::new(),
-            "h",
-            at(0),
+            ("h", at(0)),
             at(5),
         );
         assert_eq!(

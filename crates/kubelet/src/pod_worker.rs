@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrokube_client::events::{Kind, Recorder};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::pod_plan::{self, PullFailure, PullFailures, Step};
+use crate::pod_plan::{self, ImageSource, PullFailure, PullFailures, Step};
 use crate::probe::{self, Kind as ProbeKind, Outcome};
 use crate::prober::{self, Target, Verdict};
 use crate::runtime::{ContainerInfo, Runtime, RuntimeError, SandboxInfo};
@@ -88,15 +88,17 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 containers,
                 &pulls,
                 &health,
-                &ctx.host_ip,
-                start_time,
+                (&ctx.host_ip, start_time),
                 now,
             );
             warn_crash_loop(&ctx, &pod, &status, &mut warned_crash).await;
             if reported.as_ref() != Some(&status) && report(&ctx, &pod, &status).await {
                 reported = Some(status);
                 // The next report of a failed pull says ImagePullBackOff, as upstream's.
-                for (name, failure) in pulls.iter_mut().filter(|(_, f)| !f.backing_off) {
+                for (name, failure) in pulls
+                    .iter_mut()
+                    .filter(|(_, f)| !f.backing_off && !f.never_pull)
+                {
                     failure.backing_off = true;
                     let image = image_of(&pod, name);
                     event(
@@ -259,60 +261,8 @@ async fn start_container(
     let Some(container) = pod_plan::container(pod, name) else {
         return;
     };
-    let image = container.image.clone().unwrap_or_default();
-    let earlier = pod_plan::latest(containers, name).filter(|r| !r.image_id.is_empty());
-    let always = container.image_pull_policy.as_deref() == Some("Always");
-    let image_id = match earlier {
-        Some(run) if !always => {
-            let note = format!("Container image \"{image}\" already present on machine");
-            event(ctx, pod, Kind::Normal, "Pulled", note).await;
-            run.image_id.clone()
-        }
-        _ => {
-            event(
-                ctx,
-                pod,
-                Kind::Normal,
-                "Pulling",
-                format!("Pulling image \"{image}\""),
-            )
-            .await;
-            let began = std::time::Instant::now();
-            match ctx.runtime.pull_image(&image).await {
-                Ok(id) => {
-                    pulls.remove(name);
-                    let took = began.elapsed();
-                    let note = format!(
-                        "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: 0 bytes."
-                    );
-                    event(ctx, pod, Kind::Normal, "Pulled", note).await;
-                    id
-                }
-                Err(RuntimeError::ImagePull(message)) | Err(RuntimeError::Other(message)) => {
-                    let note = format!("Failed to pull image \"{image}\": {message}");
-                    event(ctx, pod, Kind::Warning, "Failed", note).await;
-                    event(
-                        ctx,
-                        pod,
-                        Kind::Warning,
-                        "Failed",
-                        "Error: ErrImagePull".into(),
-                    )
-                    .await;
-                    let failures = pulls.get(name).map_or(1, |f| f.failures + 1);
-                    let delay =
-                        pod_plan::backoff(failures, Duration::ZERO).max(Duration::from_secs(10));
-                    let failure = PullFailure {
-                        message,
-                        failures,
-                        retry_at: jiff::Timestamp::now() + delay,
-                        backing_off: false,
-                    };
-                    pulls.insert(name.to_owned(), failure);
-                    return;
-                }
-            }
-        }
+    let Some(image_id) = ensure_image(ctx, pod, container, pulls).await else {
+        return;
     };
     match ctx
         .runtime
@@ -349,6 +299,81 @@ async fn start_container(
         Err(err) => {
             event(ctx, pod, Kind::Warning, "Failed", format!("Error: {err}")).await;
             tokio::time::sleep(RELIST).await;
+        }
+    }
+}
+
+/// The container's image ID by its imagePullPolicy: present already, or pulled (with upstream's
+/// Pulling/Pulled/Failed events); a failure is recorded in `pulls` for a retry with backoff.
+async fn ensure_image(
+    ctx: &WorkerContext,
+    pod: &Pod,
+    container: &Container,
+    pulls: &mut PullFailures,
+) -> Option<String> {
+    let name = container.name.as_str();
+    let image = container.image.clone().unwrap_or_default();
+    let policy = container.image_pull_policy.as_deref();
+    let present = match ctx.runtime.image_status(&image).await {
+        Ok(present) => present.map(|(id, _)| id),
+        Err(err) => {
+            tracing::debug!(%image, error = %err, "image status");
+            None
+        }
+    };
+    let failed = |pulls: &mut PullFailures, message: String, never_pull: bool| {
+        let failures = pulls.get(name).map_or(1, |f| f.failures + 1);
+        let delay = pod_plan::backoff(failures, Duration::ZERO).max(Duration::from_secs(10));
+        let failure = PullFailure {
+            message,
+            failures,
+            retry_at: jiff::Timestamp::now() + delay,
+            backing_off: false,
+            never_pull,
+        };
+        pulls.insert(name.to_owned(), failure);
+    };
+    match pod_plan::image_source(policy, &image, present) {
+        ImageSource::Present(id) => {
+            pulls.remove(name);
+            let note = format!("Container image \"{image}\" already present on machine");
+            event(ctx, pod, Kind::Normal, "Pulled", note).await;
+            Some(id)
+        }
+        ImageSource::NeverPull => {
+            let note =
+                format!("Container image \"{image}\" is not present with pull policy of Never");
+            event(ctx, pod, Kind::Warning, "ErrImageNeverPull", note.clone()).await;
+            failed(pulls, note, true);
+            None
+        }
+        ImageSource::Pull => {
+            let note = format!("Pulling image \"{image}\"");
+            event(ctx, pod, Kind::Normal, "Pulling", note).await;
+            let began = std::time::Instant::now();
+            match ctx.runtime.pull_image(&image).await {
+                Ok(id) => {
+                    pulls.remove(name);
+                    let took = began.elapsed();
+                    let size = match ctx.runtime.image_status(&image).await {
+                        Ok(Some((_, size))) => size,
+                        _ => 0,
+                    };
+                    let note = format!(
+                        "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: {size} bytes."
+                    );
+                    event(ctx, pod, Kind::Normal, "Pulled", note).await;
+                    Some(id)
+                }
+                Err(RuntimeError::ImagePull(message)) | Err(RuntimeError::Other(message)) => {
+                    let note = format!("Failed to pull image \"{image}\": {message}");
+                    event(ctx, pod, Kind::Warning, "Failed", note).await;
+                    let note = "Error: ErrImagePull".to_owned();
+                    event(ctx, pod, Kind::Warning, "Failed", note).await;
+                    failed(pulls, message, false);
+                    None
+                }
+            }
         }
     }
 }

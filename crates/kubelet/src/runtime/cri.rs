@@ -440,6 +440,24 @@ impl Runtime for Cri {
             .map_err(|s| RuntimeError::ImagePull(s.message().to_owned()))
     }
 
+    async fn image_status(&self, image: &str) -> Result<Option<(String, u64)>, RuntimeError> {
+        let request = cri::ImageStatusRequest {
+            image: Some(cri::ImageSpec {
+                image: image.to_owned(),
+                ..Default::default()
+            }),
+            verbose: false,
+        };
+        let status = self
+            .images
+            .clone()
+            .image_status(request)
+            .await
+            .map_err(|s| failed("ImageStatus", s))?
+            .into_inner();
+        Ok(status.image.map(|i| (i.id, i.size)))
+    }
+
     async fn start_container(
         &self,
         sandbox: &SandboxInfo,

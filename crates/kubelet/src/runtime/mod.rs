@@ -68,6 +68,8 @@ pub trait Runtime: Send + Sync {
     async fn run_sandbox(&self, pod: &Pod) -> Result<SandboxInfo, RuntimeError>;
     /// Pulls an image; returns its ID (digest).
     async fn pull_image(&self, image: &str) -> Result<String, RuntimeError>;
+    /// The image's ID and size in bytes, if the runtime has it.
+    async fn image_status(&self, image: &str) -> Result<Option<(String, u64)>, RuntimeError>;
     /// Creates and starts one of the pod's containers in its sandbox.
     async fn start_container(
         &self,
