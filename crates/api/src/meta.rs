@@ -7,6 +7,14 @@ pub fn get_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
+/// The string at a JSON pointer, or empty (as a field selector reads an unset field).
+pub fn text_at(obj: &Value, pointer: &str) -> String {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 pub fn name(obj: &Value) -> &str {
     get_str(obj, "name").unwrap_or("")
 }

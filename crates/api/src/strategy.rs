@@ -119,7 +119,9 @@ pub struct Typed<K> {
     pub validate: fn(&K) -> Vec<FieldError>,
     pub columns: &'static [Column],
     pub cells: fn(&K, Timestamp) -> Vec<Value>,
-    pub fields: fn(&K) -> Vec<(&'static str, String)>,
+    /// Field-selector values, read off the JSON (every watch with a field selector asks for
+    /// them on every event, so they must not decode the whole object).
+    pub fields: fn(&Value) -> Vec<(&'static str, String)>,
     pub generation: Generation,
     pub has_status: bool,
     pub keeps_status_on_create: bool,
@@ -227,9 +229,7 @@ where
     }
 
     fn fields(&self, object: &Value) -> Vec<(&'static str, String)> {
-        Self::typed(object)
-            .map(|t| (self.fields)(&t))
-            .unwrap_or_default()
+        (self.fields)(object)
     }
 
     fn generation(&self) -> Generation {

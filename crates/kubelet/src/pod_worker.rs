@@ -35,6 +35,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
     let mut pulls = PullFailures::new();
     let mut probes = probe::Trackers::new();
     let mut reported: Option<Value> = None;
+    let mut settled = None;
     let mut warned_crash: Option<(String, u32)> = None;
     let start_time = jiff::Timestamp::now();
     loop {
@@ -82,6 +83,19 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 continue;
             }
             let health = probe::health(&pod, containers, &probes);
+            // Most relists find nothing new: the status is only worked out again on a change.
+            let inputs = (
+                pod.metadata.resource_version.clone(),
+                state.clone(),
+                pulls.clone(),
+                health.clone(),
+            );
+            if settled.as_ref() == Some(&inputs) {
+                if !wait(&mut updates, until, now).await {
+                    return;
+                }
+                continue;
+            }
             let status = pod_plan::pod_status(
                 &pod,
                 sandbox,
@@ -92,7 +106,9 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 now,
             );
             warn_crash_loop(&ctx, &pod, &status, &mut warned_crash).await;
-            if reported.as_ref() != Some(&status) && report(&ctx, &pod, &status).await {
+            if reported.as_ref() == Some(&status) {
+                settled = Some(inputs);
+            } else if report(&ctx, &pod, &status).await {
                 reported = Some(status);
                 // The next report of a failed pull says ImagePullBackOff, as upstream's.
                 for (name, failure) in pulls
@@ -112,13 +128,25 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 }
             }
         }
-        let wake = until
-            .and_then(|u| Duration::try_from(u.duration_since(now)).ok())
-            .map_or(RELIST, |d| d.min(RELIST));
-        tokio::select! {
-            changed = updates.changed() => if changed.is_err() { return },
-            () = tokio::time::sleep(wake) => {}
+        if !wait(&mut updates, until, now).await {
+            return;
         }
+    }
+}
+
+/// Sleeps until the pod changes, `until` comes, or the next relist is due; false once the
+/// kubelet stopped (no more updates will come).
+async fn wait(
+    updates: &mut watch::Receiver<Arc<Pod>>,
+    until: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> bool {
+    let wake = until
+        .and_then(|u| Duration::try_from(u.duration_since(now)).ok())
+        .map_or(RELIST, |d| d.min(RELIST));
+    tokio::select! {
+        changed = updates.changed() => changed.is_ok(),
+        () = tokio::time::sleep(wake) => true,
     }
 }
 

@@ -65,7 +65,7 @@ pub fn secrets() -> Typed<Secret> {
                 age,
             ]
         },
-        fields: |secret: &Secret| vec![("type", secret.type_.clone().unwrap_or_default())],
+        fields: |secret| vec![("type", crate::meta::text_at(secret, "/type"))],
         ..Typed::plain(NameRule::Subdomain)
     }
 }

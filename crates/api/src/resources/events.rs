@@ -106,27 +106,31 @@ fn cells(event: &Event, now: Timestamp) -> Vec<Value> {
     ]
 }
 
-fn fields(event: &Event) -> Vec<(&'static str, String)> {
-    let o = &event.involved_object;
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+fn fields(event: &Value) -> Vec<(&'static str, String)> {
+    let text = |pointer: &str| crate::meta::text_at(event, pointer);
     vec![
-        ("involvedObject.kind", text(&o.kind)),
-        ("involvedObject.namespace", text(&o.namespace)),
-        ("involvedObject.name", text(&o.name)),
-        ("involvedObject.uid", text(&o.uid)),
-        ("involvedObject.apiVersion", text(&o.api_version)),
-        ("involvedObject.resourceVersion", text(&o.resource_version)),
-        ("involvedObject.fieldPath", text(&o.field_path)),
-        ("reason", text(&event.reason)),
-        ("reportingComponent", text(&event.reporting_component)),
+        ("involvedObject.kind", text("/involvedObject/kind")),
         (
-            "source",
-            event
-                .source
-                .as_ref()
-                .and_then(|s| s.component.clone())
-                .unwrap_or_default(),
+            "involvedObject.namespace",
+            text("/involvedObject/namespace"),
         ),
-        ("type", text(&event.type_)),
+        ("involvedObject.name", text("/involvedObject/name")),
+        ("involvedObject.uid", text("/involvedObject/uid")),
+        (
+            "involvedObject.apiVersion",
+            text("/involvedObject/apiVersion"),
+        ),
+        (
+            "involvedObject.resourceVersion",
+            text("/involvedObject/resourceVersion"),
+        ),
+        (
+            "involvedObject.fieldPath",
+            text("/involvedObject/fieldPath"),
+        ),
+        ("reason", text("/reason")),
+        ("reportingComponent", text("/reportingComponent")),
+        ("source", text("/source/component")),
+        ("type", text("/type")),
     ]
 }

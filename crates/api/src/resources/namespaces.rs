@@ -53,12 +53,6 @@ fn cells(ns: &Namespace, now: Timestamp) -> Vec<Value> {
     vec![name, json!(phase), age]
 }
 
-fn fields(ns: &Namespace) -> Vec<(&'static str, String)> {
-    vec![(
-        "status.phase",
-        ns.status
-            .as_ref()
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_default(),
-    )]
+fn fields(ns: &Value) -> Vec<(&'static str, String)> {
+    vec![("status.phase", crate::meta::text_at(ns, "/status/phase"))]
 }

@@ -122,13 +122,10 @@ fn cells(node: &Node, now: Timestamp) -> Vec<Value> {
     ]
 }
 
-fn fields(node: &Node) -> Vec<(&'static str, String)> {
-    vec![(
-        "spec.unschedulable",
-        node.spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false)
-            .to_string(),
-    )]
+fn fields(node: &Value) -> Vec<(&'static str, String)> {
+    let unschedulable = node
+        .pointer("/spec/unschedulable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    vec![("spec.unschedulable", unschedulable.to_string())]
 }

@@ -152,32 +152,23 @@ fn validate(pod: &Pod) -> Vec<FieldError> {
     }
 }
 
-fn fields(pod: &Pod) -> Vec<(&'static str, String)> {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let status = pod.status.clone().unwrap_or_default();
+fn fields(pod: &Value) -> Vec<(&'static str, String)> {
+    let text = |pointer: &str| crate::meta::text_at(pod, pointer);
+    let host_network = pod
+        .pointer("/spec/hostNetwork")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     vec![
-        ("spec.nodeName", spec.node_name.unwrap_or_default()),
-        (
-            "spec.restartPolicy",
-            spec.restart_policy.unwrap_or_default(),
-        ),
-        (
-            "spec.schedulerName",
-            spec.scheduler_name.unwrap_or_default(),
-        ),
-        (
-            "spec.serviceAccountName",
-            spec.service_account_name.unwrap_or_default(),
-        ),
-        (
-            "spec.hostNetwork",
-            spec.host_network.unwrap_or(false).to_string(),
-        ),
-        ("status.phase", status.phase.unwrap_or_default()),
-        ("status.podIP", status.pod_ip.unwrap_or_default()),
+        ("spec.nodeName", text("/spec/nodeName")),
+        ("spec.restartPolicy", text("/spec/restartPolicy")),
+        ("spec.schedulerName", text("/spec/schedulerName")),
+        ("spec.serviceAccountName", text("/spec/serviceAccountName")),
+        ("spec.hostNetwork", host_network.to_string()),
+        ("status.phase", text("/status/phase")),
+        ("status.podIP", text("/status/podIP")),
         (
             "status.nominatedNodeName",
-            status.nominated_node_name.unwrap_or_default(),
+            text("/status/nominatedNodeName"),
         ),
     ]
 }
