@@ -50,6 +50,22 @@ impl Filter {
         self.labels.is_empty() && self.fields.0.is_empty()
     }
 
+    /// False when the stored bytes of an object cannot match: a field selector's term
+    /// `field=value` (value a non-empty string) needs the JSON string `"value"` somewhere in
+    /// them. A watch of pods by `spec.nodeName` thus skips, without decoding, every pod event of
+    /// other nodes — with 100 nodes, 99 of every 100 it sees.
+    pub fn may_match_stored(&self, stored: &[u8]) -> bool {
+        self.fields
+            .0
+            .iter()
+            .filter(|(_, equal, value)| *equal && !value.is_empty())
+            .filter(|(_, _, value)| value != "true" && value != "false")
+            .all(|(_, _, value)| {
+                let needle = serde_json::to_string(value).expect("strings serialize");
+                memchr::memmem::find(stored, needle.as_bytes()).is_some()
+            })
+    }
+
     pub fn matches(&self, info: &ResourceInfo, obj: &Value) -> bool {
         if !self.labels.matches(&meta::labels(obj)) {
             return false;
@@ -138,7 +154,11 @@ async fn read_page(call: &Call<'_>, filter: &Filter) -> Result<Page, ApiError> {
             .map_err(|e| list_error(call, e))?;
         revision = Some(page.revision);
         let last_key = page.items.last().map(|kv| kv.key.clone());
-        for kv in &page.items {
+        for kv in page
+            .items
+            .iter()
+            .filter(|kv| filter.may_match_stored(&kv.value))
+        {
             let object = from_stored(call.info, kv)?;
             if filter.matches(call.info, &object) {
                 items.push(object);
@@ -298,5 +318,20 @@ mod tests {
             (Revision(42), "web\u{0}".to_owned())
         );
         assert!(decode_continue("not-base64!").is_err());
+    }
+
+    #[test]
+    fn stored_bytes_rule_out_objects_of_other_field_values() {
+        let filter = |selector: &str| Filter {
+            labels: Selector::default(),
+            fields: ferrokube_api::selector::parse_field_selector(selector).unwrap(),
+        };
+        let pod = br#"{"metadata":{"name":"p"},"spec":{"nodeName":"node-10"}}"#;
+        assert!(filter("spec.nodeName=node-10").may_match_stored(pod));
+        assert!(!filter("spec.nodeName=node-1").may_match_stored(pod));
+        // Terms that absent or non-string fields can satisfy are not ruled out.
+        assert!(filter("spec.nodeName!=node-1").may_match_stored(pod));
+        assert!(filter("spec.nodeName=").may_match_stored(pod));
+        assert!(filter("spec.hostNetwork=false").may_match_stored(pod));
     }
 }

@@ -47,6 +47,14 @@ pub fn plan_event(
         };
         return Ok(Some((kind, from_stored(info, &event.kv)?)));
     }
+    let new_may_match = event.kind == EventKind::Put && filter.may_match_stored(&event.kv.value);
+    let old_may_match = event
+        .prev
+        .as_ref()
+        .is_some_and(|kv| filter.may_match_stored(&kv.value));
+    if !new_may_match && !old_may_match {
+        return Ok(None);
+    }
     let old = event
         .prev
         .as_ref()
