@@ -169,7 +169,7 @@ impl EtcdStore {
         self,
         mut stream: etcd_client::WatchStream,
         start: Revision,
-        out: mpsc::Sender<Result<WatchEvent, StoreError>>,
+        out: mpsc::Sender<Result<std::sync::Arc<WatchEvent>, StoreError>>,
     ) {
         let mut next = start;
         loop {
@@ -218,7 +218,7 @@ impl EtcdStore {
                     prev: event.prev_kv().map(|kv| self.to_kv(kv)),
                 };
                 next = event.revision().next();
-                if out.send(Ok(event)).await.is_err() {
+                if out.send(Ok(std::sync::Arc::new(event))).await.is_err() {
                     return;
                 }
             }

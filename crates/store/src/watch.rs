@@ -28,26 +28,30 @@ const CATCH_UP_PAGE: i64 = 1000;
 
 /// A stream of changes under one prefix, in revision order. Dropping it ends the watch.
 ///
-/// Items are `Ok(event)` until the watch ends; an `Err` is always the last item.
+/// Items are `Ok(event)` until the watch ends; an `Err` is always the last item. Events are
+/// shared between the watchers that receive them (a pod write seen by 100 watches is one copy).
 pub struct WatchStream {
-    rx: mpsc::Receiver<Result<WatchEvent, StoreError>>,
+    rx: mpsc::Receiver<Result<Arc<WatchEvent>, StoreError>>,
 }
 
 impl WatchStream {
     /// A stream and the sender a backend's watcher task feeds it through.
-    pub(crate) fn channel() -> (mpsc::Sender<Result<WatchEvent, StoreError>>, WatchStream) {
+    pub(crate) fn channel() -> (
+        mpsc::Sender<Result<Arc<WatchEvent>, StoreError>>,
+        WatchStream,
+    ) {
         let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
         (tx, WatchStream { rx })
     }
 
     /// The next change, or `None` when the watch has ended.
-    pub async fn next_event(&mut self) -> Option<Result<WatchEvent, StoreError>> {
+    pub async fn next_event(&mut self) -> Option<Result<Arc<WatchEvent>, StoreError>> {
         self.rx.recv().await
     }
 }
 
 impl Stream for WatchStream {
-    type Item = Result<WatchEvent, StoreError>;
+    type Item = Result<Arc<WatchEvent>, StoreError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx.poll_recv(cx)
@@ -144,7 +148,7 @@ struct Watcher<H> {
     history: Arc<H>,
     prefix: String,
     live: broadcast::Receiver<Arc<WatchEvent>>,
-    out: mpsc::Sender<Result<WatchEvent, StoreError>>,
+    out: mpsc::Sender<Result<Arc<WatchEvent>, StoreError>>,
 }
 
 impl<H: History> Watcher<H> {
@@ -180,7 +184,7 @@ impl<H: History> Watcher<H> {
             Err(err) => return self.fail(err).await,
         };
         for event in page.events {
-            if self.out.send(Ok(event)).await.is_err() {
+            if self.out.send(Ok(Arc::new(event))).await.is_err() {
                 return WatcherState::Done;
             }
         }
@@ -204,7 +208,7 @@ impl<H: History> Watcher<H> {
                 Arrival::Gap => WatcherState::CatchingUp { next },
                 Arrival::Next => {
                     if has_prefix(&event.kv.key, &self.prefix)
-                        && self.out.send(Ok((*event).clone())).await.is_err()
+                        && self.out.send(Ok(event)).await.is_err()
                     {
                         return WatcherState::Done;
                     }

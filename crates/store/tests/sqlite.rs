@@ -107,7 +107,7 @@ async fn physical_compaction_keeps_only_what_reads_can_see() {
     let after = store.update("k/hot", b"after".to_vec(), rev).await.unwrap();
     let event = watch.next_event().await.unwrap().unwrap();
     assert_eq!(event.revision(), after.revision);
-    assert_eq!(event.prev.unwrap().value, b"3000".to_vec());
+    assert_eq!(event.prev.as_ref().unwrap().value, b"3000".to_vec());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ fn v(s: &str) -> Vec<u8> {
 
 async fn next_event(stream: &mut WatchStream) -> WatchEvent {
     match tokio::time::timeout(PATIENCE, stream.next_event()).await {
-        Ok(Some(Ok(event))) => event,
+        Ok(Some(Ok(event))) => (*event).clone(),
         other => panic!("expected a watch event, got {other:?}"),
     }
 }
