@@ -7,3 +7,7 @@ cargo bench -p ferrokube-store --bench store
 cargo bench -p ferrokube-apiserver --bench http
 cargo bench -p ferrokube --bench deployment
 cargo bench -p ferrokube --bench scheduler
+# The kubelet benchmark runs real containers: images from the local registry.
+hack/registry.sh start
+trap 'hack/registry.sh stop' EXIT
+cargo bench -p ferrokube --bench kubelet

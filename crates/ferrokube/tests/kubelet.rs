@@ -470,14 +470,16 @@ async fn running_containers_survive_a_restart_and_orphans_are_removed() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
-    while ferrokube_kubelet::runtime::Runtime::pod_state(&cri, &uid)
-        .await
-        .unwrap()
-        .is_some()
-    {
+    // containerd answers its socket before its CRI service is initialised: errors mean "ask
+    // again", as the kubelet's own wait for the runtime does.
+    loop {
+        let state = ferrokube_kubelet::runtime::Runtime::pod_state(&cri, &uid).await;
+        if matches!(state, Ok(None)) {
+            break;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the orphaned sandbox was never removed"
+            "the orphaned sandbox was never removed: {state:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
