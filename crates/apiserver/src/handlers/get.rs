@@ -7,25 +7,44 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::Call;
+use crate::Inner;
 use crate::object::{from_stored, parse_resource_version};
 use crate::response::{json, wants_table};
 use crate::store_error;
+use ferrokube_api::registry::ResourceInfo;
 
 /// Reads the current object, or 404.
 pub async fn read(
     call: &Call<'_>,
     revision: Option<Revision>,
 ) -> Result<(Value, Revision), ApiError> {
-    let got = call
-        .server
+    read_object(
+        call.server,
+        call.info,
+        call.key_namespace(),
+        call.name(),
+        revision,
+    )
+    .await
+}
+
+/// Reads an object of any resource (`info`), or 404.
+pub async fn read_object(
+    server: &Inner,
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    revision: Option<Revision>,
+) -> Result<(Value, Revision), ApiError> {
+    let got = server
         .store
-        .get(&call.key(), revision)
+        .get(&info.key(namespace, name), revision)
         .await
-        .map_err(|e| store_error(e, &call.resource(), call.name()))?;
+        .map_err(|e| store_error(e, &info.group_resource(), name))?;
     let kv = got
         .kv
-        .ok_or_else(|| ApiError::not_found(&call.resource(), call.name()))?;
-    Ok((from_stored(call.info, &kv)?, kv.mod_revision))
+        .ok_or_else(|| ApiError::not_found(&info.group_resource(), name))?;
+    Ok((from_stored(info, &kv)?, kv.mod_revision))
 }
 
 pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {

@@ -17,9 +17,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::Call;
-use super::get::read;
+use super::get::{read, read_object};
 use crate::query::Query;
-use crate::store_error;
 
 /// The options passed on to the kubelet.
 const FORWARDED: &[&str] = &[
@@ -176,16 +175,7 @@ pub async fn log(call: Call<'_>) -> Result<Response, ApiError> {
         .registry
         .find("", "v1", "nodes")
         .expect("nodes are served");
-    let got = call
-        .server
-        .store
-        .get(&nodes.key(None, node_name), None)
-        .await
-        .map_err(|e| store_error(e, &nodes.group_resource(), node_name))?;
-    let kv = got
-        .kv
-        .ok_or_else(|| ApiError::not_found(&nodes.group_resource(), node_name))?;
-    let node = crate::object::from_stored(nodes, &kv)?;
+    let (node, _) = read_object(call.server, nodes, None, node_name, None).await?;
     let namespace = call.namespace.clone().unwrap_or_default();
     let url = format!(
         "http://{}/containerLogs/{namespace}/{name}/{container}?{}",
