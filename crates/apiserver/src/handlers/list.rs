@@ -26,9 +26,27 @@ const SCAN_PAGE: u64 = 500;
 pub struct Filter {
     pub labels: Selector,
     pub fields: FieldSelector,
+    /// The JSON strings a stored object must contain to match (see `may_match_stored`),
+    /// worked out once per list or watch.
+    needles: Vec<Vec<u8>>,
 }
 
 impl Filter {
+    pub fn new(labels: Selector, fields: FieldSelector) -> Self {
+        let needles = fields
+            .0
+            .iter()
+            .filter(|(_, equal, value)| *equal && !value.is_empty())
+            .filter(|(_, _, value)| value != "true" && value != "false")
+            .map(|(_, _, value)| serde_json::to_vec(value).expect("strings serialize"))
+            .collect();
+        Filter {
+            labels,
+            fields,
+            needles,
+        }
+    }
+
     pub fn from_call(call: &Call<'_>) -> Result<Self, ApiError> {
         let fields = call.query.field_selector()?;
         for field in fields.fields() {
@@ -40,10 +58,7 @@ impl Filter {
                 )));
             }
         }
-        Ok(Filter {
-            labels: call.query.label_selector()?,
-            fields,
-        })
+        Ok(Filter::new(call.query.label_selector()?, fields))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,15 +70,9 @@ impl Filter {
     /// them. A watch of pods by `spec.nodeName` thus skips, without decoding, every pod event of
     /// other nodes — with 100 nodes, 99 of every 100 it sees.
     pub fn may_match_stored(&self, stored: &[u8]) -> bool {
-        self.fields
-            .0
+        self.needles
             .iter()
-            .filter(|(_, equal, value)| *equal && !value.is_empty())
-            .filter(|(_, _, value)| value != "true" && value != "false")
-            .all(|(_, _, value)| {
-                let needle = serde_json::to_string(value).expect("strings serialize");
-                memchr::memmem::find(stored, needle.as_bytes()).is_some()
-            })
+            .all(|needle| memchr::memmem::find(stored, needle).is_some())
     }
 
     pub fn matches(&self, info: &ResourceInfo, obj: &Value) -> bool {
@@ -322,9 +331,9 @@ mod tests {
 
     #[test]
     fn stored_bytes_rule_out_objects_of_other_field_values() {
-        let filter = |selector: &str| Filter {
-            labels: Selector::default(),
-            fields: ferrokube_api::selector::parse_field_selector(selector).unwrap(),
+        let filter = |selector: &str| {
+            let fields = ferrokube_api::selector::parse_field_selector(selector).unwrap();
+            Filter::new(Selector::default(), fields)
         };
         let pod = br#"{"metadata":{"name":"p"},"spec":{"nodeName":"node-10"}}"#;
         assert!(filter("spec.nodeName=node-10").may_match_stored(pod));
