@@ -34,6 +34,14 @@ pub struct PullFailure {
     pub never_pull: bool,
 }
 
+/// The pull policy in force: the container's, or by the image's tag when unset.
+pub fn pull_policy<'a>(policy: Option<&'a str>, image: &str) -> &'a str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let tag = last.split_once('@').map_or(last, |(name, _)| name);
+    let latest = !image.contains('@') && tag.split_once(':').is_none_or(|(_, t)| t == "latest");
+    policy.unwrap_or(if latest { "Always" } else { "IfNotPresent" })
+}
+
 /// How a container gets its image.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ImageSource {
@@ -47,11 +55,7 @@ pub enum ImageSource {
 /// Upstream's imagePullPolicy: `Always` pulls at every start, `IfNotPresent` when missing,
 /// `Never` never; unset, `Always` for `:latest` or untagged images, else `IfNotPresent`.
 pub fn image_source(policy: Option<&str>, image: &str, present: Option<String>) -> ImageSource {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let tag = last.split_once('@').map_or(last, |(name, _)| name);
-    let latest = !image.contains('@') && tag.split_once(':').is_none_or(|(_, t)| t == "latest");
-    let policy = policy.unwrap_or(if latest { "Always" } else { "IfNotPresent" });
-    match (policy, present) {
+    match (pull_policy(policy, image), present) {
         ("Always", _) => ImageSource::Pull,
         (_, Some(id)) => ImageSource::Present(id),
         ("Never", None) => ImageSource::NeverPull,

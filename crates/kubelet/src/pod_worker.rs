@@ -342,12 +342,16 @@ async fn ensure_image(
     let name = container.name.as_str();
     let image = container.image.clone().unwrap_or_default();
     let policy = container.image_pull_policy.as_deref();
-    let present = match ctx.runtime.image_status(&image).await {
-        Ok(present) => present.map(|(id, _)| id),
-        Err(err) => {
-            tracing::debug!(%image, error = %err, "image status");
-            None
-        }
+    // Always pulls whatever the node has: no need to ask.
+    let present = match pod_plan::pull_policy(policy, &image) {
+        "Always" => None,
+        _ => match ctx.runtime.image_status(&image).await {
+            Ok(present) => present.map(|(id, _)| id),
+            Err(err) => {
+                tracing::debug!(%image, error = %err, "image status");
+                None
+            }
+        },
     };
     let failed = |pulls: &mut PullFailures, message: String, never_pull: bool| {
         let failures = pulls.get(name).map_or(1, |f| f.failures + 1);
