@@ -513,6 +513,19 @@ mod tests {
         }
     }
 
+    /// The status at second 5 of a pod that started at second 0.
+    fn status_of(p: &Pod, runs: &[ContainerInfo], pulls: &PullFailures) -> Value {
+        pod_status(
+            p,
+            &sandbox(),
+            runs,
+            pulls,
+            &Health::new(),
+            ("h", at(0)),
+            at(5),
+        )
+    }
+
     fn running(name: &str, attempt: u32) -> ContainerInfo {
         ContainerInfo {
             id: format!("containerd://{name}{attempt}"),
@@ -767,17 +780,7 @@ mod tests {
         );
 
         let none = PullFailures::new();
-        let status = |p: &Pod, runs: &[ContainerInfo]| {
-            pod_status(
-                p,
-                &sandbox(),
-                runs,
-                &none,
-                &Health::new(),
-                ("h", at(0)),
-                at(5),
-            )
-        };
+        let status = |p: &Pod, runs: &[ContainerInfo]| status_of(p, runs, &none);
         let init = status(&p, &[running("i", 0)]);
         assert_eq!(init["phase"], "Pending");
         assert_eq!(
@@ -819,15 +822,7 @@ mod tests {
             exited("a", 1, 1, 2, 3),
             running("b", 0),
         ];
-        let s = pod_status(
-            &p,
-            &sandbox(),
-            &cs,
-            &PullFailures::new(),
-            &Health::new(),
-            ("10.0.0.5", at(0)),
-            at(5),
-        );
+        let s = status_of(&p, &cs, &PullFailures::new());
         let a = &s["containerStatuses"][0];
         assert_eq!(a["restartCount"], 1);
         assert_eq!(a["state"]["waiting"]["reason"], "CrashLoopBackOff");
@@ -852,15 +847,7 @@ mod tests {
     fn phases_and_pull_states() {
         let never = pod("Never", false);
         let done = vec![exited("a", 0, 0, 0, 1), exited("b", 0, 0, 0, 1)];
-        let s = pod_status(
-            &never,
-            &sandbox(),
-            &done,
-            &PullFailures::new(),
-            &Health::new(),
-            ("h", at(0)),
-            at(5),
-        );
+        let s = status_of(&never, &done, &PullFailures::new());
         assert_eq!(s["phase"], "Succeeded");
         assert_eq!(
             s["containerStatuses"][0]["state"]["terminated"]["reason"],
@@ -868,15 +855,7 @@ mod tests {
         );
         let failed = vec![exited("a", 0, 0, 0, 1), exited("b", 0, 2, 0, 1)];
         assert_eq!(
-            pod_status(
-                &never,
-                &sandbox(),
-                &failed,
-                &PullFailures::new(),
-                &Health::new(),
-                ("h", at(0)),
-                at(5)
-            )["phase"],
+            status_of(&never, &failed, &PullFailures::new())["phase"],
             "Failed"
         );
 
@@ -892,30 +871,14 @@ mod tests {
             },
         )]
         .into();
-        let s = pod_status(
-            &p,
-            &sandbox(),
-            &[running("a", 0)],
-            &pulls,
-            &Health::new(),
-            ("h", at(0)),
-            at(5),
-        );
+        let s = status_of(&p, &[running("a", 0)], &pulls);
         assert_eq!(s["phase"], "Pending");
         assert_eq!(
             s["containerStatuses"][1]["state"]["waiting"]["reason"],
             "ErrImagePull"
         );
         pulls.get_mut("b").unwrap().backing_off = true;
-        let s = pod_status(
-            &p,
-            &sandbox(),
-            &[running("a", 0)],
-            &pulls,
-            &Health::new(),
-            ("h", at(0)),
-            at(5),
-        );
+        let s = status_of(&p, &[running("a", 0)], &pulls);
         assert_eq!(
             s["containerStatuses"][1]["state"]["waiting"]["reason"],
             "ImagePullBackOff"
