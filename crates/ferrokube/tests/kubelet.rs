@@ -158,6 +158,16 @@ fn follow_streams(server: &Server, ip: &str) {
     assert!(streamed, "kubectl logs -f never printed the new request");
 }
 
+/// A server with its node agent (containerd started by ferrokube, images from the local
+/// registry that hack/test.sh starts), once its node is Ready. Each test sharing this machine
+/// gives its own pod CIDR and CNI network.
+async fn node_server(flags: &[&str]) -> Server {
+    require_registry();
+    let server = Server::start_with(&Backend::sqlite().await, flags);
+    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    server
+}
+
 /// Fails at once, naming the setup command, when the local image registry is not running.
 fn require_registry() {
     let up = std::net::TcpStream::connect("127.0.0.1:5000").is_ok();
@@ -170,11 +180,7 @@ fn require_registry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_runs_nginx_for_real() {
-    require_registry();
-    // The server with its node agent: containerd started by ferrokube, images from the local
-    // registry (hack/registry.sh start, which hack/test.sh runs).
-    let server = Server::start_with(&Backend::sqlite().await, &[]);
-    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    let server = node_server(&[]).await;
     ok(server.kubectl(None, &SEED));
     rollout_succeeds(&server, "nginx-deployment");
     let ip = ok(server.kubectl(
@@ -303,12 +309,7 @@ async fn the_seed_runs_nginx_for_real() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashing_containers_back_off_and_pulls_retry() {
-    require_registry();
-    let server = Server::start_with(
-        &Backend::sqlite().await,
-        &["--pod-cidr", "10.42.1.0/24", "--cni-network", "fk-crash"],
-    );
-    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    let server = node_server(&["--pod-cidr", "10.42.1.0/24", "--cni-network", "fk-crash"]).await;
     // A container exiting 1: restarted at once, then after 10 s; CrashLoopBackOff meanwhile.
     ok(server.kubectl(
         None,
@@ -398,10 +399,8 @@ async fn crashing_containers_back_off_and_pulls_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_containers_survive_a_restart_and_orphans_are_removed() {
-    require_registry();
     let flags = ["--pod-cidr", "10.42.2.0/24", "--cni-network", "fk-restart"];
-    let mut server = Server::start_with(&Backend::sqlite().await, &flags);
-    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    let mut server = node_server(&flags).await;
     ok(server.kubectl(
         None,
         &["create", "deployment", "web", "--image=nginx", "--port=80"],
@@ -494,12 +493,7 @@ async fn running_containers_survive_a_restart_and_orphans_are_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_restart_unhealthy_containers_and_gate_readiness() {
-    require_registry();
-    let server = Server::start_with(
-        &Backend::sqlite().await,
-        &["--pod-cidr", "10.42.4.0/24", "--cni-network", "fk-probe"],
-    );
-    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    let server = node_server(&["--pod-cidr", "10.42.4.0/24", "--cni-network", "fk-probe"]).await;
     // Healthy for 3 seconds, then the exec liveness probe fails and the container restarts.
     let liveness = support::manifest(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: liveness\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    args: [sh, -c, 'touch /tmp/healthy; sleep 3; rm /tmp/healthy; sleep 3600']\n    livenessProbe:\n      exec: {command: [cat, /tmp/healthy]}\n      periodSeconds: 1\n      failureThreshold: 2\n",
@@ -591,12 +585,7 @@ async fn probes_restart_unhealthy_containers_and_gate_readiness() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_containers_limits_and_image_pull_policies() {
-    require_registry();
-    let server = Server::start_with(
-        &Backend::sqlite().await,
-        &["--pod-cidr", "10.42.5.0/24", "--cni-network", "fk-init"],
-    );
-    wait_for(&server, &["get", "nodes"], |o| o.contains(" Ready "));
+    let server = node_server(&["--pod-cidr", "10.42.5.0/24", "--cni-network", "fk-init"]).await;
     // The app container prints its own cgroup's limits (cgroup v1 paths, as on this machine's
     // kernel setup; v2 has memory.max and cpu.max instead).
     let pod = support::manifest(
