@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     pub openapi: openapi::OpenApi,
     /// Schemas of the served kinds, for strategic merge and managed fields.
     pub schemas: ferrokube_api::patch::Schemas,
+    /// Watch lines encoded once for all the unfiltered watches of a resource.
+    pub watch_lines: handlers::watch_lines::SharedLines,
 }
 
 impl ApiServer {
@@ -79,6 +81,7 @@ impl ApiServer {
                 metrics: Metrics::default(),
                 openapi: openapi::OpenApi::default(),
                 schemas,
+                watch_lines: Default::default(),
             }),
         }
     }

@@ -5,6 +5,7 @@ pub mod deployment;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod ownership;
+pub mod pacing;
 pub mod replicaset;
 
 use std::future::Future;

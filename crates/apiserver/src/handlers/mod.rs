@@ -10,6 +10,7 @@ mod patch;
 mod subresources;
 mod update;
 mod watch;
+pub(crate) mod watch_lines;
 
 use std::sync::Arc;
 

@@ -272,6 +272,19 @@ impl Session {
             match next {
                 Some(Ok(event)) => {
                     self.last_revision = event.revision();
+                    if self.filter.is_empty() && !writer.table {
+                        // Every such watch of this resource sends the same line.
+                        let key = (group, version, plural, event.revision());
+                        let line = server
+                            .watch_lines
+                            .get_or_encode(key, || event_line(info, &self.filter, &event));
+                        if let Some(line) = line
+                            && writer.tx.send(Ok(line)).await.is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
                     match plan_event(info, &self.filter, &event) {
                         Ok(Some((kind, obj))) => {
                             if !writer
@@ -296,6 +309,18 @@ impl Session {
                 }
                 None => return,
             }
+        }
+    }
+}
+
+/// The line a watch without Tables sends for `event`, if any.
+fn event_line(info: &ResourceInfo, filter: &Filter, event: &WatchEvent) -> Option<Bytes> {
+    match plan_event(info, filter, event) {
+        Ok(Some((kind, object))) => Some(line(&json!({"type": kind, "object": object}))),
+        Ok(None) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "skipping undecodable stored object in watch");
+            None
         }
     }
 }

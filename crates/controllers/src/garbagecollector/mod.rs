@@ -23,12 +23,16 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::pacing::pause_after;
 use plan::{Action, Graph};
 
 /// Plan again at least this often, even without events.
 const RESYNC: Duration = Duration::from_secs(5);
 /// How long a pass waits after a change for more changes to arrive.
 const COALESCE: Duration = Duration::from_millis(250);
+
+/// Passes take at most 1/20 of a core while changes keep coming (see `pacing`).
+const PASS_SHARE_INVERSE: u32 = 20;
 
 /// One watched resource and its cache.
 struct Watched {
@@ -63,6 +67,7 @@ async fn collect(client: kube::Client) {
         let _ = w.store.wait_until_ready().await;
     }
     loop {
+        let began = tokio::time::Instant::now();
         // The caches' own Arcs: a pass copies no object.
         let snapshot: Vec<(usize, Arc<DynamicObject>)> = watched
             .iter()
@@ -78,9 +83,10 @@ async fn collect(client: kube::Client) {
                 tracing::warn!(error = %err, object = %obj.name_any(), "garbage collection step failed; retrying");
             }
         }
+        let pass = began.elapsed();
         let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
         // Let a burst of changes settle into one pass (a pass looks at every object).
-        tokio::time::sleep(COALESCE).await;
+        tokio::time::sleep(pause_after(pass, PASS_SHARE_INVERSE, COALESCE)).await;
     }
 }
 

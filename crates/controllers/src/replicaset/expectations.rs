@@ -50,19 +50,19 @@ impl Expectations {
     pub fn pending(
         &self,
         owner: &str,
-        active_in_cache: &HashSet<String>,
+        active_in_cache: &HashSet<&str>,
         now: Instant,
     ) -> (usize, usize) {
         let mut by_owner = self.by_owner.lock().expect("expectations lock");
         let Some(pending) = by_owner.get_mut(owner) else {
             return (0, 0);
         };
-        pending
-            .creates
-            .retain(|pod, at| !active_in_cache.contains(pod) && now.duration_since(*at) < TTL);
-        pending
-            .deletes
-            .retain(|pod, at| active_in_cache.contains(pod) && now.duration_since(*at) < TTL);
+        pending.creates.retain(|pod, at| {
+            !active_in_cache.contains(pod.as_str()) && now.duration_since(*at) < TTL
+        });
+        pending.deletes.retain(|pod, at| {
+            active_in_cache.contains(pod.as_str()) && now.duration_since(*at) < TTL
+        });
         let counts = (pending.creates.len(), pending.deletes.len());
         if counts == (0, 0) {
             by_owner.remove(owner);
@@ -82,9 +82,9 @@ mod tests {
         expectations.created("ns/web", "web-a", start);
         expectations.created("ns/web", "web-b", start);
         expectations.deleted("ns/web", "web-old", start);
-        let cache: HashSet<String> = ["web-a".to_owned(), "web-old".to_owned()].into();
+        let cache: HashSet<&str> = ["web-a", "web-old"].into();
         assert_eq!(expectations.pending("ns/web", &cache, start), (1, 1));
-        let later: HashSet<String> = ["web-a".to_owned(), "web-b".to_owned()].into();
+        let later: HashSet<&str> = ["web-a", "web-b"].into();
         assert_eq!(expectations.pending("ns/web", &later, start), (0, 0));
         expectations.created("ns/web", "web-c", start);
         assert_eq!(

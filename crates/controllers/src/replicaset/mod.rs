@@ -19,6 +19,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
+use crate::pacing::Pacer;
 use expectations::Expectations;
 use ferrokube_client::cache::{Cache, cache};
 use ferrokube_client::events::{Kind, Recorder};
@@ -26,6 +27,8 @@ use plan::{Decision, decide, deletion_order, is_active, pod_from_template, slow_
 
 /// How often a ReplicaSet is looked at again while creations or deletions are unconfirmed.
 const RECHECK: Duration = Duration::from_secs(1);
+/// One ReplicaSet's scans take at most a tenth of a core (see `pacing`).
+const SCAN_SHARE_INVERSE: u32 = 10;
 /// Resync even without events.
 const RESYNC: Duration = Duration::from_secs(300);
 
@@ -44,6 +47,9 @@ struct Context {
     client: kube::Client,
     pods: Cache<Pod>,
     expectations: Expectations,
+    /// Keeps the scans of one ReplicaSet's pods to a share of a core under a stream of pod
+    /// changes (each change triggers a reconcile; each reconcile scans every pod).
+    pacer: Pacer,
     recorder: Recorder,
 }
 
@@ -60,6 +66,7 @@ pub async fn run(
         client: client.clone(),
         pods,
         expectations: Expectations::default(),
+        pacer: Pacer::new(SCAN_SHARE_INVERSE),
         recorder: Recorder::new(client.clone(), "replicaset-controller"),
     });
     let controller = Controller::new(
@@ -103,6 +110,10 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
     }
     let namespace = rs.namespace().unwrap_or_default();
     let key = format!("{namespace}/{}", rs.name_any());
+    if let Some(wait) = ctx.pacer.wait(&key, Instant::now()) {
+        return Ok(Action::requeue(wait));
+    }
+    let scan_began = Instant::now();
     let uid = rs.uid().unwrap_or_default();
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let in_namespace: Vec<Arc<Pod>> = ctx
@@ -139,10 +150,16 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         .map(|p| p.as_ref())
         .filter(|p| is_active(p))
         .collect();
-    let active_names: HashSet<String> = active.iter().map(|p| p.name_any()).collect();
+    let active_names: HashSet<&str> = active
+        .iter()
+        .filter_map(|p| p.metadata.name.as_deref())
+        .collect();
     let (pending_creates, pending_deletes) =
         ctx.expectations
             .pending(&key, &active_names, Instant::now());
+    let status = plan::status(&rs, &active, jiff::Timestamp::now());
+    let scan_ended = Instant::now();
+    ctx.pacer.record(&key, scan_ended, scan_ended - scan_began);
     let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     tracing::debug!(%key, generation = ?rs.metadata.generation, replicas, active = active.len(), pending_creates, pending_deletes, "reconcile replicaset");
     let mut failure = None;
@@ -151,7 +168,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         Decision::Delete(n) => delete_pods(&ctx, &rs, &pods_api, &key, &active, n).await?,
         Decision::Nothing => {}
     }
-    update_status(&ctx, &rs, &active, failure).await?;
+    update_status(&ctx, &rs, status, failure).await?;
     let (creates, deletes) = ctx
         .expectations
         .pending(&key, &active_names, Instant::now());
@@ -259,13 +276,14 @@ async fn delete_pods(
     Ok(())
 }
 
+/// Writes `status` (computed from the pods the reconcile saw) with the ReplicaFailure
+/// condition of this reconcile's creations.
 async fn update_status(
     ctx: &Context,
     rs: &ReplicaSet,
-    active: &[&Pod],
+    mut status: k8s_openapi::api::apps::v1::ReplicaSetStatus,
     failure: Option<String>,
 ) -> Result<(), Error> {
-    let mut status = plan::status(rs, active, jiff::Timestamp::now());
     let mut conditions: Vec<_> = status
         .conditions
         .take()

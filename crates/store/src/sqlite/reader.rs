@@ -6,7 +6,9 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, params};
 
-use super::schema::{ROW_COLUMNS, meta, open_reader, optional_row_from, row_at, row_from};
+use super::schema::{
+    Begin, ROW_COLUMNS, in_transaction, meta, open_reader, optional_row_from, row_at, row_from,
+};
 use crate::error::StoreError;
 use crate::log::{LogRow, read_revision};
 use crate::types::{KeyValue, RangeResult, Revision, prefix_end};
@@ -50,21 +52,21 @@ impl ReadPool {
         read: impl FnOnce(&Connection, &Snapshot) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let pooled = self.idle.lock().expect("read pool lock").pop();
-        let mut conn = match pooled {
+        let conn = match pooled {
             Some(conn) => conn,
             None => open_reader(&self.path)?,
         };
-        let result = (|| {
-            let tx = conn.transaction()?;
+        let result = in_transaction(&conn, Begin::Deferred, |conn| {
             let snapshot = Snapshot {
-                current: meta(&tx, "current")?,
-                compacted: meta(&tx, "compacted")?,
+                current: meta(conn, "current")?,
+                compacted: meta(conn, "compacted")?,
             };
-            let out = read(&tx, &snapshot)?;
-            tx.finish()?;
-            Ok(out)
-        })();
-        self.idle.lock().expect("read pool lock").push(conn);
+            read(conn, &snapshot)
+        });
+        // A connection left inside a transaction would serve an old snapshot: drop it.
+        if conn.is_autocommit() {
+            self.idle.lock().expect("read pool lock").push(conn);
+        }
         result
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::schema::{meta, row_at, set_meta};
+use super::schema::{Begin, in_transaction, meta, row_at, set_meta};
 use crate::compaction::{AutoCompactor, CompactionPolicy};
 use crate::error::StoreError;
 use crate::log::{LogRow, WriteOp, check_compaction, plan_write, write_result};
@@ -21,6 +21,10 @@ use crate::watch::WatchHub;
 
 /// Writes taken into one transaction at most.
 const MAX_BATCH: usize = 512;
+/// How long the writer waits for more writes before a commit when writes come concurrently.
+/// Each COMMIT writes and fsyncs the pages it touched; with ~2 writes per commit the commits
+/// took an eighth of the server's CPU in the 10,000-pod benchmark.
+const COMMIT_DELAY: Duration = Duration::from_millis(1);
 /// Revisions physically compacted per step between write batches.
 const COMPACT_STEP: i64 = 2000;
 
@@ -53,6 +57,22 @@ pub(crate) struct Writer {
     /// Physical compaction has removed what revisions `<= compact_progress` left behind.
     compact_progress: Revision,
     auto: Option<AutoCompactor>,
+    /// Requests in the previous batch.
+    last_batch: usize,
+}
+
+/// Whether to wait up to `COMMIT_DELAY` for more writes before committing: only when writes
+/// come from several clients at once (this batch or the previous one had more than one), so a
+/// lone client's write is never delayed.
+///
+/// | queued now | previous batch | wait |
+/// |------------|----------------|------|
+/// | 1          | 1              | no   |
+/// | 1          | 3              | yes  |
+/// | 4          | 1              | yes  |
+/// | MAX_BATCH  | any            | no   |
+fn gather_more(queued: usize, previous: usize) -> bool {
+    queued < MAX_BATCH && (queued > 1 || previous > 1)
 }
 
 impl Writer {
@@ -75,6 +95,7 @@ impl Writer {
             compacted,
             compact_progress,
             auto: auto_compaction.map(|policy| AutoCompactor::new(policy, Instant::now())),
+            last_batch: 0,
         })
     }
 
@@ -89,6 +110,17 @@ impl Writer {
             if let Some(first) = first {
                 let mut batch = vec![first];
                 batch.extend(requests.try_iter().take(MAX_BATCH - 1));
+                if gather_more(batch.len(), self.last_batch) {
+                    let deadline = Instant::now() + COMMIT_DELAY;
+                    while batch.len() < MAX_BATCH {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match requests.recv_timeout(left) {
+                            Ok(request) => batch.push(request),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                self.last_batch = batch.len();
                 self.serve(batch);
             }
             self.auto_compact();
@@ -154,28 +186,27 @@ impl Writer {
         &mut self,
         writes: &[(WriteOp, oneshot::Sender<Result<WriteResult, StoreError>>)],
     ) -> rusqlite::Result<Vec<Result<(WriteResult, WatchEvent), StoreError>>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        let mut current = self.current;
-        for (op, _) in writes {
-            let latest = row_at(&tx, op.key(), current)?;
-            let outcome = match plan_write(op, latest.as_ref(), current.next()) {
-                Ok(row) => {
-                    insert_row(&tx, &row)?;
-                    current = row.revision;
-                    Ok((
-                        write_result(&row, latest.as_ref()),
-                        row.to_event(latest.as_ref()),
-                    ))
-                }
-                Err(err) => Err(err),
-            };
-            outcomes.push(outcome);
-        }
-        set_meta(&tx, "current", current)?;
-        tx.commit()?;
+        let (outcomes, current) = in_transaction(&self.conn, Begin::Immediate, |tx| {
+            let mut outcomes = Vec::with_capacity(writes.len());
+            let mut current = self.current;
+            for (op, _) in writes {
+                let latest = row_at(tx, op.key(), current)?;
+                let outcome = match plan_write(op, latest.as_ref(), current.next()) {
+                    Ok(row) => {
+                        insert_row(tx, &row)?;
+                        current = row.revision;
+                        Ok((
+                            write_result(&row, latest.as_ref()),
+                            row.to_event(latest.as_ref()),
+                        ))
+                    }
+                    Err(err) => Err(err),
+                };
+                outcomes.push(outcome);
+            }
+            set_meta(tx, "current", current)?;
+            Ok::<_, rusqlite::Error>((outcomes, current))
+        })?;
         self.current = current;
         Ok(outcomes)
     }
@@ -215,7 +246,7 @@ impl Writer {
         }
         let low = self.compact_progress;
         let high = Revision((low.0 + COMPACT_STEP).min(self.compacted.0));
-        match remove_superseded(&mut self.conn, low, high) {
+        match remove_superseded(&self.conn, low, high) {
             Ok(()) => self.compact_progress = high,
             Err(err) => {
                 tracing::error!(error = %err, from = low.0, to = high.0, "compaction step failed")
@@ -241,17 +272,41 @@ fn insert_row(conn: &Connection, row: &LogRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn remove_superseded(conn: &mut Connection, low: Revision, high: Revision) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "DELETE FROM log WHERE id IN
+fn remove_superseded(conn: &Connection, low: Revision, high: Revision) -> rusqlite::Result<()> {
+    in_transaction(conn, Begin::Immediate, |tx| {
+        tx.execute(
+            "DELETE FROM log WHERE id IN
            (SELECT prev_revision FROM log WHERE id > ?1 AND id <= ?2 AND prev_revision > 0)",
-        params![low.0, high.0],
-    )?;
-    tx.execute(
-        "DELETE FROM log WHERE id > ?1 AND id <= ?2 AND deleted = 1",
-        params![low.0, high.0],
-    )?;
-    set_meta(&tx, "compact_progress", high)?;
-    tx.commit()
+            params![low.0, high.0],
+        )?;
+        tx.execute(
+            "DELETE FROM log WHERE id > ?1 AND id <= ?2 AND deleted = 1",
+            params![low.0, high.0],
+        )?;
+        set_meta(tx, "compact_progress", high)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_for_more_writes_only_when_they_come_concurrently() {
+        let cases = [
+            (1, 0, false),
+            (1, 1, false),
+            (1, 3, true),
+            (4, 1, true),
+            (MAX_BATCH, 1, false),
+            (MAX_BATCH, MAX_BATCH, false),
+        ];
+        for (queued, previous, want) in cases {
+            assert_eq!(
+                gather_more(queued, previous),
+                want,
+                "{queued} queued after a batch of {previous}"
+            );
+        }
+    }
 }
