@@ -654,17 +654,20 @@ fn hollow_section(r: &Rollout) -> String {
          Target: all Running within 20 s ({verdict}); kwok's CI bar is {HOLLOW_PODS} pods in \
          120 s. Each pod costs a create, a bind, a status patch and five Events (Scheduled; \
          Pulling, Pulled, Created, Started).\n\n\
-         Where the time goes (`perf` on the server during one run, at the time of writing): \
-         the server keeps both cores busy (`vmstat`: ~1% idle) with no dominant cost left. Each \
-         pod takes 8 writes (create, bind, status patch, five Events), ~{} in all, each \
-         delivered to several watches: SQLite takes ~20% of the CPU (half of it the writer), \
-         HTTP and JSON in the API server and in the in-process clients ~20%, the controllers \
-         ~15% (mostly the ReplicaSet status, recomputed over every pod at each sync: quadratic \
-         in a {HOLLOW_PODS}-pod rollout), the watch fan-out ~13% (it was ~60% while every \
-         kubelet's `spec.nodeName` watch decoded every pod event), creates ~9% and the hollow \
-         pod workers ~9%. Pods were created at {:.0}/s (the controllers benchmark, without \
-         kubelets, creates 1,000 at ~630/s) and bound at {:.0}/s. The components take turns \
-         in bursts (seconds in which no pod is created, or none starts), and runs vary by \
+         Where the time goes (`perf` on the server while pods were being bound, at the time \
+         of writing): the server keeps both cores busy (`vmstat`: ~1% idle) and no single \
+         cost dominates. Each pod takes 8 writes (create, bind, status patch, five Events), \
+         ~{} in all, each delivered to several watches. Request handling in the API server \
+         (decoding, defaulting, validation, managed fields, encoding, HTTP) takes ~32% of the \
+         CPU; the SQLite writer ~12% (~6 writes per commit; it was ~2 before the writer \
+         waited up to 1 ms for concurrent writes) and reads ~3%; the watch fan-out ~12% (each \
+         event is encoded once for all unfiltered watches of a resource; every kubelet's \
+         `spec.nodeName` watch still looks at every pod event); the in-process clients \
+         decoding responses and watch events ~10%; the hollow kubelets ~9%; the ReplicaSet \
+         controller ~5% (its scan of all {HOLLOW_PODS} pods is paced to a tenth of a core; it was \
+         ~15%); the garbage collector ~4%; the scheduler ~4%. Pods were created at {:.0}/s \
+         (the controllers benchmark, without kubelets, creates 1,000 at ~630/s) and bound at \
+         {:.0}/s. Runs vary by \
          about ±10%.\n\n",
         r.nodes_took.as_secs_f64(),
         HOLLOW_PODS / 20,
