@@ -8,6 +8,7 @@
 //! sync of 3 pods (30 µs) waits 270 µs, which no one notices.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,16 @@ use std::time::{Duration, Instant};
 /// | 8 ms   | 1/10  | 0      | 72 ms  |
 pub fn pause_after(pass: Duration, share_inverse: u32, floor: Duration) -> Duration {
     floor.max(pass * share_inverse.saturating_sub(1))
+}
+
+/// Awaits `call`, adding the time it took to `awaited`. A pass's API calls are waiting, not
+/// work: the pass's duration minus `awaited` is what its pause is made from, so a pass that
+/// deletes 1,000 objects one call at a time is not followed by a pause of minutes.
+pub async fn timed<T>(awaited: &mut Duration, call: impl Future<Output = T>) -> T {
+    let began = tokio::time::Instant::now();
+    let out = call.await;
+    *awaited += began.elapsed();
+    out
 }
 
 /// The last pass per key (e.g. `namespace/name` of a ReplicaSet), for a reconciler whose
@@ -81,6 +92,18 @@ mod tests {
                 "pass {pass:?}, share 1/{share_inverse}, floor {floor:?}"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timed_adds_the_time_a_call_awaited() {
+        let mut awaited = Duration::from_millis(5);
+        let out = timed(&mut awaited, async {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            7
+        })
+        .await;
+        assert_eq!(out, 7);
+        assert_eq!(awaited, Duration::from_millis(45));
     }
 
     #[test]

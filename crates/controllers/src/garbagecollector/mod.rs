@@ -23,7 +23,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::pacing::pause_after;
+use crate::pacing::{pause_after, timed};
 use plan::{Action, Graph};
 
 /// Plan again at least this often, even without events.
@@ -68,6 +68,7 @@ async fn collect(client: kube::Client) {
     }
     loop {
         let began = tokio::time::Instant::now();
+        let mut awaited = Duration::ZERO;
         // The caches' own Arcs: a pass copies no object.
         let snapshot: Vec<(usize, Arc<DynamicObject>)> = watched
             .iter()
@@ -79,11 +80,12 @@ async fn collect(client: kube::Client) {
             let Some(action) = plan::plan(obj, &graph) else {
                 continue;
             };
-            if let Err(err) = act(&client, &watched, &snapshot, &watched[*i], obj, action).await {
+            let step = act(&client, &watched, &snapshot, &watched[*i], obj, action);
+            if let Err(err) = timed(&mut awaited, step).await {
                 tracing::warn!(error = %err, object = %obj.name_any(), "garbage collection step failed; retrying");
             }
         }
-        let pass = began.elapsed();
+        let pass = began.elapsed().saturating_sub(awaited);
         let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
         // Let a burst of changes settle into one pass (a pass looks at every object).
         tokio::time::sleep(pause_after(pass, PASS_SHARE_INVERSE, COALESCE)).await;

@@ -19,7 +19,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, timed};
 use expectations::Expectations;
 use ferrokube_client::cache::{Cache, cache};
 use ferrokube_client::events::{Kind, Recorder};
@@ -129,18 +129,20 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         .map(|s| s.selector.clone())
         .unwrap_or_default();
     let mut owned: Vec<Arc<Pod>> = Vec::new();
+    // Time in release and adoption calls: waiting, left out of the scan's pacing.
+    let mut awaited = Duration::ZERO;
     for pod in &in_namespace {
         let matches = selector_matches(&selector, pod.labels());
         match controller_uid(pod.as_ref()) {
             Some(owner) if owner == uid && matches => owned.push(pod.clone()),
             Some(owner) if owner == uid => {
-                release(&pods_api, pod.as_ref(), &uid).await?;
+                timed(&mut awaited, release(&pods_api, pod.as_ref(), &uid)).await?;
             }
-            None if is_active(pod)
-                && matches
-                && adopt(&pods_api, pod.as_ref(), rs.as_ref()).await? =>
-            {
-                owned.push(pod.clone())
+            None if is_active(pod) && matches => {
+                let adopt = adopt(&pods_api, pod.as_ref(), rs.as_ref());
+                if timed(&mut awaited, adopt).await? {
+                    owned.push(pod.clone());
+                }
             }
             _ => {}
         }
@@ -159,7 +161,8 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
             .pending(&key, &active_names, Instant::now());
     let status = plan::status(&rs, &active, jiff::Timestamp::now());
     let scan_ended = Instant::now();
-    ctx.pacer.record(&key, scan_ended, scan_ended - scan_began);
+    let scan = (scan_ended - scan_began).saturating_sub(awaited);
+    ctx.pacer.record(&key, scan_ended, scan);
     let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     tracing::debug!(%key, generation = ?rs.metadata.generation, replicas, active = active.len(), pending_creates, pending_deletes, "reconcile replicaset");
     let mut failure = None;
