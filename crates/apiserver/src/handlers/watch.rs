@@ -141,9 +141,7 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
             ));
             let _ = writer
                 .tx
-                .send(Ok(line(
-                    &json!({"type": "ERROR", "object": status.to_status()}),
-                )))
+                .send(Ok(event_line("ERROR", status.to_status())))
                 .await;
             None
         }
@@ -169,12 +167,6 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
         .header("transfer-encoding", "chunked")
         .body(body)
         .expect("valid response"))
-}
-
-fn line(value: &Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(value).expect("JSON values serialize");
-    bytes.push(b'\n');
-    Bytes::from(bytes)
 }
 
 /// Writes events to the response, as Tables when asked (column definitions only once).
@@ -210,10 +202,7 @@ impl EventWriter {
         } else {
             object
         };
-        self.tx
-            .send(Ok(line(&json!({"type": kind, "object": object}))))
-            .await
-            .is_ok()
+        self.tx.send(Ok(event_line(kind, object))).await.is_ok()
     }
 }
 
@@ -275,9 +264,10 @@ impl Session {
                     if self.filter.is_empty() && !writer.table {
                         // Every such watch of this resource sends the same line.
                         let key = (group, version, plural, event.revision());
-                        let line = server
-                            .watch_lines
-                            .get_or_encode(key, || event_line(info, &self.filter, &event));
+                        let line = server.watch_lines.get_or_encode(key, || {
+                            planned(info, &self.filter, &event)
+                                .map(|(kind, object)| event_line(kind, object))
+                        });
                         if let Some(line) = line
                             && writer.tx.send(Ok(line)).await.is_err()
                         {
@@ -285,19 +275,12 @@ impl Session {
                         }
                         continue;
                     }
-                    match plan_event(info, &self.filter, &event) {
-                        Ok(Some((kind, obj))) => {
-                            if !writer
-                                .send(kind, obj, |o| info.strategy.cells(o, Timestamp::now()))
-                                .await
-                            {
-                                return;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(err) => {
-                            tracing::warn!(error = %err, "skipping undecodable stored object in watch")
-                        }
+                    if let Some((kind, obj)) = planned(info, &self.filter, &event)
+                        && !writer
+                            .send(kind, obj, |o| info.strategy.cells(o, Timestamp::now()))
+                            .await
+                    {
+                        return;
                     }
                 }
                 Some(Err(err)) => {
@@ -313,16 +296,24 @@ impl Session {
     }
 }
 
-/// The line a watch without Tables sends for `event`, if any.
-fn event_line(info: &ResourceInfo, filter: &Filter, event: &WatchEvent) -> Option<Bytes> {
-    match plan_event(info, filter, event) {
-        Ok(Some((kind, object))) => Some(line(&json!({"type": kind, "object": object}))),
-        Ok(None) => None,
-        Err(err) => {
-            tracing::warn!(error = %err, "skipping undecodable stored object in watch");
-            None
-        }
-    }
+/// `plan_event`, with an undecodable stored object logged and skipped.
+fn planned(
+    info: &ResourceInfo,
+    filter: &Filter,
+    event: &WatchEvent,
+) -> Option<(&'static str, Value)> {
+    plan_event(info, filter, event).unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "skipping undecodable stored object in watch");
+        None
+    })
+}
+
+/// One event's line: `{"type":…,"object":…}` and a newline.
+fn event_line(kind: &str, object: Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(&json!({"type": kind, "object": object}))
+        .expect("JSON values serialize");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
