@@ -123,6 +123,68 @@ async fn initial_state_selectors_and_timeout() {
     );
 }
 
+/// A kubelet's kind of watch (`spec.nodeName=node-1`), which the store routes by node: live and
+/// resumed from a resourceVersion, it sees its node's pods arrive (created bound, or bound
+/// later) and go, and nothing of other nodes' or unbound pods.
+#[tokio::test]
+async fn node_name_watch_sees_only_its_nodes_pods() {
+    const PODS: &str = "/api/v1/namespaces/default/pods";
+    let server = TestServer::start().await;
+    let on_node = |name: &str, node: &str| {
+        let mut pod = support::pod(name, json!({}));
+        pod["spec"]["nodeName"] = json!(node);
+        pod
+    };
+    let before = server.post(PODS, &on_node("early", "node-1")).await.body;
+    let rv = before["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The watches end after 3 s, so that nothing arriving after the expected events shows.
+    let selector = "fieldSelector=spec.nodeName%3Dnode-1&timeoutSeconds=3";
+    let (_, mut live) =
+        WatchReader::open(&server, &format!("{PODS}?watch=1&{selector}"), false).await;
+    let (_, mut resumed) = WatchReader::open(
+        &server,
+        &format!("{PODS}?watch=1&{selector}&resourceVersion={rv}"),
+        false,
+    )
+    .await;
+    assert_eq!(
+        kind_and_name(&live.next(WAIT).await.unwrap()),
+        ("ADDED".into(), "early".into())
+    );
+
+    server.post(PODS, &on_node("elsewhere", "node-2")).await;
+    server.post(PODS, &support::pod("later", json!({}))).await;
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "later"}, "target": {"kind": "Node", "name": "node-1"}});
+    assert_eq!(
+        server
+            .post(&format!("{PODS}/later/binding"), &binding)
+            .await
+            .status,
+        201
+    );
+    for name in ["elsewhere", "early"] {
+        let gone = server
+            .delete(&format!("{PODS}/{name}?gracePeriodSeconds=0"), None)
+            .await;
+        assert_eq!(gone.status, 200, "{name}");
+    }
+    let want =
+        [("ADDED", "later"), ("DELETED", "early")].map(|(k, n)| (k.to_owned(), n.to_owned()));
+    for (watch, what) in [(&mut live, "live"), (&mut resumed, "resumed")] {
+        let got = [
+            watch.next(WAIT).await.unwrap(),
+            watch.next(WAIT).await.unwrap(),
+        ];
+        assert_eq!(got.each_ref().map(kind_and_name), want, "{what}");
+        assert_eq!(got[0]["object"]["spec"]["nodeName"], "node-1");
+        let after = watch.next(WAIT).await;
+        assert!(after.is_none(), "{what}: nothing else, got {after:?}");
+    }
+}
+
 #[tokio::test]
 async fn compacted_resource_version_is_gone() {
     let server = TestServer::start().await;

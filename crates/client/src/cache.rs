@@ -55,7 +55,7 @@ where
 {
     let (store, writer) = reflector::store();
     let (ready_tx, ready) = watch::channel(false);
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+    let stream = reflector::reflector(writer, trimmed(watcher(api, watcher::Config::default())))
         .default_backoff()
         .inspect(move |event| {
             if let Ok(watcher::Event::InitDone) = event {
@@ -64,4 +64,16 @@ where
         })
         .touched_objects();
     (Cache { store, ready }, stream)
+}
+
+/// `events` with each object's `metadata.managedFields` dropped, as upstream's scheduler and
+/// controller manager do for their informers (`TransformStripManagedFields`): no component
+/// reads them, and with them a cached Pod takes several times the memory (10,000 Pods held
+/// ~1.2 GB across the caches of one server).
+pub fn trimmed<K, S>(events: S) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>
+where
+    K: Resource,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    events.modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
 }

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use ferrokube_client::cache::trimmed;
 use ferrokube_client::events::Recorder;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -203,7 +204,8 @@ pub async fn run(
         ));
     }
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", machine.name));
-    let mut pods = std::pin::pin!(watcher(Api::<Pod>::all(client), config).default_backoff());
+    let mut pods =
+        std::pin::pin!(trimmed(watcher(Api::<Pod>::all(client), config)).default_backoff());
     let mut relisted: Option<HashSet<String>> = None;
     loop {
         let event = tokio::select! {

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ferrokube_client::cache::trimmed;
 use ferrokube_client::events::{Kind, Recorder};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -350,12 +351,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (bound, mut bound_rx) = mpsc::unbounded_channel();
-    let pods = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .filter_map(|e| futures::future::ready(e.ok().map(|e| Input::Pod(Box::new(e)))));
-    let nodes = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .filter_map(|e| futures::future::ready(e.ok().map(|e| Input::Node(Box::new(e)))));
+    let pods = trimmed(watcher(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+    ))
+    .default_backoff()
+    .filter_map(|e| futures::future::ready(e.ok().map(|e| Input::Pod(Box::new(e)))));
+    let nodes = trimmed(watcher(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+    ))
+    .default_backoff()
+    .filter_map(|e| futures::future::ready(e.ok().map(|e| Input::Node(Box::new(e)))));
     let mut inputs = std::pin::pin!(futures::stream::select(pods, nodes));
     let mut scheduler = Scheduler {
         recorder: Recorder::new(client.clone(), "default-scheduler"),

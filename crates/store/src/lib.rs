@@ -10,6 +10,7 @@ mod error;
 mod etcd;
 mod log;
 mod memory;
+mod route;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -21,6 +22,7 @@ pub use endpoint::{Datastore, StoreTuning, open};
 pub use error::StoreError;
 pub use etcd::{EtcdStore, EtcdStoreOptions};
 pub use memory::MemoryStore;
+pub use route::{IndexedField, Route};
 pub use sqlite::{SqliteStore, SqliteStoreOptions};
 pub use types::{
     EventKind, GetResult, KeyValue, RangeOptions, RangeResult, Revision, WatchEvent, WriteResult,
@@ -70,6 +72,19 @@ pub trait Store: Send + Sync + 'static {
     /// A `start` at or below the compacted revision fails with `Compacted`.
     async fn watch(&self, prefix: &str, start: Option<Revision>)
     -> Result<WatchStream, StoreError>;
+
+    /// `watch` for a caller that wants only the events whose object has `route`'s field value
+    /// before or after the change. A backend may leave the others out (SQLite and memory do,
+    /// so such a write does not wake this watch); the caller still filters what it gets.
+    async fn watch_routed(
+        &self,
+        prefix: &str,
+        start: Option<Revision>,
+        route: &Route,
+    ) -> Result<WatchStream, StoreError> {
+        let _ = route;
+        self.watch(prefix, start).await
+    }
 
     /// Forgets the history before `revision`: reads and watches below it become `Compacted`.
     async fn compact(&self, revision: Revision) -> Result<(), StoreError>;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::Store;
 use crate::error::StoreError;
 use crate::log::{LogRow, WriteOp, check_compaction, plan_write, read_revision, write_result};
+use crate::route::Route;
 use crate::types::{
     GetResult, KeyValue, RangeOptions, RangeResult, Revision, WriteResult, has_prefix,
 };
@@ -246,7 +247,19 @@ impl Store for MemoryStore {
     ) -> Result<WatchStream, StoreError> {
         self.inner
             .hub
-            .watch(self.inner.clone(), prefix, start)
+            .watch(self.inner.clone(), prefix, start, None)
+            .await
+    }
+
+    async fn watch_routed(
+        &self,
+        prefix: &str,
+        start: Option<Revision>,
+        route: &Route,
+    ) -> Result<WatchStream, StoreError> {
+        self.inner
+            .hub
+            .watch(self.inner.clone(), prefix, start, Some(route))
             .await
     }
 

@@ -1,6 +1,7 @@
-//! Watches for the log-structured backends (memory, SQLite): a broadcast of committed events,
-//! and one task per watcher that serves from the broadcast while it keeps up and from the
-//! revision log when it does not, so that a watcher never blocks a writer and never skips.
+//! Watches for the log-structured backends (memory, SQLite): broadcasts of committed events (one
+//! per channel of `route`: everything, a resource, or an indexed field's value), and one task
+//! per watcher that serves from its channel while it keeps up and from the revision log when
+//! it does not, so that a watcher never blocks a writer and never skips.
 //!
 //! Worked example: a watcher from revision 5 when the store is at 8 reads 5..=8 from the log
 //! (`CatchingUp`), then takes 9, 10, … from the broadcast (`Live`). If its consumer stops
@@ -8,8 +9,9 @@
 //! and the watcher goes back to `CatchingUp` from the first revision it has not delivered.
 //! If compaction has removed that revision meanwhile, the stream ends with `WatchLagged`.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -17,6 +19,7 @@ use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::StoreError;
+use crate::route::{ChannelKey, IndexedField, Route, channel_for, channels_of, resource_of};
 use crate::types::{Revision, WatchEvent, has_prefix};
 
 /// Events a watcher's consumer may leave unread before the watcher task waits.
@@ -83,33 +86,129 @@ pub(crate) trait History: Send + Sync + 'static {
     async fn revisions(self: Arc<Self>) -> Result<(Revision, Revision), StoreError>;
 }
 
-/// The broadcast side of watches: writers publish each committed event here, in revision order.
+/// Events an indexed channel (one node's pods, say) keeps for its watchers before a slow one
+/// must catch up from the log. Few, because it keeps the last ones even when all were taken.
+const INDEXED_CAPACITY: usize = 128;
+
+/// An event on one channel, with the revision of the event before it on that channel (so a
+/// watcher knows it missed none of the channel's events).
+#[derive(Clone)]
+struct Delivery {
+    event: Arc<WatchEvent>,
+    previous: Revision,
+}
+
+/// One broadcast channel of the hub.
+struct Channel {
+    tx: broadcast::Sender<Delivery>,
+    /// The revision of the last event sent on it; 0 before the first.
+    previous: Revision,
+}
+
+/// The hub's channels and the indexed fields its routed watches use, per resource.
+#[derive(Default)]
+struct Channels {
+    channels: HashMap<ChannelKey, Channel>,
+    indexed: HashMap<String, Vec<IndexedField>>,
+}
+
+impl Channels {
+    /// A receiver on `key`'s channel, made when it is the first.
+    fn subscribe(
+        &mut self,
+        key: ChannelKey,
+        route: Option<&Route>,
+    ) -> broadcast::Receiver<Delivery> {
+        if let (ChannelKey::Indexed { resource, .. }, Some(route)) = (&key, route) {
+            let fields = self.indexed.entry(resource.clone()).or_default();
+            if !fields.iter().any(|f| f.name == route.field.name) {
+                fields.push(route.field);
+            }
+        }
+        let capacity = match key {
+            ChannelKey::Indexed { .. } => INDEXED_CAPACITY,
+            _ => BROADCAST_CAPACITY,
+        };
+        let channel = self.channels.entry(key).or_insert_with(|| Channel {
+            tx: broadcast::channel(capacity).0,
+            previous: Revision(0),
+        });
+        channel.tx.subscribe()
+    }
+
+    /// Drops indexed channels nobody listens on any more (a deleted node's, say), and the
+    /// indexes no channel uses.
+    fn sweep(&mut self) {
+        self.channels.retain(|key, channel| {
+            !matches!(key, ChannelKey::Indexed { .. }) || channel.tx.receiver_count() > 0
+        });
+        let channels = &self.channels;
+        for (resource, fields) in self.indexed.iter_mut() {
+            fields.retain(|field| {
+                channels.keys().any(|key| {
+                    matches!(key, ChannelKey::Indexed { resource: r, field: f, .. }
+                        if r == resource && *f == field.name)
+                })
+            });
+        }
+        self.indexed.retain(|_, fields| !fields.is_empty());
+    }
+
+    fn publish(&mut self, event: WatchEvent) {
+        let indexed = resource_of(&event.kv.key)
+            .and_then(|resource| self.indexed.get(resource))
+            .map_or(&[][..], Vec::as_slice);
+        let keys = channels_of(&event, indexed);
+        let revision = event.revision();
+        let event = Arc::new(event);
+        for key in keys {
+            if let Some(channel) = self.channels.get_mut(&key) {
+                let delivery = Delivery {
+                    event: event.clone(),
+                    previous: channel.previous,
+                };
+                // An error only means nobody is listening on this channel right now.
+                let _ = channel.tx.send(delivery);
+                channel.previous = revision;
+            }
+        }
+    }
+}
+
+/// The broadcast side of watches: writers publish each committed event here, in revision
+/// order, and it goes to the channels of the watches that can want it (see `route`).
 #[derive(Clone)]
 pub(crate) struct WatchHub {
-    tx: broadcast::Sender<Arc<WatchEvent>>,
+    channels: Arc<Mutex<Channels>>,
 }
 
 impl WatchHub {
     pub fn new() -> Self {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
-        WatchHub { tx }
+        WatchHub {
+            channels: Arc::default(),
+        }
     }
 
-    /// Publishes a committed event; never waits. Callers publish in revision order.
+    /// Publishes a committed event; never waits on a watcher. Callers publish in revision order.
     pub fn publish(&self, event: WatchEvent) {
-        // An error only means nobody is watching right now.
-        let _ = self.tx.send(Arc::new(event));
+        self.channels.lock().expect("watch hub lock").publish(event);
     }
 
-    /// Starts a watcher task over `history` and returns its stream.
+    /// Starts a watcher task over `history` and returns its stream; with a `route`, the task
+    /// hears only the resource's events that have the route's field value before or after.
     pub async fn watch<H: History>(
         &self,
         history: Arc<H>,
         prefix: &str,
         start: Option<Revision>,
+        route: Option<&Route>,
     ) -> Result<WatchStream, StoreError> {
         // Subscribe before reading the current revision, so nothing falls between the two.
-        let live = self.tx.subscribe();
+        let live = {
+            let mut channels = self.channels.lock().expect("watch hub lock");
+            channels.sweep();
+            channels.subscribe(channel_for(prefix, route), route)
+        };
         let (current, compacted) = history.clone().revisions().await?;
         let next = match start {
             Some(start) if start <= compacted => {
@@ -125,6 +224,7 @@ impl WatchHub {
         let watcher = Watcher {
             history,
             prefix: prefix.to_owned(),
+            route: route.cloned(),
             live,
             out: tx,
         };
@@ -147,7 +247,9 @@ enum WatcherState {
 struct Watcher<H> {
     history: Arc<H>,
     prefix: String,
-    live: broadcast::Receiver<Arc<WatchEvent>>,
+    /// Events the log has under `prefix` but that the route leaves out are skipped.
+    route: Option<Route>,
+    live: broadcast::Receiver<Delivery>,
     out: mpsc::Sender<Result<Arc<WatchEvent>, StoreError>>,
 }
 
@@ -184,6 +286,9 @@ impl<H: History> Watcher<H> {
             Err(err) => return self.fail(err).await,
         };
         for event in page.events {
+            if self.route.as_ref().is_some_and(|r| !r.concerns(&event)) {
+                continue;
+            }
             if self.out.send(Ok(Arc::new(event))).await.is_err() {
                 return WatcherState::Done;
             }
@@ -203,16 +308,17 @@ impl<H: History> Watcher<H> {
             () = self.out.closed() => return WatcherState::Done,
         };
         match received {
-            Ok(event) => match classify(event.revision(), next) {
+            Ok(Delivery { event, previous }) => match classify(event.revision(), previous, next) {
                 Arrival::AlreadySeen => WatcherState::Live { next },
                 Arrival::Gap => WatcherState::CatchingUp { next },
                 Arrival::Next => {
+                    let next = event.revision().next();
                     if has_prefix(&event.kv.key, &self.prefix)
                         && self.out.send(Ok(event)).await.is_err()
                     {
                         return WatcherState::Done;
                     }
-                    WatcherState::Live { next: next.next() }
+                    WatcherState::Live { next }
                 }
             },
             Err(broadcast::error::RecvError::Lagged(_)) => WatcherState::CatchingUp { next },
@@ -226,22 +332,26 @@ impl<H: History> Watcher<H> {
     }
 }
 
-/// How a broadcast event relates to the revision a watcher expects next.
+/// How a channel's event relates to the first revision a watcher has not yet covered.
 #[derive(Debug, PartialEq, Eq)]
 enum Arrival {
     /// Already delivered from the log.
     AlreadySeen,
-    /// Exactly the expected revision.
+    /// The channel's first event from `next` on.
     Next,
-    /// Revisions are missing in between: catch up from the log.
+    /// The channel had an event from `next` on before this one, which the watcher did not
+    /// get: catch up from the log.
     Gap,
 }
 
-fn classify(revision: Revision, next: Revision) -> Arrival {
-    match revision.cmp(&next) {
-        std::cmp::Ordering::Less => Arrival::AlreadySeen,
-        std::cmp::Ordering::Equal => Arrival::Next,
-        std::cmp::Ordering::Greater => Arrival::Gap,
+/// `revision` is the event's, `previous` that of the channel's event before it.
+fn classify(revision: Revision, previous: Revision, next: Revision) -> Arrival {
+    if revision < next {
+        Arrival::AlreadySeen
+    } else if previous < next {
+        Arrival::Next
+    } else {
+        Arrival::Gap
     }
 }
 
@@ -251,17 +361,60 @@ mod tests {
 
     #[test]
     fn classify_table() {
+        // (revision, previous on the channel, next expected, arrival)
         let cases = [
-            (4, 5, Arrival::AlreadySeen),
-            (5, 5, Arrival::Next),
-            (6, 5, Arrival::Gap),
+            (4, 3, 5, Arrival::AlreadySeen),
+            (5, 4, 5, Arrival::Next),
+            // Revisions 5-8 went to other channels.
+            (9, 2, 5, Arrival::Next),
+            // Revision 6 was on this channel and never arrived.
+            (9, 6, 5, Arrival::Gap),
+            (6, 5, 5, Arrival::Gap),
         ];
-        for (revision, next, want) in cases {
+        for (revision, previous, next, want) in cases {
             assert_eq!(
-                classify(Revision(revision), Revision(next)),
+                classify(Revision(revision), Revision(previous), Revision(next)),
                 want,
-                "{revision} vs {next}"
+                "{revision} after {previous} vs {next}"
             );
         }
+    }
+
+    fn node_of(stored: &[u8]) -> Option<String> {
+        Some(String::from_utf8_lossy(stored).into_owned()).filter(|v| !v.is_empty())
+    }
+
+    #[test]
+    fn sweep_drops_indexed_channels_nobody_hears() {
+        let route = |value: &str| Route {
+            field: IndexedField {
+                name: "spec.nodeName",
+                value_of: node_of,
+            },
+            value: value.to_owned(),
+        };
+        let mut channels = Channels::default();
+        let everything = channels.subscribe(channel_for("pods/", None), None);
+        let n1 = channels.subscribe(channel_for("pods/", Some(&route("n1"))), Some(&route("n1")));
+        let n2 = channels.subscribe(channel_for("pods/", Some(&route("n2"))), Some(&route("n2")));
+        drop(n1);
+        channels.sweep();
+        let mut kept: Vec<ChannelKey> = channels.channels.keys().cloned().collect();
+        kept.sort_by_key(|k| format!("{k:?}"));
+        assert_eq!(
+            kept,
+            [
+                channel_for("pods/", Some(&route("n2"))),
+                channel_for("pods/", None)
+            ]
+        );
+        assert_eq!(channels.indexed["pods/"].len(), 1);
+        drop(n2);
+        channels.sweep();
+        assert!(channels.indexed.is_empty(), "no index left in use");
+        // The resource's own channel stays, even with no receiver.
+        drop(everything);
+        channels.sweep();
+        assert_eq!(channels.channels.len(), 1);
     }
 }

@@ -73,8 +73,24 @@ macro_rules! conformance {
             case!(unread_watcher_does_not_stall_writers);
             case!(lagging_watcher_past_compaction_ends_with_error);
             case!(dropped_watch_ends_quietly);
+            case!(routed_watch_gets_every_event_of_its_value);
         }
     };
+}
+
+/// Routing is what the embedded backends add over etcd's semantics.
+mod routing {
+    use crate::conformance::suite;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_routed_watch_hears_only_its_value() {
+        suite::routed_watch_hears_only_its_value(crate::memory().await.store.as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_routed_watch_hears_only_its_value() {
+        suite::routed_watch_hears_only_its_value(crate::sqlite().await.store.as_ref()).await;
+    }
 }
 
 conformance!(memory);

@@ -11,6 +11,7 @@ mod subresources;
 mod update;
 mod watch;
 pub(crate) mod watch_lines;
+mod watch_route;
 
 use std::sync::Arc;
 

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::Call;
 use super::list::Filter;
+use super::watch_route::route_for;
 use crate::object::{from_stored, parse_resource_version, set_resource_version};
 use crate::response::wants_table;
 use crate::{Inner, store_error};
@@ -128,7 +129,11 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
         headers_sent: false,
         columns: call.info.strategy.columns(),
     };
-    let stream = match store.watch(&prefix, Some(start)).await {
+    let watched = match route_for(call.info, &filter) {
+        Some(route) => store.watch_routed(&prefix, Some(start), &route).await,
+        None => store.watch(&prefix, Some(start)).await,
+    };
+    let stream = match watched {
         Ok(stream) => Some(stream),
         Err(StoreError::Compacted {
             requested,

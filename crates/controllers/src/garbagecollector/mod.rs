@@ -111,8 +111,11 @@ async fn watch_everything(
             let store = writer.as_reader();
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
             let notify = changed.clone();
-            let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-                .default_backoff();
+            let stream = reflector::reflector(
+                writer,
+                ferrokube_client::cache::trimmed(watcher(api, watcher::Config::default())),
+            )
+            .default_backoff();
             tokio::spawn(stream.for_each(move |_| {
                 notify.notify_one();
                 futures::future::ready(())

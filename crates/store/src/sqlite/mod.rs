@@ -16,6 +16,7 @@ use crate::Store;
 use crate::compaction::CompactionPolicy;
 use crate::error::StoreError;
 use crate::log::WriteOp;
+use crate::route::Route;
 use crate::types::{GetResult, RangeOptions, RangeResult, Revision, WriteResult};
 use crate::watch::{History, HistoryPage, WatchHub, WatchStream};
 use reader::ReadPool;
@@ -201,7 +202,19 @@ impl Store for SqliteStore {
     ) -> Result<WatchStream, StoreError> {
         self.shared
             .hub
-            .watch(self.shared.clone(), prefix, start)
+            .watch(self.shared.clone(), prefix, start, None)
+            .await
+    }
+
+    async fn watch_routed(
+        &self,
+        prefix: &str,
+        start: Option<Revision>,
+        route: &Route,
+    ) -> Result<WatchStream, StoreError> {
+        self.shared
+            .hub
+            .watch(self.shared.clone(), prefix, start, Some(route))
             .await
     }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrokube_store::{
-    EventKind, RangeOptions, Revision, Store, StoreError, WatchEvent, WatchStream,
+    EventKind, IndexedField, RangeOptions, Revision, Route, Store, StoreError, WatchEvent,
+    WatchStream,
 };
 use rand::Rng;
 
@@ -607,4 +608,113 @@ pub async fn dropped_watch_ends_quietly(store: &dyn Store) {
     let mut fresh = store.watch("d/", None).await.unwrap();
     store.create("d/last", v("x")).await.unwrap();
     assert_eq!(next_event(&mut fresh).await.kv.key, "d/last");
+}
+
+/// The stand-in index of the routing cases: the value is what follows `node=`.
+fn node_of(stored: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(stored).ok()?;
+    text.strip_prefix("node=")
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn route(value: &str) -> Route {
+    Route {
+        field: IndexedField {
+            name: "spec.nodeName",
+            value_of: node_of,
+        },
+        value: value.to_owned(),
+    }
+}
+
+fn has_node(kv: Option<&ferrokube_store::KeyValue>, node: &str) -> bool {
+    kv.is_some_and(|kv| node_of(&kv.value).as_deref() == Some(node))
+}
+
+/// Whether `event`'s object is on `node` before or after the change.
+fn concerns(event: &WatchEvent, node: &str) -> bool {
+    let new = (event.kind == EventKind::Put).then_some(&event.kv);
+    has_node(new, node) || has_node(event.prev.as_ref(), node)
+}
+
+/// Writes pods that are created unbound, bound, moved between nodes and deleted; returns the
+/// revisions of the writes that concern node `n1`.
+async fn move_pods(store: &dyn Store) -> Vec<Revision> {
+    let a = store.create("rp/ns/a", v("node=")).await.unwrap();
+    let a = store
+        .update("rp/ns/a", v("node=n1"), a.revision)
+        .await
+        .unwrap();
+    store.create("other/x", v("node=n1")).await.unwrap();
+    let b = store.create("rp/ns/b", v("node=n2")).await.unwrap();
+    let b = store
+        .update("rp/ns/b", v("node=n1"), b.revision)
+        .await
+        .unwrap();
+    let a2 = store
+        .update("rp/ns/a", v("node=n2"), a.revision)
+        .await
+        .unwrap();
+    store
+        .update("rp/ns/a", v("node=n3"), a2.revision)
+        .await
+        .unwrap();
+    let gone = store.delete("rp/ns/b", None).await.unwrap();
+    vec![a.revision, b.revision, a2.revision, gone.revision]
+}
+
+/// A routed watch gets, in order, every event whose object has its value before or after the
+/// change (a backend may send others too), whether it started now or at a past revision.
+pub async fn routed_watch_gets_every_event_of_its_value(store: &dyn Store) {
+    let base = store.current_revision().await.unwrap();
+    let mut live = store.watch_routed("rp/", None, &route("n1")).await.unwrap();
+    let wanted = move_pods(store).await;
+    let mut from_log = store
+        .watch_routed("rp/", Some(base.next()), &route("n1"))
+        .await
+        .unwrap();
+    for watch in [&mut live, &mut from_log] {
+        let mut got = Vec::new();
+        while got.len() < wanted.len() {
+            let event = next_event(watch).await;
+            assert!(event.kv.key.starts_with("rp/"), "{event:?}");
+            if concerns(&event, "n1") {
+                got.push(event.revision());
+            }
+        }
+        assert_eq!(got, wanted);
+    }
+
+    // A routed watch left unread while its value's events overflow every buffer catches up.
+    let start = store.current_revision().await.unwrap();
+    let mut unread = store.watch_routed("rp/", None, &route("n9")).await.unwrap();
+    let mut written = Vec::new();
+    for i in 0..400 {
+        let key = format!("rp/ns/many-{i}");
+        written.push(store.create(&key, v("node=n9")).await.unwrap().revision);
+    }
+    let got: Vec<Revision> = take_events(&mut unread, written.len())
+        .await
+        .iter()
+        .map(WatchEvent::revision)
+        .collect();
+    assert_eq!(got, written, "from {start:?}");
+}
+
+/// The embedded backends route: a routed watch hears nothing of other values or resources.
+pub async fn routed_watch_hears_only_its_value(store: &dyn Store) {
+    let mut watch = store.watch_routed("rp/", None, &route("n1")).await.unwrap();
+    let mut everything = store.watch("rp/", None).await.unwrap();
+    let wanted = move_pods(store).await;
+    let got: Vec<Revision> = take_events(&mut watch, wanted.len())
+        .await
+        .iter()
+        .map(WatchEvent::revision)
+        .collect();
+    assert_eq!(got, wanted);
+    assert_quiet(&mut watch).await;
+    // The unrouted watch of the same resource still hears every one of its seven writes.
+    assert_eq!(take_events(&mut everything, 7).await.len(), 7);
+    assert_quiet(&mut everything).await;
 }
