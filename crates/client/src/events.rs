@@ -127,10 +127,20 @@ impl Recorder {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_owned());
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(err) = api.create(&PostParams::default(), &event).await {
+        if let Err(err) = self.create(&namespace, &event).await {
             tracing::warn!(error = %err, reason, "could not publish event");
         }
+    }
+
+    /// POSTs `event`, reading the answer only for its status: nothing uses the created Event,
+    /// and decoding the 50,000 that 10,000 pods bring took about 1.5% of a busy server's CPU.
+    async fn create(&self, namespace: &str, event: &Event) -> Result<(), kube::Error> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let body = serde_json::to_vec(event).map_err(kube::Error::SerdeError)?;
+        let request = kube::core::Request::new(api.resource_url())
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        self.client.request_text(request).await.map(drop)
     }
 }
 

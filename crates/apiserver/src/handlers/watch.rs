@@ -313,11 +313,17 @@ fn planned(
     })
 }
 
-/// One event's line: `{"type":…,"object":…}` and a newline.
+/// One event's line: `{"type":…,"object":…}` and a newline, `type` first as upstream writes
+/// it. Clients decode the event as an adjacently tagged enum (kube-rs' `WatchEvent`, for one):
+/// with the tag first they decode the object straight into its type, and with it last (as a
+/// sorted map would put it) they must first buffer the whole object as generic content.
 fn event_line(kind: &str, object: Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(&json!({"type": kind, "object": object}))
-        .expect("JSON values serialize");
-    bytes.push(b'\n');
+    let mut bytes = Vec::with_capacity(1024);
+    bytes.extend_from_slice(b"{\"type\":");
+    serde_json::to_writer(&mut bytes, kind).expect("strings serialize");
+    bytes.extend_from_slice(b",\"object\":");
+    serde_json::to_writer(&mut bytes, &object).expect("JSON values serialize");
+    bytes.extend_from_slice(b"}\n");
     Bytes::from(bytes)
 }
 
@@ -325,5 +331,21 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_line_puts_the_type_first() {
+        let object = json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "a\"b"}});
+        let line = event_line("ADDED", object.clone());
+        let text = std::str::from_utf8(&line).unwrap();
+        assert!(text.starts_with(r#"{"type":"ADDED","object":{"#), "{text}");
+        assert!(text.ends_with("}\n"), "{text}");
+        let parsed: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parsed, json!({"type": "ADDED", "object": object}));
     }
 }
