@@ -38,6 +38,18 @@ impl FieldSet {
     /// The fields set in `object` (whose schema is `root`), without identity and server fields;
     /// `status` is included only when `with_status` (the status subresource's manager owns it).
     pub fn of_object(object: &Value, schemas: &Schemas, root: &str, with_status: bool) -> FieldSet {
+        FieldSet::of_object_where(object, schemas, root, with_status, &|_| true)
+    }
+
+    /// `of_object` for the parts of `object` that `keep` accepts: a top-level field
+    /// (`["spec"]`) or a field of `metadata` (`["metadata", "labels"]`).
+    pub fn of_object_where(
+        object: &Value,
+        schemas: &Schemas,
+        root: &str,
+        with_status: bool,
+        keep: &dyn Fn(&[&str]) -> bool,
+    ) -> FieldSet {
         let mut set = FieldSet::default();
         let Some(map) = object.as_object() else {
             return set;
@@ -51,13 +63,16 @@ impl FieldSet {
                     .into_iter()
                     .flatten()
                     .filter(|(k, _)| !UNOWNED_METADATA.contains(&k.as_str()))
+                    .filter(|(k, _)| keep(&["metadata", k]))
                 {
                     meta.add_field(k, v, meta_type.as_deref(), schemas);
                 }
                 if !meta.0.is_empty() {
                     set.0.insert("f:metadata".into(), meta);
                 }
-            } else if !UNOWNED.contains(&key.as_str()) || (key == "status" && with_status) {
+            } else if (!UNOWNED.contains(&key.as_str()) || (key == "status" && with_status))
+                && keep(&[key])
+            {
                 set.add_field(key, value, Some(root), schemas);
             }
         }

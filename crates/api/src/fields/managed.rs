@@ -91,6 +91,12 @@ impl Actor<'_> {
             self.subresource == "status",
         )
     }
+
+    /// `fields_of` for the parts `keep` accepts (see `FieldSet::of_object_where`).
+    fn fields_where(&self, object: &Value, keep: &dyn Fn(&[&str]) -> bool) -> FieldSet {
+        let with_status = self.subresource == "status";
+        FieldSet::of_object_where(object, self.schemas, self.root, with_status, keep)
+    }
 }
 
 /// The entries recorded on an object.
@@ -116,13 +122,19 @@ pub fn write_entries(object: &mut Value, entries: &[ManagedEntry]) {
 }
 
 /// The member paths whose values differ between `old` (absent for a create) and `new`.
+///
+/// Parts equal in both (a top-level field, or a field of `metadata`) can have no changed or
+/// removed path, so their fields are never listed: a status update does not walk the spec.
 fn changed_paths(
     actor: &Actor<'_>,
     old: Option<&Value>,
     new: &Value,
 ) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
-    let new_fields = actor.fields_of(new);
-    let old_fields = old.map(|o| actor.fields_of(o)).unwrap_or_default();
+    let differs = |part: &[&str]| old.and_then(|o| part_at(o, part)) != part_at(new, part);
+    let new_fields = actor.fields_where(new, &differs);
+    let old_fields = old
+        .map(|o| actor.fields_where(o, &differs))
+        .unwrap_or_default();
     let changed = new_fields
         .paths()
         .into_iter()
@@ -144,20 +156,55 @@ fn changed_paths(
     (changed, removed)
 }
 
+/// The value at `part` (a path of plain keys) in `object`.
+fn part_at<'a>(object: &'a Value, part: &[&str]) -> Option<&'a Value> {
+    part.iter().try_fold(object, |value, key| value.get(key))
+}
+
 /// The entries after `actor` wrote `new` over `old` with an Update (PUT, PATCH or create):
 /// the fields it changed become its own and leave every other manager.
 pub fn record_update(
-    mut entries: Vec<ManagedEntry>,
+    entries: Vec<ManagedEntry>,
     actor: &Actor<'_>,
     old: Option<&Value>,
     new: &Value,
 ) -> Vec<ManagedEntry> {
+    if old.is_none() && entries.is_empty() {
+        return created(actor, new);
+    }
     let (changed, removed) = changed_paths(actor, old, new);
+    record_changes(entries, actor, &changed, &removed)
+}
+
+/// The entries of an object `actor` created: one, with every field set (what
+/// `record_changes` makes of a create, without listing each path and inserting it again).
+fn created(actor: &Actor<'_>, new: &Value) -> Vec<ManagedEntry> {
+    let fields = actor.fields_of(new);
+    if fields.0.is_empty() {
+        return Vec::new();
+    }
+    vec![ManagedEntry {
+        manager: actor.manager.to_owned(),
+        operation: "Update".into(),
+        api_version: actor.api_version.to_owned(),
+        time: actor.now.to_owned(),
+        fields,
+        subresource: actor.subresource.to_owned(),
+    }]
+}
+
+/// `entries` after `actor` changed the paths `changed` and removed `removed`.
+fn record_changes(
+    mut entries: Vec<ManagedEntry>,
+    actor: &Actor<'_>,
+    changed: &[Vec<Step>],
+    removed: &[Vec<Step>],
+) -> Vec<ManagedEntry> {
     if changed.is_empty() && removed.is_empty() {
         return entries;
     }
     for entry in &mut entries {
-        for path in changed.iter().chain(&removed) {
+        for path in changed.iter().chain(removed) {
             entry.fields.remove(path);
         }
     }
@@ -175,7 +222,7 @@ pub fn record_update(
             subresource: actor.subresource.to_owned(),
         },
     };
-    for path in &changed {
+    for path in changed {
         entry.fields.insert(path);
     }
     entry.api_version = actor.api_version.to_owned();
@@ -189,6 +236,123 @@ pub fn record_update(
 mod tests {
     use super::*;
     use crate::registry::Registry;
+
+    /// `record_update` as it was before it skipped equal parts and created entries directly:
+    /// every path of both objects listed, compared and inserted.
+    fn record_update_by_every_path(
+        entries: Vec<ManagedEntry>,
+        actor: &Actor<'_>,
+        old: Option<&Value>,
+        new: &Value,
+    ) -> Vec<ManagedEntry> {
+        let new_fields = actor.fields_of(new);
+        let old_fields = old.map(|o| actor.fields_of(o)).unwrap_or_default();
+        let changed: Vec<_> = new_fields
+            .paths()
+            .into_iter()
+            .filter(|p| {
+                let before = old.and_then(|o| value_at(o, p));
+                if p.last().is_some_and(|s| s == ".") {
+                    before.is_none()
+                } else {
+                    before != value_at(new, p)
+                }
+            })
+            .collect();
+        let removed: Vec<_> = old_fields
+            .paths()
+            .into_iter()
+            .filter(|p| !new_fields.contains(p))
+            .collect();
+        record_changes(entries, actor, &changed, &removed)
+    }
+
+    #[test]
+    fn skipping_equal_parts_records_what_every_path_would() {
+        let schemas = Schemas::for_registry(&Registry::builtin());
+        let actor = |manager: &'static str, subresource: &'static str| Actor {
+            manager,
+            subresource,
+            api_version: "v1",
+            now: "2026-01-01T00:00:00Z",
+            schemas: &schemas,
+            root: "io.k8s.api.core.v1.Pod",
+        };
+        let pod = |labels: Value, node: &str, status: Value| {
+            json!({
+                "metadata": {"name": "web", "namespace": "default", "labels": labels,
+                             "resourceVersion": "5", "uid": "u"},
+                "spec": {"nodeName": node, "containers": [{"name": "web", "image": "nginx",
+                         "ports": [{"containerPort": 80, "protocol": "TCP"}]}]},
+                "status": status,
+            })
+        };
+        let steps = [
+            (
+                actor("controller", ""),
+                pod(json!({"app": "web"}), "", json!({"phase": "Pending"})),
+            ),
+            (
+                actor("scheduler", ""),
+                pod(json!({"app": "web"}), "node-1", json!({"phase": "Pending"})),
+            ),
+            (
+                actor("kubelet", "status"),
+                pod(
+                    json!({"app": "web"}),
+                    "node-1",
+                    json!({"phase": "Running", "podIP": "10.0.0.5"}),
+                ),
+            ),
+            (
+                actor("kubectl-label", ""),
+                pod(
+                    json!({"app": "web", "tier": "front"}),
+                    "node-1",
+                    json!({"phase": "Running", "podIP": "10.0.0.5"}),
+                ),
+            ),
+            (
+                actor("kubectl-label", ""),
+                pod(
+                    json!({"tier": "front"}),
+                    "node-1",
+                    json!({"phase": "Running", "podIP": "10.0.0.5"}),
+                ),
+            ),
+            (
+                actor("kubelet", "status"),
+                pod(
+                    json!({"tier": "front"}),
+                    "node-1",
+                    json!({"phase": "Running"}),
+                ),
+            ),
+            (
+                actor("kubectl-edit", ""),
+                pod(
+                    json!({"tier": "front"}),
+                    "node-1",
+                    json!({"phase": "Running"}),
+                ),
+            ),
+        ];
+        let (mut entries, mut old): (Vec<ManagedEntry>, Option<Value>) = (Vec::new(), None);
+        for (i, (actor, new)) in steps.iter().enumerate() {
+            let want = record_update_by_every_path(entries.clone(), actor, old.as_ref(), new);
+            entries = record_update(entries, actor, old.as_ref(), new);
+            assert_eq!(entries, want, "step {i} by {}", actor.manager);
+            old = Some(new.clone());
+        }
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| e.manager.as_str())
+                .collect::<Vec<_>>(),
+            ["controller", "scheduler", "kubectl-label", "kubelet"],
+            "the last writer moves last; an edit changing nothing owns nothing"
+        );
+    }
 
     #[test]
     fn an_update_takes_the_fields_it_changes() {
