@@ -172,7 +172,8 @@ where
     K: Serialize + DeserializeOwned + HasMeta,
 {
     fn typed(object: &Value) -> Option<K> {
-        serde_json::from_value(object.clone()).ok()
+        // From the borrowed tree: `from_value` would need a clone of the whole object first.
+        K::deserialize(object).ok()
     }
 
     fn encode(typed: &K) -> Value {
@@ -185,7 +186,7 @@ where
     K: Serialize + DeserializeOwned + HasMeta + schemars::JsonSchema + Send + Sync,
 {
     fn decode(&self, object: Value) -> Result<Decoded, String> {
-        let typed: K = serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        let typed = K::deserialize(&object).map_err(|e| e.to_string())?;
         let decoded = Self::encode(&typed);
         let mut unknown_fields = Vec::new();
         find_unknown(&object, &decoded, "", &mut unknown_fields);
