@@ -108,12 +108,20 @@ pub async fn run(
         kube_api_qps: config.scheduler_kube_api_qps,
         kube_api_burst: config.scheduler_kube_api_burst,
     };
-    let scheduler_client = ferrokube_client::build(client_config.clone(), &scheduler_limits)?;
-    let scheduler = tokio::spawn(ferrokube_scheduler::run(
-        scheduler_client,
-        config.scheduling.options(),
-        shutdown.clone(),
-    ));
+    // Checked here, so that building it again on the scheduler's thread cannot fail.
+    ferrokube_client::build(client_config.clone(), &scheduler_limits)?;
+    let scheduler = {
+        let (client_config, options, shutdown) = (
+            client_config.clone(),
+            config.scheduling.options(),
+            shutdown.clone(),
+        );
+        on_own_thread("scheduler", move || async move {
+            let client = ferrokube_client::build(client_config, &scheduler_limits)
+                .expect("checked above");
+            ferrokube_scheduler::run(client, options, shutdown).await;
+        })?
+    };
     let hollow = start_hollow_nodes(config.hollow_nodes, &client_config, &shutdown)?;
     let agent = (!config.disable_agent)
         .then(|| -> anyhow::Result<_> {
@@ -137,7 +145,7 @@ pub async fn run(
         .transpose()?;
     api.serve(listener, shutdown).await?;
     controllers.await?;
-    scheduler.await?;
+    scheduler.await;
     for node in hollow {
         node.await?;
     }
@@ -146,6 +154,38 @@ pub async fn run(
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Runs the future `make` returns on a thread of its own, with a single-threaded runtime, as
+/// if it were a process of its own (as upstream's scheduler is); the returned future resolves
+/// when it has finished.
+///
+/// Why: the scheduler is one loop. As a task among the hundreds a busy server runs (request
+/// handlers, watches, controllers, kubelets), it waited its turn behind all of them and bound
+/// ~400 pods/s even once the rest had work to spare; as a thread, the OS gives it its share.
+/// Its client is built on that thread, so that its HTTP connections are driven there too.
+fn on_own_thread<F>(
+    name: &str,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> anyhow::Result<impl Future<Output = ()>>
+where
+    F: Future<Output = ()>,
+{
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a single-threaded runtime builds");
+            runtime.block_on(make());
+            let _ = done.send(());
+        })
+        .with_context(|| format!("starting the {name} thread"))?;
+    Ok(async move {
+        let _ = finished.await;
+    })
 }
 
 /// Starts `count` hollow kubelets (4 CPU, 32 GiB, 110 pods each, as kubemark's), sharing one
