@@ -103,7 +103,10 @@ pub async fn run(
     // The controllers are API clients of this server, as if they ran elsewhere.
     let client_config = kube::Config::new(format!("http://{address}").parse()?);
     let clients = ferrokube_client::per_controller(client_config.clone(), config.limits.clone())?;
-    let controllers = tokio::spawn(ferrokube_controllers::run(clients, shutdown.clone()));
+    let controllers = {
+        let shutdown = shutdown.clone();
+        on_own_thread("controllers", move || ferrokube_controllers::run(clients, shutdown))?
+    };
     let scheduler_limits = ferrokube_client::ClientLimits {
         kube_api_qps: config.scheduler_kube_api_qps,
         kube_api_burst: config.scheduler_kube_api_burst,
@@ -144,7 +147,7 @@ pub async fn run(
         })
         .transpose()?;
     api.serve(listener, shutdown).await?;
-    controllers.await?;
+    controllers.await;
     scheduler.await;
     for node in hollow {
         node.await?;

@@ -410,19 +410,23 @@ async fn ensure_image(
     }
 }
 
-/// Writes the status; whether it was accepted.
+/// Writes the status; whether it was accepted. The answer is read only for its status code:
+/// decoding the pod it returns cost more than the patch itself, and nothing used it.
 async fn report(ctx: &WorkerContext, pod: &Pod, status: &Value) -> bool {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pod.namespace().unwrap_or_default());
     let patch = json!({"status": status});
-    match api
-        .patch_status(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => true,
+    let request = kube::core::Request::new(api.resource_url()).patch_subresource(
+        "status",
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    );
+    let sent = match request {
+        Ok(request) => ctx.client.request_text(request).await.map(drop),
+        Err(err) => Err(kube::Error::BuildRequest(err)),
+    };
+    match sent {
+        Ok(()) => true,
         Err(err) => {
             tracing::debug!(pod = %pod.name_any(), error = %err, "status not written");
             false
