@@ -100,28 +100,33 @@ pub async fn run(
     tracing::info!(address = %address, kubeconfig = %kubeconfig.display(), "API server listening");
     println!("export KUBECONFIG={}", kubeconfig.display());
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
-    // The controllers are API clients of this server, as if they ran elsewhere.
+    // The controllers and the scheduler are API clients of this server, as if they ran
+    // elsewhere, through a door of their own (see `serve_control_plane`).
     let client_config = kube::Config::new(format!("http://{address}").parse()?);
-    let clients = ferrokube_client::per_controller(client_config.clone(), config.limits.clone())?;
+    let (control_plane, control_address) = serve_control_plane(&api, shutdown.clone())?;
+    let control_config = kube::Config::new(format!("http://{control_address}").parse()?);
+    let clients = ferrokube_client::per_controller(control_config.clone(), config.limits.clone())?;
     let controllers = {
         let shutdown = shutdown.clone();
-        on_own_thread("controllers", move || ferrokube_controllers::run(clients, shutdown))?
+        on_own_thread("controllers", move || {
+            ferrokube_controllers::run(clients, shutdown)
+        })?
     };
     let scheduler_limits = ferrokube_client::ClientLimits {
         kube_api_qps: config.scheduler_kube_api_qps,
         kube_api_burst: config.scheduler_kube_api_burst,
     };
     // Checked here, so that building it again on the scheduler's thread cannot fail.
-    ferrokube_client::build(client_config.clone(), &scheduler_limits)?;
+    ferrokube_client::build(control_config.clone(), &scheduler_limits)?;
     let scheduler = {
         let (client_config, options, shutdown) = (
-            client_config.clone(),
+            control_config.clone(),
             config.scheduling.options(),
             shutdown.clone(),
         );
         on_own_thread("scheduler", move || async move {
-            let client = ferrokube_client::build(client_config, &scheduler_limits)
-                .expect("checked above");
+            let client =
+                ferrokube_client::build(client_config, &scheduler_limits).expect("checked above");
             ferrokube_scheduler::run(client, options, shutdown).await;
         })?
     };
@@ -147,8 +152,10 @@ pub async fn run(
         })
         .transpose()?;
     api.serve(listener, shutdown).await?;
-    controllers.await;
-    scheduler.await;
+    // Each resolves, to an error, when its thread has ended.
+    for finished in [controllers, scheduler, control_plane] {
+        let _ = finished.await;
+    }
     for node in hollow {
         node.await?;
     }
@@ -159,9 +166,41 @@ pub async fn run(
     Ok(())
 }
 
+/// Serves the API to the control plane (controllers, scheduler) on a second loopback port, on a
+/// thread of its own; returns when that stops, and the port.
+///
+/// Why: upstream's API Priority and Fairness keeps system components' requests from queueing
+/// behind a flood of others. Here, with 10,000 pods starting on 100 nodes, the kubelets' status
+/// patches and Events kept the server's runtime so busy that a single pod create from the
+/// ReplicaSet controller waited 40-90 ms, and its slow-start batches (1, 2, 4, … pods, each
+/// waiting for the last) set the pace of the whole rollout. The same API server, store and
+/// watches serve both doors; only the threads that run the requests differ.
+fn serve_control_plane(
+    api: &ApiServer,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Finished, std::net::SocketAddr)> {
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).context("listening for the control plane")?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let api = api.clone();
+    let served = on_own_thread("apiserver-control", move || async move {
+        let served = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => api.serve(listener, shutdown).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the control plane's API listener stopped");
+        }
+    })?;
+    Ok((served, address))
+}
+
+/// Resolves (to an error, as the sender is dropped) when a thread `on_own_thread` started ends.
+type Finished = tokio::sync::oneshot::Receiver<()>;
+
 /// Runs the future `make` returns on a thread of its own, with a single-threaded runtime, as
-/// if it were a process of its own (as upstream's scheduler is); the returned future resolves
-/// when it has finished.
+/// if it were a process of its own (as upstream's scheduler is).
 ///
 /// Why: the scheduler is one loop. As a task among the hundreds a busy server runs (request
 /// handlers, watches, controllers, kubelets), it waited its turn behind all of them and bound
@@ -170,7 +209,7 @@ pub async fn run(
 fn on_own_thread<F>(
     name: &str,
     make: impl FnOnce() -> F + Send + 'static,
-) -> anyhow::Result<impl Future<Output = ()>>
+) -> anyhow::Result<Finished>
 where
     F: Future<Output = ()>,
 {
@@ -183,12 +222,10 @@ where
                 .build()
                 .expect("a single-threaded runtime builds");
             runtime.block_on(make());
-            let _ = done.send(());
+            drop(done);
         })
         .with_context(|| format!("starting the {name} thread"))?;
-    Ok(async move {
-        let _ = finished.await;
-    })
+    Ok(finished)
 }
 
 /// Starts `count` hollow kubelets (4 CPU, 32 GiB, 110 pods each, as kubemark's), sharing one

@@ -179,6 +179,8 @@ impl Channels {
 /// order, and it goes to the channels of the watches that can want it (see `route`).
 #[derive(Clone)]
 pub(crate) struct WatchHub {
+    /// Lock order: taken last (the memory store publishes while holding its state lock);
+    /// nothing else is locked while it is held, and sends on the channels never wait.
     channels: Arc<Mutex<Channels>>,
 }
 
