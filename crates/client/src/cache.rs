@@ -68,8 +68,8 @@ where
 
 /// `events` with each object's `metadata.managedFields` dropped, as upstream's scheduler and
 /// controller manager do for their informers (`TransformStripManagedFields`): no component
-/// reads them, and with them a cached Pod takes several times the memory (10,000 Pods held
-/// ~1.2 GB across the caches of one server).
+/// reads them, and as JSON trees they were the largest part of a cached Pod (with 10,000 Pods
+/// in the caches, the server's resident memory fell from ~1.5 GB to ~0.9 GB without them).
 pub fn trimmed<K, S>(events: S) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>
 where
     K: Resource,
