@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::Store;
 use crate::error::StoreError;
+use crate::route::Route;
 use crate::types::{
     EventKind, GetResult, KeyValue, RangeOptions, RangeResult, Revision, WatchEvent, WriteResult,
     prefix_end,
@@ -351,10 +352,12 @@ impl Store for EtcdStore {
         }
     }
 
-    async fn watch(
+    /// etcd has no routing: a routed watch gets every event under `prefix`.
+    async fn watch_routed(
         &self,
         prefix: &str,
         start: Option<Revision>,
+        _route: Option<&Route>,
     ) -> Result<WatchStream, StoreError> {
         // etcd reports a compacted start asynchronously; a read just below `start` tells now,
         // and makes a start equal to the compacted revision fail, as the embedded backends do.

@@ -70,21 +70,24 @@ pub trait Store: Send + Sync + 'static {
     /// Streams every change under `prefix` from revision `start` (inclusive), or from now.
     ///
     /// A `start` at or below the compacted revision fails with `Compacted`.
-    async fn watch(&self, prefix: &str, start: Option<Revision>)
-    -> Result<WatchStream, StoreError>;
+    async fn watch(
+        &self,
+        prefix: &str,
+        start: Option<Revision>,
+    ) -> Result<WatchStream, StoreError> {
+        self.watch_routed(prefix, start, None).await
+    }
 
-    /// `watch` for a caller that wants only the events whose object has `route`'s field value
-    /// before or after the change. A backend may leave the others out (SQLite and memory do,
-    /// so such a write does not wake this watch); the caller still filters what it gets.
+    /// `watch`, for a caller that, given a `route`, wants only the events whose object has the
+    /// route's field value before or after the change. A backend may leave the others out
+    /// (SQLite and memory do, so such a write does not wake this watch; etcd does not); the
+    /// caller still filters what it gets.
     async fn watch_routed(
         &self,
         prefix: &str,
         start: Option<Revision>,
-        route: &Route,
-    ) -> Result<WatchStream, StoreError> {
-        let _ = route;
-        self.watch(prefix, start).await
-    }
+        route: Option<&Route>,
+    ) -> Result<WatchStream, StoreError>;
 
     /// Forgets the history before `revision`: reads and watches below it become `Compacted`.
     async fn compact(&self, revision: Revision) -> Result<(), StoreError>;

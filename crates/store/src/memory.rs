@@ -240,26 +240,15 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn watch(
-        &self,
-        prefix: &str,
-        start: Option<Revision>,
-    ) -> Result<WatchStream, StoreError> {
-        self.inner
-            .hub
-            .watch(self.inner.clone(), prefix, start, None)
-            .await
-    }
-
     async fn watch_routed(
         &self,
         prefix: &str,
         start: Option<Revision>,
-        route: &Route,
+        route: Option<&Route>,
     ) -> Result<WatchStream, StoreError> {
         self.inner
             .hub
-            .watch(self.inner.clone(), prefix, start, Some(route))
+            .watch(self.inner.clone(), prefix, start, route)
             .await
     }
 

@@ -113,12 +113,9 @@ struct Channels {
 }
 
 impl Channels {
-    /// A receiver on `key`'s channel, made when it is the first.
-    fn subscribe(
-        &mut self,
-        key: ChannelKey,
-        route: Option<&Route>,
-    ) -> broadcast::Receiver<Delivery> {
+    /// A receiver on the channel of a watch of `prefix` with `route`, made when it is the first.
+    fn subscribe(&mut self, prefix: &str, route: Option<&Route>) -> broadcast::Receiver<Delivery> {
+        let key = channel_for(prefix, route);
         if let (ChannelKey::Indexed { resource, .. }, Some(route)) = (&key, route) {
             let fields = self.indexed.entry(resource.clone()).or_default();
             if !fields.iter().any(|f| f.name == route.field.name) {
@@ -209,7 +206,7 @@ impl WatchHub {
         let live = {
             let mut channels = self.channels.lock().expect("watch hub lock");
             channels.sweep();
-            channels.subscribe(channel_for(prefix, route), route)
+            channels.subscribe(prefix, route)
         };
         let (current, compacted) = history.clone().revisions().await?;
         let next = match start {
@@ -396,9 +393,9 @@ mod tests {
             value: value.to_owned(),
         };
         let mut channels = Channels::default();
-        let everything = channels.subscribe(channel_for("pods/", None), None);
-        let n1 = channels.subscribe(channel_for("pods/", Some(&route("n1"))), Some(&route("n1")));
-        let n2 = channels.subscribe(channel_for("pods/", Some(&route("n2"))), Some(&route("n2")));
+        let everything = channels.subscribe("pods/", None);
+        let n1 = channels.subscribe("pods/", Some(&route("n1")));
+        let n2 = channels.subscribe("pods/", Some(&route("n2")));
         drop(n1);
         channels.sweep();
         let mut kept: Vec<ChannelKey> = channels.channels.keys().cloned().collect();

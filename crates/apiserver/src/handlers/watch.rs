@@ -129,11 +129,11 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
         headers_sent: false,
         columns: call.info.strategy.columns(),
     };
-    let watched = match route_for(call.info, &filter) {
-        Some(route) => store.watch_routed(&prefix, Some(start), &route).await,
-        None => store.watch(&prefix, Some(start)).await,
-    };
-    let stream = match watched {
+    let route = route_for(call.info, &filter);
+    let stream = match store
+        .watch_routed(&prefix, Some(start), route.as_ref())
+        .await
+    {
         Ok(stream) => Some(stream),
         Err(StoreError::Compacted {
             requested,

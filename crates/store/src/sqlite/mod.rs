@@ -197,26 +197,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn watch(
-        &self,
-        prefix: &str,
-        start: Option<Revision>,
-    ) -> Result<WatchStream, StoreError> {
-        self.shared
-            .hub
-            .watch(self.shared.clone(), prefix, start, None)
-            .await
-    }
-
     async fn watch_routed(
         &self,
         prefix: &str,
         start: Option<Revision>,
-        route: &Route,
+        route: Option<&Route>,
     ) -> Result<WatchStream, StoreError> {
         self.shared
             .hub
-            .watch(self.shared.clone(), prefix, start, Some(route))
+            .watch(self.shared.clone(), prefix, start, route)
             .await
     }
 

@@ -668,10 +668,13 @@ async fn move_pods(store: &dyn Store) -> Vec<Revision> {
 /// change (a backend may send others too), whether it started now or at a past revision.
 pub async fn routed_watch_gets_every_event_of_its_value(store: &dyn Store) {
     let base = store.current_revision().await.unwrap();
-    let mut live = store.watch_routed("rp/", None, &route("n1")).await.unwrap();
+    let mut live = store
+        .watch_routed("rp/", None, Some(&route("n1")))
+        .await
+        .unwrap();
     let wanted = move_pods(store).await;
     let mut from_log = store
-        .watch_routed("rp/", Some(base.next()), &route("n1"))
+        .watch_routed("rp/", Some(base.next()), Some(&route("n1")))
         .await
         .unwrap();
     for watch in [&mut live, &mut from_log] {
@@ -688,7 +691,10 @@ pub async fn routed_watch_gets_every_event_of_its_value(store: &dyn Store) {
 
     // A routed watch left unread while its value's events overflow every buffer catches up.
     let start = store.current_revision().await.unwrap();
-    let mut unread = store.watch_routed("rp/", None, &route("n9")).await.unwrap();
+    let mut unread = store
+        .watch_routed("rp/", None, Some(&route("n9")))
+        .await
+        .unwrap();
     let mut written = Vec::new();
     for i in 0..400 {
         let key = format!("rp/ns/many-{i}");
@@ -704,7 +710,10 @@ pub async fn routed_watch_gets_every_event_of_its_value(store: &dyn Store) {
 
 /// The embedded backends route: a routed watch hears nothing of other values or resources.
 pub async fn routed_watch_hears_only_its_value(store: &dyn Store) {
-    let mut watch = store.watch_routed("rp/", None, &route("n1")).await.unwrap();
+    let mut watch = store
+        .watch_routed("rp/", None, Some(&route("n1")))
+        .await
+        .unwrap();
     let mut everything = store.watch("rp/", None).await.unwrap();
     let wanted = move_pods(store).await;
     let got: Vec<Revision> = take_events(&mut watch, wanted.len())
