@@ -137,10 +137,9 @@ impl Recorder {
     async fn create(&self, namespace: &str, event: &Event) -> Result<(), kube::Error> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
         let body = serde_json::to_vec(event).map_err(kube::Error::SerdeError)?;
-        let request = kube::core::Request::new(api.resource_url())
-            .create(&PostParams::default(), body)
-            .map_err(kube::Error::BuildRequest)?;
-        self.client.request_text(request).await.map(drop)
+        let request =
+            kube::core::Request::new(api.resource_url()).create(&PostParams::default(), body);
+        crate::send(&self.client, request).await.map(drop)
     }
 }
 

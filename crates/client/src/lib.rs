@@ -29,6 +29,18 @@ pub fn per_controller(
     Ok(move |_name: &str| build(config.clone(), &limits).expect("checked above"))
 }
 
+/// Sends a request that `kube::core::Request` built and returns the answer's body unparsed,
+/// for callers that need little or nothing of the object in it: decoding a whole pod costs
+/// more than the request. Error statuses are errors, as with `Api`'s methods.
+pub async fn send(
+    client: &kube::Client,
+    request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<String, kube::Error> {
+    client
+        .request_text(request.map_err(kube::Error::BuildRequest)?)
+        .await
+}
+
 /// The client settings in a kubeconfig file (its current context).
 pub async fn config_from_kubeconfig(path: &std::path::Path) -> anyhow::Result<kube::Config> {
     use anyhow::Context;

@@ -421,12 +421,8 @@ async fn report(ctx: &WorkerContext, pod: &Pod, status: &Value) -> bool {
         &PatchParams::default(),
         &Patch::Merge(&patch),
     );
-    let sent = match request {
-        Ok(request) => ctx.client.request_text(request).await.map(drop),
-        Err(err) => Err(kube::Error::BuildRequest(err)),
-    };
-    match sent {
-        Ok(()) => true,
+    match ferrokube_client::send(&ctx.client, request).await {
+        Ok(_) => true,
         Err(err) => {
             tracing::debug!(pod = %pod.name_any(), error = %err, "status not written");
             false

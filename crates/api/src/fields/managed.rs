@@ -23,6 +23,18 @@ pub struct ManagedEntry {
 }
 
 impl ManagedEntry {
+    /// `actor`'s Update entry, stamped now, owning `fields`.
+    fn update_by(actor: &Actor<'_>, fields: FieldSet) -> ManagedEntry {
+        ManagedEntry {
+            manager: actor.manager.to_owned(),
+            operation: "Update".into(),
+            api_version: actor.api_version.to_owned(),
+            time: actor.now.to_owned(),
+            fields,
+            subresource: actor.subresource.to_owned(),
+        }
+    }
+
     /// The manager as upstream names it in conflict messages.
     pub fn describe(&self) -> String {
         let mut text = format!("{:?}", self.manager);
@@ -183,14 +195,7 @@ fn created(actor: &Actor<'_>, new: &Value) -> Vec<ManagedEntry> {
     if fields.0.is_empty() {
         return Vec::new();
     }
-    vec![ManagedEntry {
-        manager: actor.manager.to_owned(),
-        operation: "Update".into(),
-        api_version: actor.api_version.to_owned(),
-        time: actor.now.to_owned(),
-        fields,
-        subresource: actor.subresource.to_owned(),
-    }]
+    vec![ManagedEntry::update_by(actor, fields)]
 }
 
 /// `entries` after `actor` changed the paths `changed` and removed `removed`.
@@ -213,14 +218,7 @@ fn record_changes(
     });
     let mut entry = match position {
         Some(i) => entries.remove(i),
-        None => ManagedEntry {
-            manager: actor.manager.to_owned(),
-            operation: "Update".into(),
-            api_version: String::new(),
-            time: String::new(),
-            fields: FieldSet::default(),
-            subresource: actor.subresource.to_owned(),
-        },
+        None => ManagedEntry::update_by(actor, FieldSet::default()),
     };
     for path in changed {
         entry.fields.insert(path);

@@ -265,10 +265,8 @@ async fn create_pod(
         name: String,
     }
     let body = serde_json::to_vec(template).map_err(kube::Error::SerdeError)?;
-    let request = kube::core::Request::new(pods_api.resource_url())
-        .create(params, body)
-        .map_err(kube::Error::BuildRequest)?;
-    let answer = client.request_text(request).await?;
+    let request = kube::core::Request::new(pods_api.resource_url()).create(params, body);
+    let answer = ferrokube_client::send(client, request).await?;
     let created: Created = serde_json::from_str(&answer).map_err(kube::Error::SerdeError)?;
     Ok(created.metadata.name)
 }
