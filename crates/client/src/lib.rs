@@ -1,8 +1,10 @@
 //! What every component that is an API client shares: clients with client-go's request rate
-//! limits, caches whose readiness many tasks can await, and an Event recorder.
+//! limits, caches whose readiness many tasks can await, an Event recorder, and merge patches
+//! that clear what a writer no longer sets.
 
 pub mod cache;
 pub mod events;
+pub mod merge_patch;
 pub mod quantity;
 pub mod rate_limit;
 

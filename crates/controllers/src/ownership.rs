@@ -82,7 +82,10 @@ where
         .collect()
 }
 
-/// Sets a child's ownerReferences, if it is unchanged since read; false when it changed or went.
+/// Sets a child's ownerReferences, if it is unchanged since read; false when it went. A child
+/// changed since read is a conflict (409) the caller fails on, as upstream's claim does: its
+/// cache is behind, and acting on the rest of it (creating what the child would have been)
+/// waits for the retry.
 async fn set_owner_references<C>(
     api: &Api<C>,
     child: &C,
@@ -107,7 +110,7 @@ where
         .await
     {
         Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(false),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(err) => Err(err),
     }
 }

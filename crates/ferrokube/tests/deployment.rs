@@ -155,15 +155,20 @@ async fn rolling_update_respects_surge_and_unavailability() {
         "bounds broken: {:?}",
         violations.lock().unwrap()
     );
+    // Rolled out means no old pod is left, and no count of the old ReplicaSet's is kept:
+    // status counts that fall to zero are cleared (they are written by leaving them out).
     let images = pods_jsonpath(&server, "app=web", ".spec.containers[0].image");
+    assert_eq!(images, ["nginx:1.26"; 5].join(" "));
+    let deployment_counts = "jsonpath={.status.replicas}/{.status.updatedReplicas}/{.status.readyReplicas}/{.status.availableReplicas}";
     assert_eq!(
-        images
-            .split_whitespace()
-            .filter(|i| *i == "nginx:1.26")
-            .count(),
-        5,
-        "{images}"
+        ok(server.kubectl(None, &["get", "deployment", "web", "-o", deployment_counts])),
+        "5/5/5/5"
     );
+    let rs_counts = r#"jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.spec.replicas}/{.status.replicas}/{.status.readyReplicas}/{.status.availableReplicas}{"\n"}{end}"#;
+    let rs_counts = ok(server.kubectl(None, &["get", "rs", "-o", rs_counts]));
+    let mut rs_counts: Vec<&str> = rs_counts.lines().collect();
+    rs_counts.sort();
+    assert_eq!(rs_counts, ["nginx:1.25=0/0//", "nginx:1.26=5/5/5/5"]);
     let history = ok(server.kubectl(None, &["rollout", "history", "deployment/web"]));
     assert!(
         history.lines().any(|l| l.starts_with("1 "))
@@ -208,6 +213,7 @@ async fn rolling_update_respects_surge_and_unavailability() {
         None,
         &["get", "rs", "-o", "jsonpath={.items[*].metadata.uid}"],
     ));
+    assert_eq!(before.split_whitespace().count(), 2, "{before}");
     ok(server.kubectl(None, &["delete", "deployment", "web", "--cascade=orphan"]));
     assert!(fails(server.kubectl(None, &["get", "deployment", "web"])).contains("not found"));
     ok(server.kubectl(
@@ -237,6 +243,18 @@ async fn rolling_update_respects_surge_and_unavailability() {
     assert_eq!(
         after, before,
         "the same ReplicaSets were adopted, none was created"
+    );
+    let collisions = [
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.status.collisionCount}",
+    ];
+    assert_eq!(
+        ok(server.kubectl(None, &collisions)),
+        "",
+        "no hash collision was counted"
     );
     kubelet.abort();
 }

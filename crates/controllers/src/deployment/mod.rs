@@ -22,9 +22,10 @@ use serde_json::json;
 use crate::ownership::{adopt, controller_reference, controller_uid, owners_of, selector_matches};
 use ferrokube_client::cache::{Cache, cache};
 use ferrokube_client::events::{Kind, Recorder};
+use ferrokube_client::merge_patch;
 use plan::{
-    HASH_LABEL, MAX_REPLICAS, equal_ignore_hash, fenceposts, new_replicas, old_scale_down_budget,
-    proportional_sizes, template_hash,
+    HASH_LABEL, MAX_REPLICAS, NameTaken, equal_ignore_hash, fenceposts, name_taken, new_replicas,
+    old_scale_down_budget, proportional_sizes, template_hash,
 };
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -336,20 +337,35 @@ async fn create_new(
             Ok(())
         }
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            // A ReplicaSet of that name with another template: count the collision, hash again.
-            let api: Api<Deployment> =
-                Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
-            let patch = json!({"status": {"collisionCount": collision_count.unwrap_or(0) + 1}});
-            api.patch_status(
-                &d.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
-            Ok(())
+            let Some(existing) = rs_api.get_opt(&rs.name_any()).await? else {
+                return Ok(()); // gone meanwhile: the next pass creates it
+            };
+            match name_taken(&existing, d) {
+                NameTaken::Ours => Ok(()),
+                NameTaken::Adopt => Ok(adopt(rs_api, &existing, d).await.map(drop)?),
+                NameTaken::Collision => count_collision(ctx, d, collision_count).await,
+            }
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Counts a hash collision in `status.collisionCount`; the next pass hashes with it.
+async fn count_collision(
+    ctx: &Context,
+    d: &Deployment,
+    collision_count: Option<i32>,
+) -> Result<(), Error> {
+    let api: Api<Deployment> =
+        Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
+    let patch = json!({"status": {"collisionCount": collision_count.unwrap_or(0) + 1}});
+    api.patch_status(
+        &d.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn scale(
@@ -634,6 +650,8 @@ async fn update_status(
         let api: Api<Deployment> =
             Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
         // The revision annotation goes through /status, which does not bump the generation.
+        // From the status read to the new one: counts that fell to zero are cleared, not kept.
+        let status = merge_patch::between_values(d.status.as_ref(), &status);
         let patch =
             json!({"metadata": {"annotations": {REVISION: revision_annotation}}, "status": status});
         match api

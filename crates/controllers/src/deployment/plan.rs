@@ -1,10 +1,13 @@
 //! The Deployment controller's decisions as pure functions: the pod-template hash, template
-//! equality that ignores it, maxSurge/maxUnavailable arithmetic, and how far to scale the new
-//! and the old ReplicaSets in one step of a rolling update.
+//! equality that ignores it, what a ReplicaSet holding the new one's name is to us,
+//! maxSurge/maxUnavailable arithmetic, and how far to scale the new and the old ReplicaSets in
+//! one step of a rolling update.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::ownership::{controller_uid, selector_matches};
 
 /// The label that ties a ReplicaSet and its pods to one template.
 pub const HASH_LABEL: &str = "pod-template-hash";
@@ -52,6 +55,44 @@ fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
 /// `EqualIgnoreHash`); `rollout undo` sends an old template without the label.
 pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
     without_hash(a) == without_hash(b)
+}
+
+/// What a ReplicaSet already holding the name of the Deployment's new one is to it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NameTaken {
+    /// It is the Deployment's own, with its template: nothing to create.
+    Ours,
+    /// An orphan with the Deployment's template and labels: adopt it, nothing to create.
+    Adopt,
+    /// Another template, another controller's, or going: a hash collision, so the Deployment
+    /// counts it (`status.collisionCount`) and hashes again.
+    Collision,
+}
+
+/// What `existing`, read live when creating the new ReplicaSet met its name, is to `d`. The
+/// cache cannot say: after `kubectl delete --cascade=orphan` and a new Deployment, it may still
+/// show the old owner, and counting that as a collision made a second ReplicaSet of one
+/// template (upstream reads its lister here and can do the same).
+pub fn name_taken(existing: &ReplicaSet, d: &Deployment) -> NameTaken {
+    let spec = d.spec.clone().unwrap_or_default();
+    let same_template = existing
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .is_some_and(|t| equal_ignore_hash(t, &spec.template));
+    if !same_template {
+        return NameTaken::Collision;
+    }
+    let labels = existing.metadata.labels.clone().unwrap_or_default();
+    match controller_uid(existing) {
+        Some(owner) if Some(owner) == d.metadata.uid.as_deref() => NameTaken::Ours,
+        None if existing.metadata.deletion_timestamp.is_none()
+            && selector_matches(&spec.selector, &labels) =>
+        {
+            NameTaken::Adopt
+        }
+        _ => NameTaken::Collision,
+    }
 }
 
 /// An int-or-percent of `total`, rounded up or down.
@@ -322,6 +363,95 @@ mod tests {
         let sizes = proportional_sizes(&shrink, &[&old, &new]);
         assert_eq!(sizes.iter().map(|(_, n)| n).sum::<i32>(), 13, "{sizes:?}");
         assert_eq!(sizes, [("old".to_owned(), 8), ("new".to_owned(), 5)]);
+    }
+
+    #[test]
+    fn name_taken_table() {
+        let template = |image: &str| PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some([("app".to_owned(), "web".to_owned())].into()),
+                ..Default::default()
+            }),
+            spec: Some(k8s_openapi::api::core::v1::PodSpec {
+                containers: vec![k8s_openapi::api::core::v1::Container {
+                    name: "nginx".into(),
+                    image: Some(image.into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        };
+        let mut d = deployment(5, pct("25%"), pct("25%"));
+        d.metadata.uid = Some("d-uid".into());
+        let spec = d.spec.as_mut().unwrap();
+        spec.template = template("nginx:1.26");
+        spec.selector.match_labels = Some([("app".to_owned(), "web".to_owned())].into());
+        let replicaset = |image: &str, owner: Option<&str>, labels: &[(&str, &str)]| {
+            let mut rs = rs(5, 5);
+            let mut t = template(image);
+            let hash = template_hash(&t, None);
+            t.metadata
+                .as_mut()
+                .unwrap()
+                .labels
+                .as_mut()
+                .unwrap()
+                .insert(HASH_LABEL.into(), hash);
+            rs.spec.as_mut().unwrap().template = Some(t);
+            rs.metadata.labels = Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+            rs.metadata.owner_references = owner.map(|uid| {
+                let mut owner = d.clone();
+                owner.metadata.uid = Some(uid.into());
+                vec![crate::ownership::controller_reference(&owner)]
+            });
+            rs
+        };
+        let app = [("app", "web")];
+        let mut going = replicaset("nginx:1.26", None, &app);
+        going.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        let cases = [
+            (
+                "ours",
+                replicaset("nginx:1.26", Some("d-uid"), &app),
+                NameTaken::Ours,
+            ),
+            (
+                "an orphan",
+                replicaset("nginx:1.26", None, &app),
+                NameTaken::Adopt,
+            ),
+            (
+                "an orphan the selector misses",
+                replicaset("nginx:1.26", None, &[("app", "db")]),
+                NameTaken::Collision,
+            ),
+            ("an orphan being deleted", going, NameTaken::Collision),
+            (
+                "another controller's",
+                replicaset("nginx:1.26", Some("other"), &app),
+                NameTaken::Collision,
+            ),
+            (
+                "another template, ours",
+                replicaset("nginx:1.25", Some("d-uid"), &app),
+                NameTaken::Collision,
+            ),
+            (
+                "another template, orphaned",
+                replicaset("nginx:1.25", None, &app),
+                NameTaken::Collision,
+            ),
+        ];
+        for (what, existing, expected) in cases {
+            assert_eq!(name_taken(&existing, &d), expected, "{what}");
+        }
     }
 
     #[test]

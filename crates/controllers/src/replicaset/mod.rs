@@ -23,6 +23,7 @@ use crate::pacing::{Pacer, timed};
 use expectations::Expectations;
 use ferrokube_client::cache::{Cache, cache};
 use ferrokube_client::events::{Kind, Recorder};
+use ferrokube_client::merge_patch;
 use plan::{Decision, decide, deletion_order, is_active, pod_from_template, slow_start_batches};
 
 /// How often a ReplicaSet is looked at again while creations or deletions are unconfirmed.
@@ -334,7 +335,8 @@ async fn update_status(
     }
     let api: Api<ReplicaSet> =
         Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
-    let patch = json!({"status": status});
+    // From the status read to the new one: counts that fell to zero are cleared, not kept.
+    let patch = json!({"status": merge_patch::between_values(rs.status.as_ref(), &status)});
     match api
         .patch_status(
             &rs.name_any(),
