@@ -21,14 +21,42 @@ pub struct ClientLimits {
     pub kube_api_burst: u32,
 }
 
-/// One client per controller, each with its own bucket (as upstream's `ClientBuilder`); checks
-/// `config` once so that building the others cannot fail.
+/// The Kubernetes version ferrokube's components speak for (the kubelet's `nodeInfo`, the
+/// components' User-Agent).
+pub const KUBE_VERSION: &str = "v1.33.0";
+
+/// This machine's architecture as Go names it (`GOARCH`: `amd64`, `arm64`), as Kubernetes
+/// reports it.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The User-Agent of an upstream component, `kube-scheduler/v1.33.0 (linux/amd64)
+/// ferrokube/scheduler`. A write without `fieldManager` is managed by the agent's first part, so
+/// objects name `kube-controller-manager`, `kube-scheduler` or `kubelet` in their
+/// managedFields, as upstream's do.
+pub fn user_agent(component: &str, detail: &str) -> String {
+    let os = std::env::consts::OS;
+    format!(
+        "{component}/{KUBE_VERSION} ({os}/{}) ferrokube/{detail}",
+        go_arch()
+    )
+}
+
+/// One client per controller, each with its own bucket (as upstream's `ClientBuilder`) and a
+/// `kube-controller-manager` User-Agent naming the controller; checks `config` once so that
+/// building the others cannot fail.
 pub fn per_controller(
     config: kube::Config,
     limits: ClientLimits,
 ) -> anyhow::Result<impl Fn(&str) -> kube::Client> {
-    build(config.clone(), &limits)?;
-    Ok(move |_name: &str| build(config.clone(), &limits).expect("checked above"))
+    let agent = |name: &str| user_agent("kube-controller-manager", name);
+    build(config.clone(), &limits, &agent("check"))?;
+    Ok(move |name: &str| build(config.clone(), &limits, &agent(name)).expect("checked above"))
 }
 
 /// Sends a request that `kube::core::Request` built and returns the answer's body unparsed,
@@ -52,8 +80,15 @@ pub async fn config_from_kubeconfig(path: &std::path::Path) -> anyhow::Result<ku
     Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
 }
 
-/// A client for `config`, limited as `limits` says.
-pub fn build(config: kube::Config, limits: &ClientLimits) -> anyhow::Result<kube::Client> {
+/// A client for `config`, limited as `limits` says, sending `agent` (see [`user_agent`]).
+pub fn build(
+    mut config: kube::Config,
+    limits: &ClientLimits,
+    agent: &str,
+) -> anyhow::Result<kube::Client> {
+    let agent = http::HeaderValue::from_str(agent)
+        .map_err(|e| anyhow::anyhow!("User-Agent {agent:?}: {e}"))?;
+    config.headers.push((http::header::USER_AGENT, agent));
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(
         match RateLimitLayer::new(limits.kube_api_qps, limits.kube_api_burst) {

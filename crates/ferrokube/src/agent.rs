@@ -135,6 +135,7 @@ pub async fn run_alone(
         kube_api_qps: 50.0,
         kube_api_burst: 100,
     };
-    let client = ferrokube_client::build(client_config, &limits)?;
+    let agent = ferrokube_client::user_agent("kubelet", "kubelet");
+    let client = ferrokube_client::build(client_config, &limits, &agent)?;
     run(config.agent, config.data_dir, client, shutdown).await
 }

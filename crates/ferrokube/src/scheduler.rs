@@ -55,7 +55,8 @@ pub async fn run(
         kube_api_qps: config.kube_api_qps,
         kube_api_burst: config.kube_api_burst,
     };
-    let client = ferrokube_client::build(client_config, &limits)?;
+    let agent = ferrokube_client::user_agent("kube-scheduler", "scheduler");
+    let client = ferrokube_client::build(client_config, &limits, &agent)?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "scheduler starting");
     ferrokube_scheduler::run(client, config.scheduling.options(), shutdown).await;
     Ok(())

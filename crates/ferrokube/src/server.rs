@@ -117,7 +117,8 @@ pub async fn run(
         kube_api_burst: config.scheduler_kube_api_burst,
     };
     // Checked here, so that building it again on the scheduler's thread cannot fail.
-    ferrokube_client::build(control_config.clone(), &scheduler_limits)?;
+    let scheduler_agent = ferrokube_client::user_agent("kube-scheduler", "scheduler");
+    ferrokube_client::build(control_config.clone(), &scheduler_limits, &scheduler_agent)?;
     let scheduler = {
         let (client_config, options, shutdown) = (
             control_config.clone(),
@@ -126,7 +127,8 @@ pub async fn run(
         );
         on_own_thread("scheduler", move || async move {
             let client =
-                ferrokube_client::build(client_config, &scheduler_limits).expect("checked above");
+                ferrokube_client::build(client_config, &scheduler_limits, &scheduler_agent)
+                    .expect("checked above");
             ferrokube_scheduler::run(client, options, shutdown).await;
         })?
     };
@@ -137,7 +139,8 @@ pub async fn run(
                 kube_api_qps: 50.0,
                 kube_api_burst: 100,
             };
-            let client = ferrokube_client::build(client_config.clone(), &limits)?;
+            let agent = ferrokube_client::user_agent("kubelet", "kubelet");
+            let client = ferrokube_client::build(client_config.clone(), &limits, &agent)?;
             let run = crate::agent::run(
                 config.agent.clone(),
                 config.data_dir.clone(),
@@ -242,7 +245,8 @@ fn start_hollow_nodes(
         kube_api_qps: 0.0,
         kube_api_burst: 0,
     };
-    let client = ferrokube_client::build(client_config.clone(), &unlimited)?;
+    let agent = ferrokube_client::user_agent("kubelet", "hollow-kubelet");
+    let client = ferrokube_client::build(client_config.clone(), &unlimited, &agent)?;
     Ok((0..count)
         .map(|i| {
             let machine = ferrokube_kubelet::node::Machine {

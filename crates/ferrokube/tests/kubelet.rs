@@ -75,6 +75,42 @@ async fn hollow_kubelets_run_the_seed_deployment() {
     let events = chain_events(&server);
     assert!(events.contains("Started container nginx"), "{events}");
 
+    // Each component writes under its upstream name, taken from its User-Agent.
+    let managers = |kind: &str| {
+        let path =
+            "jsonpath={range .items[0].metadata.managedFields[*]}{.manager}/{.subresource} {end}";
+        ok(server.kubectl(
+            None,
+            &["get", kind, "-l", "app=nginx-deployment", "-o", path],
+        ))
+    };
+    assert_eq!(
+        managers("deployment"),
+        "kubectl-create/ kube-controller-manager/status "
+    );
+    assert_eq!(
+        managers("replicaset"),
+        "kube-controller-manager/ kube-controller-manager/status "
+    );
+    assert_eq!(managers("pod"), "kube-controller-manager/ kubelet/status ");
+    let reporters = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "events",
+            "-o",
+            "jsonpath={range .items[*]}{.reason}={.metadata.managedFields[0].manager} {end}",
+        ],
+    ));
+    for expected in [
+        "ScalingReplicaSet=kube-controller-manager",
+        "SuccessfulCreate=kube-controller-manager",
+        "Scheduled=kube-scheduler",
+        "Started=kubelet",
+    ] {
+        assert!(reporters.contains(expected), "{expected}: {reporters}");
+    }
+
     // A missing image: ErrImagePull (then ImagePullBackOff) and a Failed event.
     ok(server.kubectl(None, &["run", "broken", "--image=nginx:404"]));
     wait_for(

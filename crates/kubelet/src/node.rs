@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
 
 /// The kubelet version reported in `nodeInfo`.
-pub const KUBELET_VERSION: &str = "v1.33.0";
+pub const KUBELET_VERSION: &str = ferrokube_client::KUBE_VERSION;
 /// How often the Lease is renewed (upstream's default).
 pub const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(10);
 /// Upstream's `nodeLeaseDurationSeconds`.
@@ -51,9 +51,9 @@ pub fn node_object(m: &Machine, now: jiff::Timestamp) -> Node {
         "metadata": {"name": m.name, "labels": {
             "kubernetes.io/hostname": m.name,
             "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            "kubernetes.io/arch": ferrokube_client::go_arch(),
             "beta.kubernetes.io/os": "linux",
-            "beta.kubernetes.io/arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            "beta.kubernetes.io/arch": ferrokube_client::go_arch(),
         }},
         "status": {
             "capacity": resources,
@@ -69,7 +69,7 @@ pub fn node_object(m: &Machine, now: jiff::Timestamp) -> Node {
             "nodeInfo": {
                 "machineID": "", "systemUUID": "", "bootID": "",
                 "kernelVersion": "", "osImage": "", "operatingSystem": "linux",
-                "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+                "architecture": ferrokube_client::go_arch(),
                 "containerRuntimeVersion": m.runtime_version,
                 "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "",
             },
