@@ -130,12 +130,17 @@ pub async fn run_alone(
             .parse()
             .with_context(|| format!("--server {server}"))?;
     }
-    // Upstream's kubelet defaults: 50 requests per second, bursts of 100.
+    let client = client(client_config)?;
+    run(config.agent, config.data_dir, client, shutdown).await
+}
+
+/// The kubelet's API client: upstream's kubelet limits (50 requests per second, bursts of 100)
+/// and its User-Agent.
+pub fn client(config: kube::Config) -> anyhow::Result<kube::Client> {
     let limits = ferrokube_client::ClientLimits {
         kube_api_qps: 50.0,
         kube_api_burst: 100,
     };
     let agent = ferrokube_client::user_agent("kubelet", "kubelet");
-    let client = ferrokube_client::build(client_config, &limits, &agent)?;
-    run(config.agent, config.data_dir, client, shutdown).await
+    ferrokube_client::build(config, &limits, &agent)
 }

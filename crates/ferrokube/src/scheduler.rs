@@ -55,9 +55,14 @@ pub async fn run(
         kube_api_qps: config.kube_api_qps,
         kube_api_burst: config.kube_api_burst,
     };
-    let agent = ferrokube_client::user_agent("kube-scheduler", "scheduler");
-    let client = ferrokube_client::build(client_config, &limits, &agent)?;
+    let client = client(client_config, &limits)?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "scheduler starting");
     ferrokube_scheduler::run(client, config.scheduling.options(), shutdown).await;
     Ok(())
+}
+
+/// The scheduler's API client, limited as `limits` says, with its User-Agent.
+pub fn client(config: kube::Config, limits: &ClientLimits) -> anyhow::Result<kube::Client> {
+    let agent = ferrokube_client::user_agent("kube-scheduler", "scheduler");
+    ferrokube_client::build(config, limits, &agent)
 }

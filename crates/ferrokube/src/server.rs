@@ -117,8 +117,7 @@ pub async fn run(
         kube_api_burst: config.scheduler_kube_api_burst,
     };
     // Checked here, so that building it again on the scheduler's thread cannot fail.
-    let scheduler_agent = ferrokube_client::user_agent("kube-scheduler", "scheduler");
-    ferrokube_client::build(control_config.clone(), &scheduler_limits, &scheduler_agent)?;
+    crate::scheduler::client(control_config.clone(), &scheduler_limits)?;
     let scheduler = {
         let (client_config, options, shutdown) = (
             control_config.clone(),
@@ -127,20 +126,14 @@ pub async fn run(
         );
         on_own_thread("scheduler", move || async move {
             let client =
-                ferrokube_client::build(client_config, &scheduler_limits, &scheduler_agent)
-                    .expect("checked above");
+                crate::scheduler::client(client_config, &scheduler_limits).expect("checked above");
             ferrokube_scheduler::run(client, options, shutdown).await;
         })?
     };
     let hollow = start_hollow_nodes(config.hollow_nodes, &client_config, &shutdown)?;
     let agent = (!config.disable_agent)
         .then(|| -> anyhow::Result<_> {
-            let limits = ferrokube_client::ClientLimits {
-                kube_api_qps: 50.0,
-                kube_api_burst: 100,
-            };
-            let agent = ferrokube_client::user_agent("kubelet", "kubelet");
-            let client = ferrokube_client::build(client_config.clone(), &limits, &agent)?;
+            let client = crate::agent::client(client_config.clone())?;
             let run = crate::agent::run(
                 config.agent.clone(),
                 config.data_dir.clone(),

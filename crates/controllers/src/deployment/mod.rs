@@ -342,7 +342,10 @@ async fn create_new(
             };
             match name_taken(&existing, d) {
                 NameTaken::Ours => Ok(()),
-                NameTaken::Adopt => Ok(adopt(rs_api, &existing, d).await.map(drop)?),
+                NameTaken::Adopt => {
+                    adopt(rs_api, &existing, d).await?;
+                    Ok(())
+                }
                 NameTaken::Collision => count_collision(ctx, d, collision_count).await,
             }
         }

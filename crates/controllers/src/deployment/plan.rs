@@ -74,7 +74,9 @@ pub enum NameTaken {
 /// show the old owner, and counting that as a collision made a second ReplicaSet of one
 /// template (upstream reads its lister here and can do the same).
 pub fn name_taken(existing: &ReplicaSet, d: &Deployment) -> NameTaken {
-    let spec = d.spec.clone().unwrap_or_default();
+    let Some(spec) = d.spec.as_ref() else {
+        return NameTaken::Collision;
+    };
     let same_template = existing
         .spec
         .as_ref()
