@@ -7,6 +7,7 @@ pub mod namespace;
 pub mod ownership;
 pub mod pacing;
 pub mod replicaset;
+pub mod retry;
 
 use std::future::Future;
 use std::time::Duration;

@@ -20,6 +20,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::ownership::{adopt, controller_reference, controller_uid, owners_of, selector_matches};
+use crate::retry::Retries;
 use ferrokube_client::cache::{Cache, cache};
 use ferrokube_client::events::{Kind, Recorder};
 use ferrokube_client::merge_patch;
@@ -45,6 +46,8 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
+    /// Failures in a row per object, for the delay before a retry.
+    retries: Retries,
     replicasets: Cache<ReplicaSet>,
     recorder: Recorder,
 }
@@ -57,6 +60,7 @@ pub async fn run(
     let (replicasets, rs_events) = cache(Api::<ReplicaSet>::all(client.clone()));
     let ctx = Arc::new(Context {
         client: client.clone(),
+        retries: Retries::default(),
         replicasets,
         recorder: Recorder::new(client.clone(), "deployment-controller"),
     });
@@ -80,9 +84,16 @@ pub async fn run(
         .await;
 }
 
-fn error_policy(_: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, "deployment reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
+fn error_policy(d: Arc<Deployment>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.retries.failed(d.as_ref());
+    tracing::warn!(error = %error, retry_in = ?delay, "deployment reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.retries
+        .run(d.as_ref(), sync(d.clone(), ctx.clone()))
+        .await
 }
 
 /// Whether the Deployment's strategy is Recreate (otherwise RollingUpdate).
@@ -156,7 +167,7 @@ fn new_replicaset(d: &Deployment, hash: &str, replicas: i32, revision: i64) -> R
     }
 }
 
-async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn sync(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.replicasets
         .wait_until_ready()
         .await

@@ -12,6 +12,8 @@ use kube::discovery::{ApiResource, Discovery, Scope, verbs};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 
+use crate::retry::Retries;
+
 /// The finalizer the namespace controller owns in `spec.finalizers`.
 const FINALIZER: &str = "kubernetes";
 /// How soon to look again while objects are still going away.
@@ -27,6 +29,8 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
+    /// Failures in a row per object, for the delay before a retry.
+    retries: Retries,
 }
 
 /// What is left to do for a namespace.
@@ -73,7 +77,7 @@ async fn namespaced_resources(client: &kube::Client) -> Result<Vec<ApiResource>,
     Ok(resources)
 }
 
-async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn sync(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     if namespace.metadata.deletion_timestamp.is_none() {
         return Ok(Action::await_change());
     }
@@ -118,9 +122,16 @@ async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<Actio
     }
 }
 
-fn error_policy(_: Arc<Namespace>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, "namespace reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
+fn error_policy(namespace: Arc<Namespace>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.retries.failed(namespace.as_ref());
+    tracing::warn!(error = %error, retry_in = ?delay, "namespace reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.retries
+        .run(namespace.as_ref(), sync(namespace.clone(), ctx.clone()))
+        .await
 }
 
 /// Runs the namespace controller until `shutdown` resolves.
@@ -131,7 +142,14 @@ pub async fn run(
     let namespaces: Api<Namespace> = Api::all(client.clone());
     Controller::new(namespaces, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, Arc::new(Context { client }))
+        .run(
+            reconcile,
+            error_policy,
+            Arc::new(Context {
+                client,
+                retries: Retries::default(),
+            }),
+        )
         .for_each(|result| {
             if let Err(err) = result {
                 match err {

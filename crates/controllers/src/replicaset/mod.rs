@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
 use crate::pacing::{Pacer, timed};
+use crate::retry::Retries;
 use expectations::Expectations;
 use ferrokube_client::cache::{Cache, cache};
 use ferrokube_client::events::{Kind, Recorder};
@@ -46,6 +47,8 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
+    /// Failures in a row per object, for the delay before a retry.
+    retries: Retries,
     pods: Cache<Pod>,
     expectations: Expectations,
     /// Keeps the scans of one ReplicaSet's pods to a share of a core under a stream of pod
@@ -65,6 +68,7 @@ pub async fn run(
     let (pods, pod_events) = cache(Api::<Pod>::all(client.clone()));
     let ctx = Arc::new(Context {
         client: client.clone(),
+        retries: Retries::default(),
         pods,
         expectations: Expectations::default(),
         pacer: Pacer::new(SCAN_SHARE_INVERSE),
@@ -96,12 +100,19 @@ pub async fn run(
         .await;
 }
 
-fn error_policy(_: Arc<ReplicaSet>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, "replicaset reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
+fn error_policy(rs: Arc<ReplicaSet>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.retries.failed(rs.as_ref());
+    tracing::warn!(error = %error, retry_in = ?delay, "replicaset reconcile failed");
+    Action::requeue(delay)
 }
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.retries
+        .run(rs.as_ref(), sync(rs.clone(), ctx.clone()))
+        .await
+}
+
+async fn sync(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.pods
         .wait_until_ready()
         .await
