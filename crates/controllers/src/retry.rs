@@ -4,11 +4,13 @@
 //! behind is retried at once, and an API server that stays down is not hammered.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::ResourceExt;
+use kube::runtime::controller::Action;
 
 /// The first delay (upstream's `DefaultControllerRateLimiter` base).
 const BASE: Duration = Duration::from_millis(5);
@@ -34,6 +36,14 @@ impl Retries {
         let count = failures.entry(key(obj)).or_default();
         *count = count.saturating_add(1);
         delay(*count)
+    }
+
+    /// The error policy of a controller (`what`, e.g. `deployment`): counts the failure, says
+    /// so, and requeues `obj` after its delay.
+    pub fn retry(&self, what: &str, obj: &impl ResourceExt, error: &impl Display) -> Action {
+        let delay = self.failed(obj);
+        tracing::warn!(error = %error, retry_in = ?delay, "{what} reconcile failed");
+        Action::requeue(delay)
     }
 
     /// Awaits a reconcile of `obj`; a success forgets its failures.

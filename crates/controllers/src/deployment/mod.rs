@@ -85,9 +85,7 @@ pub async fn run(
 }
 
 fn error_policy(d: Arc<Deployment>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.retries.failed(d.as_ref());
-    tracing::warn!(error = %error, retry_in = ?delay, "deployment reconcile failed");
-    Action::requeue(delay)
+    ctx.retries.retry("deployment", d.as_ref(), error)
 }
 
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {

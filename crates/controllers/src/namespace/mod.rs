@@ -123,9 +123,7 @@ async fn sync(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Er
 }
 
 fn error_policy(namespace: Arc<Namespace>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.retries.failed(namespace.as_ref());
-    tracing::warn!(error = %error, retry_in = ?delay, "namespace reconcile failed");
-    Action::requeue(delay)
+    ctx.retries.retry("namespace", namespace.as_ref(), error)
 }
 
 async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {

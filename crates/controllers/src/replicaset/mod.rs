@@ -101,9 +101,7 @@ pub async fn run(
 }
 
 fn error_policy(rs: Arc<ReplicaSet>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.retries.failed(rs.as_ref());
-    tracing::warn!(error = %error, retry_in = ?delay, "replicaset reconcile failed");
-    Action::requeue(delay)
+    ctx.retries.retry("replicaset", rs.as_ref(), error)
 }
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
