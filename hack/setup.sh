@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing ferrokube needs on a fresh Debian machine:
-# protoc (for the gRPC clients), etcd (the tests and benchmarks start their own etcd), and the
-# container stack: containerd, runc and the CNI plugins (ferrokube starts its own containerd),
+# protoc with the well-known .proto files it imports (libprotobuf-dev; without them the etcd
+# client's build fails on google/protobuf/descriptor.proto), etcd (the tests and benchmarks
+# start their own etcd), and the container stack: containerd, runc and the CNI plugins (ferrokube starts its own containerd),
 # with docker-registry, skopeo, umoci, busybox-static and nginx to build the test images
 # (hack/images.sh, run by hack/registry.sh start).
 # Safe to run again: it installs only what is missing, and starts no service.
 set -euo pipefail
 
-packages=(protobuf-compiler etcd-server pkg-config build-essential curl
+packages=(protobuf-compiler libprotobuf-dev etcd-server pkg-config build-essential curl
   containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static nginx)
 
 missing=()
