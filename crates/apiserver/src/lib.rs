@@ -1,6 +1,7 @@
 //! The Kubernetes REST API over the ferrokube store: one generic implementation of every verb
 //! for every resource in the registry, discovery, Tables, watches and `Status` errors.
 
+mod admission;
 mod bootstrap;
 mod discovery;
 mod handlers;
@@ -8,6 +9,7 @@ mod metrics;
 mod object;
 mod openapi;
 mod query;
+mod registry;
 mod response;
 mod route;
 
@@ -21,8 +23,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::serve::ListenerExt;
-use ferrokube_api::{ApiError, GroupResource, Registry};
-use ferrokube_store::{Store, StoreError};
+use ferrokube_api::{ApiError, Registry};
+use ferrokube_store::Store;
 use tokio::net::TcpListener;
 
 use bootstrap::ensure_system_namespaces;
@@ -59,7 +61,9 @@ pub struct ApiServer {
 
 pub(crate) struct Inner {
     pub registry: Registry,
-    pub store: Arc<dyn Store>,
+    /// The key-value store, reached only through `registry::Storage`.
+    pub backend: registry::Backend,
+    pub admission: admission::Chain,
     pub options: ApiServerOptions,
     pub metrics: Metrics,
     pub openapi: openapi::OpenApi,
@@ -76,7 +80,8 @@ impl ApiServer {
         ApiServer {
             inner: Arc::new(Inner {
                 registry,
-                store,
+                backend: registry::Backend::new(store),
+                admission: admission::Chain::standard(),
                 options,
                 metrics: Metrics::default(),
                 openapi: openapi::OpenApi::default(),
@@ -186,25 +191,4 @@ fn ok_text() -> Response {
         .header("content-type", "text/plain; charset=utf-8")
         .body(Body::from("ok"))
         .expect("valid response")
-}
-
-/// The API error for a store error about `name` of `resource`.
-pub(crate) fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> ApiError {
-    match err {
-        StoreError::NotFound { .. } => ApiError::not_found(resource, name),
-        StoreError::AlreadyExists { .. } => ApiError::already_exists(resource, name),
-        StoreError::Conflict { .. } => ApiError::conflict(resource, name),
-        StoreError::Compacted {
-            requested,
-            compacted,
-        } => ApiError::gone(format!(
-            "too old resource version: {} ({})",
-            requested.0, compacted.0
-        )),
-        StoreError::FutureRevision { requested, current } => ApiError::timeout(format!(
-            "Too large resource version: {}, current: {}",
-            requested.0, current.0
-        )),
-        other => ApiError::internal(other.to_string()),
-    }
 }

@@ -17,8 +17,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::Call;
-use super::get::{read, read_object};
 use crate::query::Query;
+use crate::registry::Storage;
 
 /// The options passed on to the kubelet.
 const FORWARDED: &[&str] = &[
@@ -159,7 +159,11 @@ pub fn kubelet_address(node: &Value) -> Result<String, ApiError> {
 /// `GET pods/{name}/log`.
 pub async fn log(call: Call<'_>) -> Result<Response, ApiError> {
     let name = call.name().to_owned();
-    let (pod, _) = read(&call, None).await?;
+    let pod = call
+        .storage()
+        .get(call.key_namespace(), &name)
+        .await?
+        .object;
     let container = container_of(&pod, &name, call.query.get("container"))?;
     validate_options(&call.query, &name)?;
     let Some(node_name) = pod
@@ -170,12 +174,8 @@ pub async fn log(call: Call<'_>) -> Result<Response, ApiError> {
         // Not scheduled yet: no log, as upstream.
         return Ok(text(Body::empty()));
     };
-    let nodes = call
-        .server
-        .registry
-        .find("", "v1", "nodes")
-        .expect("nodes are served");
-    let (node, _) = read_object(call.server, nodes, None, node_name, None).await?;
+    let nodes = Storage::of(call.server, "", "v1", "nodes");
+    let node = nodes.get(None, node_name).await?.object;
     let namespace = call.namespace.clone().unwrap_or_default();
     let url = format!(
         "http://{}/containerLogs/{namespace}/{name}/{container}?{}",

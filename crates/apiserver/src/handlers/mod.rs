@@ -1,6 +1,6 @@
 //! The generic REST handlers: one implementation of each verb for every registered resource.
 
-pub mod create;
+mod create;
 mod decode;
 mod delete;
 mod get;
@@ -23,6 +23,7 @@ use ferrokube_api::{ApiError, GroupResource};
 
 use crate::Inner;
 use crate::query::Query;
+use crate::registry::{Storage, Target, manager_name};
 use crate::route::ResourcePath;
 
 /// One request to a resource, with everything a verb handler needs.
@@ -49,10 +50,6 @@ impl Call<'_> {
     /// The namespace for keys: the request's for namespaced resources, none otherwise.
     pub fn key_namespace(&self) -> Option<&str> {
         self.namespace.as_deref().filter(|_| self.info.namespaced())
-    }
-
-    pub fn key(&self) -> String {
-        self.info.key(self.key_namespace(), self.name())
     }
 }
 
@@ -105,15 +102,11 @@ pub async fn handle(
         ("GET", false, None) => list::list(call).await,
         ("GET", true, None | Some(Subresource::Status)) => get::get(call).await,
         ("POST", false, None) => create::create(call).await,
-        ("PUT", true, None) => update::update(call, update::Target::Main).await,
-        ("PUT", true, Some(Subresource::Status)) => {
-            update::update(call, update::Target::Status).await
-        }
+        ("PUT", true, None) => update::update(call, Target::Main).await,
+        ("PUT", true, Some(Subresource::Status)) => update::update(call, Target::Status).await,
         ("GET", true, Some(Subresource::Log)) => log::log(call).await,
         ("POST", true, Some(Subresource::Binding)) => subresources::bind(call).await,
-        ("PUT", true, Some(Subresource::Finalize)) => {
-            update::update(call, update::Target::Finalize).await
-        }
+        ("PUT", true, Some(Subresource::Finalize)) => update::update(call, Target::Finalize).await,
         ("GET", true, Some(Subresource::Scale)) => subresources::get_scale(call).await,
         ("PUT", true, Some(Subresource::Scale)) => subresources::put_scale(call).await,
         ("PATCH", true, None) => patch::patch(call, patch::PatchTarget::Main).await,
@@ -132,62 +125,18 @@ pub async fn handle(
     }
 }
 
-/// The field manager of a request: `fieldManager`, else the User-Agent's product name (as
-/// upstream derives it), else `unknown`.
-pub fn manager_name(call: &Call<'_>) -> String {
-    if let Some(manager) = call.query.get("fieldManager") {
-        return manager.to_owned();
-    }
-    call.headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ua| ua.split('/').next())
-        .filter(|name| !name.is_empty())
-        .unwrap_or("unknown")
-        .to_owned()
-}
-
-/// What a writer's managed-fields [`Actor`](ferrokube_api::fields::Actor) borrows: the
-/// manager, the time and the kind's schema, read once per request.
-pub struct Writer<'a> {
-    manager: String,
-    now: String,
-    api_version: String,
-    call: &'a Call<'a>,
-}
-
-impl<'a> Writer<'a> {
-    pub fn new(call: &'a Call<'a>, manager: String) -> Self {
-        Writer {
-            manager,
-            now: crate::object::timestamp(jiff::Timestamp::now()),
-            api_version: call.info.api_version(),
-            call,
-        }
+impl<'a> Call<'a> {
+    /// The generic store of the called resource.
+    pub fn storage(&self) -> Storage<'a> {
+        Storage::new(self.server, self.info)
     }
 
-    pub fn actor<'b>(&'b self, subresource: &'b str) -> ferrokube_api::fields::Actor<'b> {
-        ferrokube_api::fields::Actor {
-            manager: &self.manager,
-            subresource,
-            api_version: &self.api_version,
-            now: &self.now,
-            schemas: &self.call.server.schemas,
-            root: self.call.server.schemas.root_of(self.call.info),
-        }
+    /// The request's field manager: `fieldManager`, else from the User-Agent.
+    pub fn field_manager(&self) -> String {
+        let user_agent = self
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        manager_name(self.query.get("fieldManager"), user_agent)
     }
-}
-
-/// Records the request's write of `new` over `old` in `new`'s managedFields.
-pub fn record_managed_fields(
-    call: &Call<'_>,
-    subresource: &str,
-    old: Option<&serde_json::Value>,
-    new: &mut serde_json::Value,
-) {
-    use ferrokube_api::fields::{read_entries, record_update, write_entries};
-    let writer = Writer::new(call, manager_name(call));
-    let entries = old.map(read_entries).unwrap_or_default();
-    let entries = record_update(entries, &writer.actor(subresource), old, new);
-    write_entries(new, &entries);
 }

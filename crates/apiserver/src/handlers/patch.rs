@@ -1,24 +1,22 @@
-//! PATCH of an object, its `status` or its `scale`: JSON patch, merge patch and strategic
-//! merge patch applied to the current object, then the same checks and write as an update.
-//! Patches carry no resourceVersion precondition of their own, so a write that loses a race
-//! is retried on the new current object, as upstream's update loop does.
+//! PATCH of an object, its `status` or its `scale`: JSON patch, merge patch, strategic merge
+//! patch and server-side apply, each a change the registry's guaranteed update makes to the
+//! current object. A patch carries no resourceVersion precondition unless it sets one, so a
+//! write that loses a race is made again on the new current object, as upstream's is.
 
 use axum::http::header;
 use axum::response::Response;
 use ferrokube_api::ApiError;
 use ferrokube_api::fields::{ApplyConflict, server_side_apply};
 use ferrokube_api::patch::{PatchError, Schemas, json_patch, merge_patch, strategic_merge};
+use ferrokube_api::registry::ResourceInfo;
 use serde_json::Value;
 
 use super::Call;
 use super::decode::decode_value;
-use super::get::read;
 use super::subresources::{scale_of, scaled};
-use super::update::{Managed, Target, check_name, commit_update};
+use super::update::check_name;
+use crate::registry::{Managed, Target, UpdateOptions, Writer};
 use crate::response::{json, with_warnings};
-
-/// Attempts before a patch that keeps losing races gives up with 409.
-const ATTEMPTS: usize = 5;
 
 /// The kinds of patch, by Content-Type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,78 +80,47 @@ pub async fn patch(call: Call<'_>, target: PatchTarget) -> Result<Response, ApiE
     let kind = PatchKind::from_content_type(content_type)?;
     let body: Value = serde_json::from_slice(&call.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    let mut last_error = None;
-    for _ in 0..ATTEMPTS {
-        match attempt(&call, target, kind, &body, dry_run).await {
-            Err(err)
-                if err.code == 409 && err.reason == "Conflict" && !sets_resource_version(&body) =>
-            {
-                last_error = Some(err)
-            }
-            other => return other,
-        }
-    }
-    Err(last_error.expect("at least one attempt"))
-}
-
-/// Whether the patch itself names a resourceVersion (then a conflict is the client's to see).
-fn sets_resource_version(patch: &Value) -> bool {
-    patch.pointer("/metadata/resourceVersion").is_some()
-        || patch.as_array().is_some_and(|ops| {
-            ops.iter()
-                .any(|op| op["path"] == "/metadata/resourceVersion")
-        })
-}
-
-async fn attempt(
-    call: &Call<'_>,
-    target: PatchTarget,
-    kind: PatchKind,
-    body: &Value,
-    dry_run: bool,
-) -> Result<Response, ApiError> {
-    let (old, revision) = read(call, None).await?;
     let schemas = &call.server.schemas;
     let bad_patch = |e: PatchError| ApiError::bad_request(e.0);
-    if target == PatchTarget::Scale {
-        let current = scale_of(&old);
-        let patched = kind
-            .apply(&current, body, schemas, "io.k8s.api.autoscaling.v1.Scale")
-            .map_err(bad_patch)?;
-        let new = scaled(call, &old, &patched)?;
-        let managed = Managed::Record {
-            subresource: "scale",
-        };
-        let stored =
-            commit_update(call, Target::Main, new, old, revision, dry_run, managed).await?;
-        return Ok(json(200, &scale_of(&stored)));
-    }
-    let root = call.server.schemas.root_of(call.info);
-    let patched = kind.apply(&old, body, schemas, root).map_err(bad_patch)?;
-    let decoded = decode_value(call, call.info, patched)?;
-    check_name(call, &decoded.object)?;
     let update_target = if target == PatchTarget::Status {
         Target::Status
     } else {
         Target::Main
     };
-    let subresource = if target == PatchTarget::Status {
-        "status"
-    } else {
-        ""
-    };
-    let managed = Managed::Record { subresource };
-    let stored = commit_update(
-        call,
-        update_target,
-        decoded.object,
-        old,
-        revision,
-        dry_run,
-        managed,
-    )
-    .await?;
-    Ok(with_warnings(json(200, &stored), &decoded.warnings))
+    let mut options = UpdateOptions::new(update_target, call.field_manager(), dry_run);
+    if target == PatchTarget::Scale {
+        options.managed = Managed::RecordScale;
+        let updated = call
+            .storage()
+            .update(call.key_namespace(), call.name(), &options, |current| {
+                let old = current.expect("an update's object exists");
+                let patched = kind
+                    .apply(
+                        &scale_of(old),
+                        &body,
+                        schemas,
+                        "io.k8s.api.autoscaling.v1.Scale",
+                    )
+                    .map_err(bad_patch)?;
+                scaled(call.name(), old, &patched)
+            })
+            .await?;
+        return Ok(json(200, &scale_of(&updated.object)));
+    }
+    let root = schemas.root_of(call.info);
+    let mut warnings = Vec::new();
+    let updated = call
+        .storage()
+        .update(call.key_namespace(), call.name(), &options, |current| {
+            let old = current.expect("an update's object exists");
+            let patched = kind.apply(old, &body, schemas, root).map_err(bad_patch)?;
+            let decoded = decode_value(&call, call.info, patched)?;
+            check_name(&call, &decoded.object)?;
+            warnings = decoded.warnings;
+            Ok(decoded.object)
+        })
+        .await?;
+    Ok(with_warnings(json(200, &updated.object), &warnings))
 }
 
 /// Server-side apply (`application/apply-patch+yaml`): merge the applied configuration under
@@ -169,55 +136,54 @@ async fn apply(call: &Call<'_>, target: PatchTarget, dry_run: bool) -> Result<Re
     };
     let applied: Value = serde_yaml_ng::from_slice(&call.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    check_apply_type(call.info, &applied)?;
     let applied = decode_value(call, call.info, applied)?;
     check_name(call, &applied.object)?;
     let force = call.query.flag("force");
-    let subresource = if target == PatchTarget::Status {
-        "status"
-    } else {
-        ""
+    let (update_target, subresource) = match target {
+        PatchTarget::Status => (Target::Status, "status"),
+        _ => (Target::Main, ""),
     };
-    let writer = super::Writer::new(call, manager);
+    let mut options = UpdateOptions::new(update_target, manager.clone(), dry_run);
+    options.managed = Managed::Applied;
+    options.create_missing = target == PatchTarget::Main;
+    let writer = Writer::new(call.server, call.info, &manager);
     let actor = writer.actor(subresource);
-    let live = match read(call, None).await {
-        Ok(found) => Some(found),
-        Err(err) if err.code == 404 && target == PatchTarget::Main => None,
-        Err(err) => return Err(err),
-    };
-    let merged = server_side_apply(
-        &actor,
-        live.as_ref().map(|(obj, _)| obj),
-        &applied.object,
-        force,
-    )
-    .map_err(|conflict| apply_conflict(call, &conflict))?;
-    let (status, stored) = match live {
-        Some((old, revision)) => {
-            let update_target = if target == PatchTarget::Status {
-                Target::Status
-            } else {
-                Target::Main
-            };
-            (
-                200,
-                commit_update(
-                    call,
-                    update_target,
-                    merged,
-                    old,
-                    revision,
-                    dry_run,
-                    Managed::Applied,
-                )
-                .await?,
-            )
-        }
-        None => (
-            201,
-            super::create::create_object(call, merged, dry_run, false).await?,
-        ),
-    };
-    Ok(with_warnings(json(status, &stored), &applied.warnings))
+    let updated = call
+        .storage()
+        .update(call.key_namespace(), call.name(), &options, |live| {
+            server_side_apply(&actor, live, &applied.object, force)
+                .map_err(|conflict| apply_conflict(call, &conflict))
+        })
+        .await?;
+    let status = if updated.created { 201 } else { 200 };
+    Ok(with_warnings(
+        json(status, &updated.object),
+        &applied.warnings,
+    ))
+}
+
+/// What upstream's field manager checks of an apply configuration before it merges it: the
+/// version of the endpoint, a kind, and no managedFields of its own.
+fn check_apply_type(info: &ResourceInfo, applied: &Value) -> Result<(), ApiError> {
+    let text = |field: &str| applied.get(field).and_then(Value::as_str).unwrap_or("");
+    let expected = info.api_version();
+    if text("apiVersion") != expected {
+        return Err(ApiError::bad_request(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {}, expected: {expected}",
+            text("apiVersion")
+        )));
+    }
+    if text("kind").is_empty() {
+        let gvk = format!("{}/{}, Kind=", info.group, info.version);
+        return Err(ApiError::bad_request(format!(
+            "failed to create typed patch object ({gvk}): no corresponding type for {gvk}"
+        )));
+    }
+    if applied.pointer("/metadata/managedFields").is_some() {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    Ok(())
 }
 
 /// The 409 upstream answers an apply conflict with, one cause per field.

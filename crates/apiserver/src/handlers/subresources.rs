@@ -8,8 +8,7 @@ use ferrokube_api::{ApiError, FieldError, FieldPath, GroupResource, meta};
 use serde_json::{Value, json};
 
 use super::Call;
-use super::get::read;
-use super::update::{Managed, Target, commit_update, write};
+use crate::registry::{Managed, Target, UpdateOptions};
 
 use crate::response::json;
 
@@ -76,14 +75,18 @@ pub async fn bind(call: Call<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::invalid("Binding", "", call.name(), &errors));
     }
     let dry_run = call.query.dry_run()?;
-    let (pod, revision) = read(&call, None).await?;
     let now = crate::object::timestamp(jiff::Timestamp::now());
-    let bound = plan_binding(&pod, &binding, call.name(), &now).map_err(|why| {
-        ApiError::conflict_because(&GroupResource::new("", "pods/binding"), call.name(), &why)
-    })?;
-    if !dry_run {
-        write(&call, &bound, revision).await?;
-    }
+    call.storage()
+        .guaranteed_update(call.key_namespace(), call.name(), dry_run, |pod| {
+            plan_binding(&pod.object, &binding, call.name(), &now).map_err(|why| {
+                ApiError::conflict_because(
+                    &GroupResource::new("", "pods/binding"),
+                    call.name(),
+                    &why,
+                )
+            })
+        })
+        .await?;
     Ok(json(
         201,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -117,24 +120,22 @@ pub fn scale_of(obj: &Value) -> Value {
 }
 
 pub async fn get_scale(call: Call<'_>) -> Result<Response, ApiError> {
-    let (obj, _) = read(&call, None).await?;
-    Ok(json(200, &scale_of(&obj)))
+    let stored = call
+        .storage()
+        .get(call.key_namespace(), call.name())
+        .await?;
+    Ok(json(200, &scale_of(&stored.object)))
 }
 
 /// The object with the replicas a Scale asks for; the Scale's resourceVersion, if any, becomes
 /// the update's precondition.
-pub fn scaled(call: &Call<'_>, obj: &Value, scale: &Value) -> Result<Value, ApiError> {
+pub fn scaled(name: &str, obj: &Value, scale: &Value) -> Result<Value, ApiError> {
     let replicas = scale
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(0);
     if let Some(error) = non_negative(FieldPath::new("spec").child("replicas"), Some(replicas)) {
-        return Err(ApiError::invalid(
-            "Scale",
-            "autoscaling",
-            call.name(),
-            &[error],
-        ));
+        return Err(ApiError::invalid("Scale", "autoscaling", name, &[error]));
     }
     let mut new = obj.clone();
     new["spec"]["replicas"] = json!(replicas);
@@ -156,22 +157,16 @@ pub async fn put_scale(call: Call<'_>) -> Result<Response, ApiError> {
             "Scale in version \"v1\" cannot be handled as a Scale: {e}"
         ))
     })?;
-    let dry_run = call.query.dry_run()?;
-    let (obj, revision) = read(&call, None).await?;
-    let new = scaled(&call, &obj, &scale)?;
-    let stored = commit_update(
-        &call,
-        Target::Main,
-        new,
-        obj,
-        revision,
-        dry_run,
-        Managed::Record {
-            subresource: "scale",
-        },
-    )
-    .await?;
-    Ok(json(200, &scale_of(&stored)))
+    let mut options = UpdateOptions::new(Target::Main, call.field_manager(), call.query.dry_run()?);
+    options.managed = Managed::RecordScale;
+    let updated = call
+        .storage()
+        .update(call.key_namespace(), call.name(), &options, |current| {
+            let obj = current.expect("an update's object exists");
+            scaled(call.name(), obj, &scale)
+        })
+        .await?;
+    Ok(json(200, &scale_of(&updated.object)))
 }
 
 #[cfg(test)]

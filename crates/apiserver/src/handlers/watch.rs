@@ -11,19 +11,17 @@ use axum::body::{Body, Bytes};
 use axum::response::Response;
 use ferrokube_api::registry::ResourceInfo;
 use ferrokube_api::{ApiError, meta};
-use ferrokube_store::{
-    EventKind, KeyValue, RangeOptions, Revision, StoreError, WatchEvent, WatchStream,
-};
+use ferrokube_store::{EventKind, KeyValue, Revision, WatchEvent, WatchStream};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Call;
-use super::list::Filter;
 use super::watch_route::route_for;
+use crate::Inner;
 use crate::object::{from_stored, parse_resource_version, set_resource_version};
+use crate::registry::{Filter, WatchStart};
 use crate::response::wants_table;
-use crate::{Inner, store_error};
 
 /// The API event for a store event under `filter`, or `None` when it concerns an object
 /// outside the selection before and after.
@@ -109,19 +107,16 @@ impl WatchOptions {
 
 pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
     let options = WatchOptions::from_call(&call)?;
-    let filter = Filter::from_call(&call)?;
-    let prefix = call.info.key_prefix(call.key_namespace());
-    let store = call.server.store.clone();
-    let (initial, start) = match options.start {
-        Some(rv) => (Vec::new(), rv.next()),
-        None => {
-            let range = store
-                .range(&prefix, RangeOptions::default())
-                .await
-                .map_err(|e| store_error(e, &call.resource(), ""))?;
-            (range.items, range.revision.next())
-        }
-    };
+    let filter = Filter::from_query(call.info, &call.query)?;
+    let route = route_for(call.info, &filter);
+    let WatchStart {
+        initial,
+        start,
+        stream,
+    } = call
+        .storage()
+        .watch(call.key_namespace(), options.start, route.as_ref())
+        .await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let writer = EventWriter {
         tx,
@@ -129,28 +124,15 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
         headers_sent: false,
         columns: call.info.strategy.columns(),
     };
-    let route = route_for(call.info, &filter);
-    let stream = match store
-        .watch_routed(&prefix, Some(start), route.as_ref())
-        .await
-    {
+    let stream = match stream {
         Ok(stream) => Some(stream),
-        Err(StoreError::Compacted {
-            requested,
-            compacted,
-        }) => {
-            let status = ApiError::gone(format!(
-                "too old resource version: {} ({})",
-                requested.0 - 1,
-                compacted.0
-            ));
+        Err(status) => {
             let _ = writer
                 .tx
                 .send(Ok(event_line("ERROR", status.to_status())))
                 .await;
             None
         }
-        Err(err) => return Err(store_error(err, &call.resource(), "")),
     };
     let session = Session {
         server: call.server.clone(),

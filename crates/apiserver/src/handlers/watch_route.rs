@@ -5,7 +5,7 @@ use ferrokube_api::registry::ResourceInfo;
 use ferrokube_store::{IndexedField, Route};
 use serde::Deserialize;
 
-use super::list::Filter;
+use crate::registry::Filter;
 
 /// Pods by the node they are bound to.
 const POD_NODE_NAME: IndexedField = IndexedField {

@@ -1,0 +1,153 @@
+//! The generic resource store between the HTTP handlers and the key-value store, as upstream's
+//! `registry/generic/registry/store.go`: create, get, list, one guaranteed update, delete,
+//! delete-collection and the start of a watch, for every resource of the resource registry,
+//! with the strategy's hooks and the admission chain run in upstream's order.
+//!
+//! Only this module reads or writes the key-value store: the handlers parse a request, call a
+//! [`Storage`] and encode its answer.
+
+mod create;
+mod delete;
+mod filter;
+mod managed;
+mod read;
+mod update;
+
+use std::sync::Arc;
+
+use ferrokube_api::registry::ResourceInfo;
+use ferrokube_api::{ApiError, GroupResource};
+use ferrokube_store::{Revision, Store, StoreError};
+use serde_json::Value;
+
+use crate::Inner;
+use crate::admission::{Attributes, Operation};
+
+pub use create::CreateOptions;
+pub use delete::{DeleteOptions, finalized};
+pub use filter::Filter;
+pub use managed::{Writer, manager_name};
+pub use read::{ListOptions, WatchStart};
+pub use update::{Managed, Target, UpdateOptions};
+
+/// The key-value store behind the registry. Its field is private to this module, so that no
+/// handler can reach the store but through a [`Storage`].
+pub struct Backend(Arc<dyn Store>);
+
+impl Backend {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Backend(store)
+    }
+}
+
+/// An object as read from the store, with the revision it was last written at (its
+/// `metadata.resourceVersion` is set to that revision).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    pub object: Value,
+    pub revision: Revision,
+}
+
+/// The generic store of one resource.
+#[derive(Clone, Copy)]
+pub struct Storage<'a> {
+    inner: &'a Inner,
+    info: &'a ResourceInfo,
+}
+
+impl<'a> Storage<'a> {
+    pub fn new(inner: &'a Inner, info: &'a ResourceInfo) -> Self {
+        Storage { inner, info }
+    }
+
+    /// The storage of another resource (a plugin reading namespaces, the log handler nodes).
+    pub fn of(inner: &'a Inner, group: &str, version: &str, plural: &str) -> Self {
+        let info = inner
+            .registry
+            .find(group, version, plural)
+            .unwrap_or_else(|| panic!("{group}/{version} {plural} is a built-in resource"));
+        Storage::new(inner, info)
+    }
+
+    fn store(&self) -> &'a dyn Store {
+        &*self.inner.backend.0
+    }
+
+    fn resource(&self) -> GroupResource {
+        self.info.group_resource()
+    }
+
+    /// The namespace of keys: the given one for namespaced resources, none otherwise.
+    fn key_namespace<'n>(&self, namespace: Option<&'n str>) -> Option<&'n str> {
+        namespace.filter(|_| self.info.namespaced())
+    }
+
+    fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        self.info.key(self.key_namespace(namespace), name)
+    }
+
+    fn error(&self, err: StoreError, name: &str) -> ApiError {
+        store_error(err, &self.resource(), name)
+    }
+
+    /// Runs the admission chain over one operation.
+    async fn admit(&self, attributes: Attributes<'_>) -> Result<(), ApiError> {
+        self.inner.admission.admit(&attributes, self.inner).await
+    }
+
+    fn attributes<'b>(
+        &self,
+        operation: Operation,
+        namespace: Option<&'b str>,
+        name: &'b str,
+    ) -> Attributes<'b>
+    where
+        'a: 'b,
+    {
+        Attributes {
+            operation,
+            info: self.info,
+            namespace: self.key_namespace(namespace),
+            name,
+        }
+    }
+}
+
+/// The API error for a store error about `name` of `resource`.
+pub fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> ApiError {
+    match err {
+        StoreError::NotFound { .. } => ApiError::not_found(resource, name),
+        StoreError::AlreadyExists { .. } => ApiError::already_exists(resource, name),
+        StoreError::Conflict { .. } => ApiError::conflict(resource, name),
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::gone(format!(
+            "too old resource version: {} ({})",
+            requested.0, compacted.0
+        )),
+        StoreError::FutureRevision { requested, current } => ApiError::timeout(format!(
+            "Too large resource version: {}, current: {}",
+            requested.0, current.0
+        )),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A registry over the memory store, for table tests that need no HTTP server.
+
+    use std::sync::Arc;
+
+    use ferrokube_store::MemoryStore;
+
+    use crate::{ApiServer, ApiServerOptions};
+
+    /// An API server over an empty memory store, with the system namespaces.
+    pub async fn server() -> ApiServer {
+        let server = ApiServer::new(Arc::new(MemoryStore::new()), ApiServerOptions::default());
+        server.bootstrap().await.expect("bootstrap");
+        server
+    }
+}
