@@ -41,7 +41,7 @@ impl ApiError {
 
     /// 404 with a message of its own (a kubelet's, say).
     pub fn not_found_message(message: impl Into<String>) -> Self {
-        Self::new(404, "NotFound", message.into(), None)
+        Self::new(404, "NotFound", message.into(), Some(json!({})))
     }
 
     /// `deployments.apps "x" already exists`.
@@ -113,7 +113,7 @@ impl ApiError {
             405,
             "MethodNotAllowed",
             format!("{action} is not supported on resources of kind \"{resource}\""),
-            None,
+            Some(resource.details("")),
         )
     }
 
@@ -138,7 +138,7 @@ impl ApiError {
             404,
             "NotFound",
             "the server could not find the requested resource".to_owned(),
-            None,
+            Some(json!({})),
         )
     }
 
@@ -166,11 +166,13 @@ impl ApiError {
 
     /// 500 for a failure of the server itself.
     pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        let details = json!({"causes": [{"message": message}]});
         Self::new(
             500,
             "InternalError",
-            format!("Internal error occurred: {}", message.into()),
-            None,
+            format!("Internal error occurred: {message}"),
+            Some(details),
         )
     }
 
@@ -239,6 +241,13 @@ mod tests {
             invalid.message,
             "Pod \"\" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, metadata.name: Required value: name or generateName is required]"
         );
+        for not_found in [
+            ApiError::path_not_found(),
+            ApiError::not_found_message("x"),
+            ApiError::not_found(&pods, "x"),
+        ] {
+            assert!(not_found.to_status()["details"].is_object(), "{not_found:?}");
+        }
         let status = invalid.to_status();
         assert_eq!(status["code"], 422);
         assert_eq!(status["details"]["causes"][1]["field"], "metadata.name");

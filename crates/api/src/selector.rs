@@ -113,9 +113,38 @@ pub fn parse_label_selector(s: &str) -> Result<Selector, String> {
         } else {
             return Err(format!("unable to parse requirement: {part:?}"));
         };
+        check_requirement(&requirement)?;
         requirements.push(requirement);
     }
     Ok(Selector(requirements))
+}
+
+/// A requirement's key must be a qualified name and its values label values, as upstream's
+/// `NewRequirement` checks, with its message: `unable to parse requirement: <nil>: Invalid
+/// value: "\"tier": name part must consist of …` for `-l '"tier=frontend"'`.
+fn check_requirement(requirement: &Requirement) -> Result<(), String> {
+    let (key, values): (&str, &[String]) = match requirement {
+        Requirement::Equals(k, v) | Requirement::NotEquals(k, v) => (k, std::slice::from_ref(v)),
+        Requirement::In(k, vs) | Requirement::NotIn(k, vs) => (k, vs),
+        Requirement::Exists(k) | Requirement::DoesNotExist(k) => (k, &[]),
+    };
+    let invalid = |value: &str, errors: Vec<String>| {
+        format!(
+            "unable to parse requirement: <nil>: Invalid value: {value:?}: {}",
+            errors.join("; ")
+        )
+    };
+    let key_errors = crate::validation::qualified_name_errors(key);
+    if !key_errors.is_empty() {
+        return Err(invalid(key, key_errors));
+    }
+    for value in values {
+        let errors = crate::validation::label_value_errors(value);
+        if !errors.is_empty() {
+            return Err(invalid(value, errors));
+        }
+    }
+    Ok(())
 }
 
 /// A parsed field selector: `field=value`, `field==value`, `field!=value`, comma-separated.
@@ -185,6 +214,18 @@ pub fn label_selector_matches(selector: &LabelSelector, labels: &BTreeMap<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_keys_and_values_are_refused_as_upstream() {
+        let err = parse_label_selector("\"tier=frontend\"").unwrap_err();
+        assert_eq!(
+            err,
+            "unable to parse requirement: <nil>: Invalid value: \"\\\"tier\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+        );
+        assert!(parse_label_selector("app=we b").is_err());
+        assert!(parse_label_selector("app in (a, b c)").is_err());
+        assert!(parse_label_selector("example.com/app=web,!x").is_ok());
+    }
 
     #[test]
     fn label_selector_table() {

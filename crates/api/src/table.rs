@@ -137,6 +137,41 @@ pub fn partial_object_metadata(obj: &Value) -> Value {
     })
 }
 
+/// What each row of a Table carries as its `object` (the request's `includeObject`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IncludeObject {
+    /// Nothing (`"object": null`).
+    None,
+    /// The object's metadata, as PartialObjectMetadata (the default).
+    #[default]
+    Metadata,
+    /// The whole object (kubectl asks for it to `--sort-by` a field outside metadata).
+    Object,
+}
+
+impl IncludeObject {
+    /// The `includeObject` parameter; an unknown value is upstream's 400 text.
+    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value {
+            None | Some("Metadata") => Ok(IncludeObject::Metadata),
+            Some("None") => Ok(IncludeObject::None),
+            Some("Object") => Ok(IncludeObject::Object),
+            Some(other) => Err(format!(
+                "includeObject: Unsupported value: {other:?}: supported values: \"Metadata\", \"None\", \"Object\""
+            )),
+        }
+    }
+
+    /// A row's `object` for `obj`.
+    pub fn row_object(self, obj: &Value) -> Value {
+        match self {
+            IncludeObject::None => Value::Null,
+            IncludeObject::Metadata => partial_object_metadata(obj),
+            IncludeObject::Object => obj.clone(),
+        }
+    }
+}
+
 /// A Table of `rows` (cells, object) under `columns`.
 pub fn table(columns: &[Column], rows: Vec<(Vec<Value>, Value)>, list_meta: Value) -> Value {
     json!({
@@ -150,6 +185,29 @@ pub fn table(columns: &[Column], rows: Vec<(Vec<Value>, Value)>, list_meta: Valu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn include_object_table() {
+        use super::IncludeObject;
+        let pod = serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p"}, "spec": {"x": 1}});
+        let cases = [
+            (None, Ok(IncludeObject::Metadata)),
+            (Some("Metadata"), Ok(IncludeObject::Metadata)),
+            (Some("None"), Ok(IncludeObject::None)),
+            (Some("Object"), Ok(IncludeObject::Object)),
+        ];
+        for (value, want) in cases {
+            assert_eq!(IncludeObject::parse(value), want, "{value:?}");
+        }
+        assert_eq!(
+            IncludeObject::parse(Some("All")).unwrap_err(),
+            "includeObject: Unsupported value: \"All\": supported values: \"Metadata\", \"None\", \"Object\""
+        );
+        assert_eq!(IncludeObject::Object.row_object(&pod), pod);
+        assert_eq!(IncludeObject::None.row_object(&pod), serde_json::Value::Null);
+        assert_eq!(IncludeObject::Metadata.row_object(&pod)["kind"], "PartialObjectMetadata");
+        assert!(IncludeObject::Metadata.row_object(&pod).get("spec").is_none());
+    }
+
     use super::*;
 
     #[test]

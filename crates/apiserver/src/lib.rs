@@ -5,6 +5,7 @@ mod admission;
 mod bootstrap;
 mod discovery;
 mod handlers;
+mod health;
 mod metrics;
 mod object;
 mod openapi;
@@ -13,7 +14,7 @@ mod registry;
 mod response;
 mod route;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,9 @@ pub struct ApiServerOptions {
     pub bookmark_interval: Duration,
     /// The address clients reach the server at, for discovery's serverAddressByClientCIDRs.
     pub advertise_address: String,
+    /// How long requests in flight may finish after a shutdown begins; open watches end at
+    /// once, and connections still open after this are closed.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ApiServerOptions {
@@ -49,6 +53,7 @@ impl Default for ApiServerOptions {
         ApiServerOptions {
             bookmark_interval: Duration::from_secs(60),
             advertise_address: "127.0.0.1:6443".to_owned(),
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -71,6 +76,8 @@ pub(crate) struct Inner {
     pub schemas: ferrokube_api::patch::Schemas,
     /// Watch lines encoded once for all the unfiltered watches of a resource.
     pub watch_lines: handlers::watch_lines::SharedLines,
+    /// Turns true when the server begins to shut down: watches end, readyz fails.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl ApiServer {
@@ -87,6 +94,7 @@ impl ApiServer {
                 openapi: openapi::OpenApi::default(),
                 schemas,
                 watch_lines: Default::default(),
+                stopping: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -109,9 +117,24 @@ impl ApiServer {
                 tracing::warn!(error = %err, "could not set TCP_NODELAY");
             }
         });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+        let inner = self.inner.clone();
+        let begin = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.await;
+                inner.stopping.send_replace(true);
+            }
+        };
+        let serving = axum::serve(listener, self.router()).with_graceful_shutdown(begin);
+        let timeout = self.inner.options.shutdown_timeout;
+        tokio::select! {
+            served = serving.into_future() => served,
+            () = async { shutdown.await; tokio::time::sleep(timeout).await } => {
+                tracing::warn!(timeout_seconds = timeout.as_secs(), "connections still open after the shutdown timeout; closing them");
+                Ok(())
+            }
+        }
     }
 
     /// Creates the namespaces every cluster has.
@@ -165,7 +188,11 @@ async fn handle(
 ) -> Response {
     let result = match route {
         Route::Version => Ok(response::json(200, &discovery::version())),
-        Route::Health(_) => Ok(ok_text()),
+        Route::Health(path) => {
+            health::respond(server, &path, &query)
+                .await
+                .ok_or_else(ApiError::path_not_found)
+        }
         Route::Metrics => Ok(server.metrics.render()),
         Route::CoreVersions => Ok(discovery::core_versions(server, headers)),
         Route::Groups => Ok(discovery::groups(server, headers)),
@@ -183,12 +210,4 @@ async fn handle(
         Route::NotFound => Err(ApiError::path_not_found()),
     };
     result.unwrap_or_else(|err| response::error(&err))
-}
-
-fn ok_text() -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(Body::from("ok"))
-        .expect("valid response")
 }

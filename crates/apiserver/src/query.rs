@@ -27,13 +27,16 @@ impl Query {
             .filter(|v| !v.is_empty())
     }
 
+    /// A boolean parameter as upstream reads one: present with any value but `false` or `0`
+    /// (in any case) is true, so the Python client's `watch=True` watches.
     pub fn flag(&self, name: &str) -> bool {
-        matches!(self.get(name), Some("true" | "1"))
+        self.0
+            .get(name)
+            .is_some_and(|v| !v.eq_ignore_ascii_case("false") && v != "0")
     }
 
     pub fn label_selector(&self) -> Result<Selector, ApiError> {
-        parse_label_selector(self.get("labelSelector").unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
+        parse_label_selector(self.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)
     }
 
     pub fn field_selector(&self) -> Result<FieldSelector, ApiError> {
@@ -51,7 +54,8 @@ impl Query {
         }
     }
 
-    /// `fieldValidation`: Strict, Warn (the default) or Ignore.
+    /// `fieldValidation`: Strict, Warn (the default) or Ignore; any other value is a 400
+    /// whether or not the body has unknown fields.
     pub fn field_validation(&self) -> Result<FieldValidation, ApiError> {
         match self.get("fieldValidation") {
             None | Some("Warn") => Ok(FieldValidation::Warn),
@@ -70,4 +74,27 @@ pub enum FieldValidation {
     Strict,
     Warn,
     Ignore,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_table() {
+        let cases = [
+            ("watch=true", true),
+            ("watch=True", true),
+            ("watch=1", true),
+            ("watch=yes", true),
+            ("watch=", true),
+            ("watch=false", false),
+            ("watch=False", false),
+            ("watch=0", false),
+            ("other=true", false),
+        ];
+        for (query, want) in cases {
+            assert_eq!(Query::parse(Some(query)).flag("watch"), want, "{query}");
+        }
+    }
 }

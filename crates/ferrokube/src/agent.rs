@@ -46,6 +46,7 @@ pub async fn run(
     client: kube::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let (containerd, socket) = match &flags.container_runtime_endpoint {
         Some(socket) => (None, socket.clone()),
         None => {
@@ -65,7 +66,10 @@ pub async fn run(
         .await
         .with_context(|| format!("container runtime at {}", socket.display()))?
         .with_cluster_dns(flags.cluster_dns.clone());
-    let version = runtime_version(&cri).await?;
+    let version = tokio::select! {
+        version = runtime_version(&cri) => version?,
+        () = shutdown.clone() => return Ok(()),
+    };
     let name = flags
         .node_name
         .clone()

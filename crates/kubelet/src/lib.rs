@@ -173,12 +173,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let machine = options.machine;
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    // A registration that keeps failing (no API server yet) still stops on a signal.
     let node_uid = loop {
         match register(&client, &machine).await {
             Ok(uid) => break uid,
             Err(err) => {
                 tracing::warn!(node = %machine.name, error = %err, "node registration failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    () = shutdown.clone() => return,
+                }
             }
         }
     };
@@ -194,7 +199,6 @@ pub async fn run(
         running: HashMap::new(),
         directory: log_server::PodDirectory::default(),
     };
-    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     if let Some(listener) = options.log_listener {
         tokio::spawn(log_server::serve(
             listener,

@@ -31,6 +31,12 @@ pub enum LogError {
     BadRequest(String),
 }
 
+/// A boolean query parameter as upstream reads one: anything but `false` or `0`, in any
+/// case, is true (the Python client sends `True`).
+fn is_true(value: &str) -> bool {
+    !value.eq_ignore_ascii_case("false") && value != "0"
+}
+
 impl LogOptions {
     /// Reads the query of `/containerLogs/...`; `now` turns `sinceSeconds` into a time.
     pub fn from_query(query: &[(String, String)], now: Timestamp) -> Result<LogOptions, LogError> {
@@ -42,9 +48,9 @@ impl LogOptions {
                     .map_err(|_| LogError::BadRequest(format!("invalid value {value:?} for {key}")))
             };
             match key.as_str() {
-                "follow" => options.follow = value == "true" || value == "1",
-                "previous" => options.previous = value == "true" || value == "1",
-                "timestamps" => options.timestamps = value == "true" || value == "1",
+                "follow" => options.follow = is_true(value),
+                "previous" => options.previous = is_true(value),
+                "timestamps" => options.timestamps = is_true(value),
                 "tailLines" => options.tail_lines = Some(number()?.max(0) as usize),
                 "limitBytes" => options.limit_bytes = Some(number()?.max(1) as usize),
                 "sinceSeconds" => {
@@ -278,6 +284,11 @@ mod tests {
         );
         let bad = vec![("tailLines".to_owned(), "x".to_owned())];
         assert!(LogOptions::from_query(&bad, now).is_err());
+        for (value, want) in [("True", true), ("1", true), ("yes", true), ("", true), ("FALSE", false), ("0", false)] {
+            let query = vec![("timestamps".to_owned(), value.to_owned())];
+            let options = LogOptions::from_query(&query, now).unwrap();
+            assert_eq!(options.timestamps, want, "timestamps={value}");
+        }
     }
 
     fn pod(policy: &str) -> Pod {

@@ -17,11 +17,57 @@ pub struct Body {
 
 /// Decodes the body as an object of `info`'s kind.
 pub fn decode_object(call: &Call<'_>, info: &ResourceInfo) -> Result<Body, ApiError> {
-    decode_value(call, info, parse(call)?)
+    let raw = parse(call, info)?;
+    if !raw.is_object() {
+        let why = format!(
+            "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}",
+            go_type_of(&raw)
+        );
+        return Err(unrecognized(info, &why, &call.body));
+    }
+    decode_value(call, info, raw)
+}
+
+/// Upstream's 400 for a body it cannot even read the kind of: `the object provided is
+/// unrecognized (must be of type Namespace): <why> (<the body's start>)`.
+fn unrecognized(info: &ResourceInfo, why: &str, body: &[u8]) -> ApiError {
+    ApiError::bad_request(format!(
+        "the object provided is unrecognized (must be of type {}): {why} ({})",
+        info.kind,
+        summarize(body, 30)
+    ))
+}
+
+/// The start of a body as upstream quotes it in errors: as text when it looks like an
+/// object, else in hex; at most `max` bytes, then " ...".
+fn summarize(body: &[u8], max: usize) -> String {
+    let cut = &body[..body.len().min(max)];
+    let more = if body.len() > max { " ..." } else { "" };
+    match body.first() {
+        None => "<empty>".to_owned(),
+        Some(b'{') => format!("{}{more}", String::from_utf8_lossy(cut)),
+        Some(_) => {
+            let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{hex}{more}")
+        }
+    }
+}
+
+/// How Go's encoding/json names a JSON value's type in its errors.
+fn go_type_of(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Null => "null",
+        Value::Object(_) => "object",
+    }
 }
 
 /// Decodes an object of `info`'s kind given as JSON (a body, or the result of a patch).
 pub fn decode_value(call: &Call<'_>, info: &ResourceInfo, raw: Value) -> Result<Body, ApiError> {
+    let validation = call.query.field_validation()?;
     check_type(&raw, info)?;
     let decoded = info.strategy.decode(raw).map_err(|e| {
         ApiError::bad_request(format!(
@@ -31,7 +77,7 @@ pub fn decode_value(call: &Call<'_>, info: &ResourceInfo, raw: Value) -> Result<
     })?;
     let mut warnings = Vec::new();
     if !decoded.unknown_fields.is_empty() {
-        match call.query.field_validation()? {
+        match validation {
             FieldValidation::Strict => {
                 let list: Vec<String> = decoded
                     .unknown_fields
@@ -62,7 +108,7 @@ pub fn decode_value(call: &Call<'_>, info: &ResourceInfo, raw: Value) -> Result<
 }
 
 /// The body as JSON, by its Content-Type.
-fn parse(call: &Call<'_>) -> Result<Value, ApiError> {
+fn parse(call: &Call<'_>, info: &ResourceInfo) -> Result<Value, ApiError> {
     let content_type = call
         .headers
         .get(header::CONTENT_TYPE)
@@ -71,10 +117,12 @@ fn parse(call: &Call<'_>) -> Result<Value, ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
     match media {
         "application/json" | "" | "*/*" => serde_json::from_slice(&call.body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+            let why = format!("couldn't get version/kind; json parse error: {e}");
+            unrecognized(info, &why, &call.body)
         }),
         "application/yaml" => serde_yaml_ng::from_slice(&call.body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            let why = format!("couldn't get version/kind; yaml parse error: {e}");
+            unrecognized(info, &why, &call.body)
         }),
         "application/vnd.kubernetes.protobuf" => {
             ferrokube_api::protobuf::decode_envelope(&call.body)
@@ -87,9 +135,12 @@ fn parse(call: &Call<'_>) -> Result<Value, ApiError> {
 /// Rejects a body whose apiVersion or kind names another type.
 fn check_type(raw: &Value, info: &ResourceInfo) -> Result<(), ApiError> {
     if !raw.is_object() {
-        return Err(ApiError::bad_request(
-            "the body of the request must be a JSON object",
-        ));
+        // A patch's result: the patch turned the object into something else.
+        return Err(ApiError::bad_request(format!(
+            "the patched object is a JSON {}, not an object of kind {}",
+            go_type_of(raw),
+            info.kind
+        )));
     }
     if let Some(api_version) = raw
         .get("apiVersion")
@@ -114,4 +165,17 @@ fn check_type(raw: &Value, info: &ResourceInfo) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_as_upstream() {
+        assert_eq!(summarize(b"", 30), "<empty>");
+        assert_eq!(summarize(b"{\"a\":1}", 30), "{\"a\":1}");
+        assert_eq!(summarize(b"[1]", 30), "5b315d");
+        assert_eq!(summarize(b"{0123456789}", 5), "{0123 ...");
+    }
 }

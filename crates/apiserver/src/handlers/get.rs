@@ -22,7 +22,7 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
         let rv = json!({"resourceVersion": stored.revision.0.to_string()});
         return Ok(json(
             200,
-            &super::list::table_of(&call, &[stored.object], rv, Timestamp::now()),
+            &super::list::table_of(&call, &[stored.object], rv, Timestamp::now())?,
         ));
     }
     Ok(json(200, &stored.object))

@@ -2,6 +2,7 @@
 
 use axum::response::Response;
 use ferrokube_api::ApiError;
+use ferrokube_api::table::IncludeObject;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -26,7 +27,7 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
     if wants_table(call.headers) {
         return Ok(json(
             200,
-            &table_of(&call, &page.items, list_meta, Timestamp::now()),
+            &table_of(&call, &page.items, list_meta, Timestamp::now())?,
         ));
     }
     let items: Vec<Value> = page.items.into_iter().map(strip_type).collect();
@@ -45,17 +46,23 @@ fn strip_type(mut obj: Value) -> Value {
     obj
 }
 
-/// A Table of objects with the resource's columns.
-pub fn table_of(call: &Call<'_>, objects: &[Value], list_meta: Value, now: Timestamp) -> Value {
+/// A Table of objects with the resource's columns, each row's object as `includeObject` asks.
+pub fn table_of(
+    call: &Call<'_>,
+    objects: &[Value],
+    list_meta: Value,
+    now: Timestamp,
+) -> Result<Value, ApiError> {
+    let include = include_object(call)?;
     let columns = call.info.strategy.columns();
     let rows = objects
         .iter()
-        .map(|obj| {
-            (
-                call.info.strategy.cells(obj, now),
-                ferrokube_api::table::partial_object_metadata(obj),
-            )
-        })
+        .map(|obj| (call.info.strategy.cells(obj, now), include.row_object(obj)))
         .collect();
-    ferrokube_api::table::table(&columns, rows, list_meta)
+    Ok(ferrokube_api::table::table(&columns, rows, list_meta))
+}
+
+/// The request's `includeObject`.
+pub fn include_object(call: &Call<'_>) -> Result<IncludeObject, ApiError> {
+    IncludeObject::parse(call.query.get("includeObject")).map_err(ApiError::bad_request)
 }

@@ -22,6 +22,7 @@ use crate::Inner;
 use crate::object::{from_stored, parse_resource_version, set_resource_version};
 use crate::registry::{Filter, WatchStart};
 use crate::response::wants_table;
+use ferrokube_api::table::IncludeObject;
 
 /// The API event for a store event under `filter`, or `None` when it concerns an object
 /// outside the selection before and after.
@@ -81,7 +82,8 @@ struct WatchOptions {
     start: Option<Revision>,
     timeout: Option<Duration>,
     bookmarks: bool,
-    table: bool,
+    /// Events as Tables, with rows carrying this much of the object.
+    table: Option<IncludeObject>,
 }
 
 impl WatchOptions {
@@ -100,7 +102,10 @@ impl WatchOptions {
             start,
             timeout,
             bookmarks: call.query.flag("allowWatchBookmarks"),
-            table: wants_table(call.headers),
+            table: match wants_table(call.headers) {
+                true => Some(super::list::include_object(call)?),
+                false => None,
+            },
         })
     }
 }
@@ -159,7 +164,7 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
 /// Writes events to the response, as Tables when asked (column definitions only once).
 struct EventWriter {
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
-    table: bool,
+    table: Option<IncludeObject>,
     headers_sent: bool,
     columns: Vec<ferrokube_api::table::Column>,
 }
@@ -172,7 +177,10 @@ impl EventWriter {
         object: Value,
         cells: impl FnOnce(&Value) -> Vec<Value>,
     ) -> bool {
-        let object = if self.table && kind != "BOOKMARK" && kind != "ERROR" {
+        let object = if let Some(include) = self.table
+            && kind != "BOOKMARK"
+            && kind != "ERROR"
+        {
             let columns = if self.headers_sent {
                 Vec::new()
             } else {
@@ -183,7 +191,7 @@ impl EventWriter {
                 json!({"resourceVersion": meta::get_str(&object, "resourceVersion").unwrap_or("")});
             let row = (
                 cells(&object),
-                ferrokube_api::table::partial_object_metadata(&object),
+                include.row_object(&object),
             );
             ferrokube_api::table::table(&columns, vec![row], rv)
         } else {
@@ -232,6 +240,10 @@ impl Session {
             .options
             .timeout
             .map(|t| tokio::time::Instant::now() + t);
+        let mut stopping = server.stopping.subscribe();
+        if *stopping.borrow() {
+            return;
+        }
         let mut bookmarks = tokio::time::interval(self.bookmark_interval);
         bookmarks.tick().await;
         loop {
@@ -243,12 +255,14 @@ impl Session {
                     continue;
                 }
                 () = sleep_until(deadline) => return,
+                // The only change is to true: the server is shutting down.
+                _ = stopping.changed() => return,
                 () = writer.tx.closed() => return,
             };
             match next {
                 Some(Ok(event)) => {
                     self.last_revision = event.revision();
-                    if self.filter.is_empty() && !writer.table {
+                    if self.filter.is_empty() && writer.table.is_none() {
                         // Every such watch of this resource sends the same line.
                         let key = (group, version, plural, event.revision());
                         let line = server.watch_lines.get_or_encode(key, || {

@@ -113,6 +113,11 @@ impl<'a> Storage<'a> {
     }
 }
 
+/// Whether the store answers (the health checks' `etcd`).
+pub async fn store_reachable(inner: &Inner) -> bool {
+    inner.backend.0.current_revision().await.is_ok()
+}
+
 /// The API error for a store error about `name` of `resource`.
 pub fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> ApiError {
     match err {

@@ -56,6 +56,7 @@ impl TestServer {
         let options = ApiServerOptions {
             bookmark_interval: Duration::from_millis(300),
             advertise_address: format!("127.0.0.1:{port}"),
+            ..ApiServerOptions::default()
         };
         let api = ApiServer::new(store.clone(), options);
         api.bootstrap().await.unwrap();
