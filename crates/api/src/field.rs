@@ -136,6 +136,16 @@ impl FieldError {
         }
     }
 
+    /// Upstream's `field.TooLong`: the value is not printed, only the limit in bytes.
+    pub fn too_long(field: FieldPath, max_bytes: usize) -> Self {
+        FieldError {
+            kind: ErrorType::TooLong,
+            field,
+            value: None,
+            detail: format!("must have at most {max_bytes} bytes"),
+        }
+    }
+
     /// The message without the field, as in `StatusCause.message`.
     pub fn message(&self) -> String {
         let value = self.value.clone();
@@ -210,6 +220,10 @@ mod tests {
                     &["Always", "Never", "OnFailure"],
                 ),
                 "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"Never\", \"OnFailure\"",
+            ),
+            (
+                FieldError::too_long(FieldPath::new("metadata").child("annotations"), 262144),
+                "metadata.annotations: Too long: must have at most 262144 bytes",
             ),
         ];
         for (err, want) in cases {

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 pub mod resources;
 pub mod selector;

@@ -117,6 +117,8 @@ pub struct Typed<K> {
     /// Converts a stored object to its served form.
     pub served_form: fn(Value) -> Value,
     pub validate: fn(&K) -> Vec<FieldError>,
+    /// What upstream refuses while decoding (a malformed quantity): the reason, answered 400.
+    pub decode_check: fn(&K) -> Result<(), String>,
     pub columns: &'static [Column],
     pub cells: fn(&K, Timestamp) -> Vec<Value>,
     /// Field-selector values, read off the JSON (every watch with a field selector asks for
@@ -149,6 +151,7 @@ impl<K> Typed<K> {
             stored_form: |v| v,
             served_form: |v| v,
             validate: |_| Vec::new(),
+            decode_check: |_| Ok(()),
             columns: &[Column::NAME, Column::AGE],
             cells: |_, _| Vec::new(),
             fields: |_| Vec::new(),
@@ -187,6 +190,7 @@ where
 {
     fn decode(&self, object: Value) -> Result<Decoded, String> {
         let typed = K::deserialize(&object).map_err(|e| e.to_string())?;
+        (self.decode_check)(&typed)?;
         let decoded = Self::encode(&typed);
         let mut unknown_fields = Vec::new();
         find_unknown(&object, &decoded, "", &mut unknown_fields);

@@ -11,6 +11,7 @@
 use serde_json::{Value, json};
 
 use super::fieldset::{Step, display_path, remove_at, value_at};
+use super::last_applied;
 use super::managed::{Actor, ManagedEntry, read_entries, write_entries};
 use crate::patch::strategic_merge;
 
@@ -48,6 +49,9 @@ impl ApplyConflict {
 }
 
 /// The object after `actor` applies `applied` over `live` (absent: the apply creates it).
+///
+/// For the manager `kubectl`, conflicts the live object's last-applied annotation forgives are
+/// no conflicts, and the annotation follows the applied configuration (see `last_applied`).
 pub fn server_side_apply(
     actor: &Actor<'_>,
     live: Option<&Value>,
@@ -58,7 +62,40 @@ pub fn server_side_apply(
     if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
-    let applied_fields = actor.fields_of(&applied);
+    let mut merged = match (apply_fields(actor, live, &applied, force), live) {
+        (Err(conflicts), Some(live)) if last_applied::upgrades(actor) => {
+            let allowed = last_applied::allowed_conflicts(actor, live);
+            let remaining = last_applied::unforgiven(conflicts, &allowed);
+            if remaining.is_empty() {
+                apply_fields(actor, Some(live), &applied, true)
+            } else {
+                Err(remaining)
+            }
+        }
+        (result, _) => result,
+    }
+    .map_err(|conflicts| ApplyConflict {
+        conflicts: conflicts
+            .into_iter()
+            .map(|(manager, path)| (manager, display_path(&path)))
+            .collect(),
+    })?;
+    last_applied::sync_annotation(actor, &mut merged, &applied);
+    Ok(merged)
+}
+
+/// Conflicts by the manager's description and the path.
+type Conflicts = Vec<(String, Vec<Step>)>;
+
+/// The apply itself: `applied` (without managedFields) merged over `live` under `actor`'s
+/// ownership, or the conflicts unless `force`.
+fn apply_fields(
+    actor: &Actor<'_>,
+    live: Option<&Value>,
+    applied: &Value,
+    force: bool,
+) -> Result<Value, Conflicts> {
+    let applied_fields = actor.fields_of(applied);
     let live_object = live.cloned().unwrap_or_else(|| json!({}));
     let mut entries = read_entries(&live_object);
     let is_mine = |e: &ManagedEntry| {
@@ -71,24 +108,23 @@ pub fn server_side_apply(
             let container = path.last().is_some_and(|s| s == ".");
             if !container
                 && entry.fields.contains(&path)
-                && value_at(&applied, &path) != value_at(&live_object, &path)
+                && value_at(applied, &path) != value_at(&live_object, &path)
             {
                 conflicts.push((i, path));
             }
         }
     }
     if !conflicts.is_empty() && !force {
-        let conflicts = conflicts
-            .iter()
-            .map(|(i, p)| (entries[*i].describe(), display_path(p)))
-            .collect();
-        return Err(ApplyConflict { conflicts });
+        return Err(conflicts
+            .into_iter()
+            .map(|(i, p)| (entries[i].describe(), p))
+            .collect());
     }
     for (i, path) in &conflicts {
         entries[*i].fields.remove(path);
     }
 
-    let mut merged = strategic_merge(&live_object, &applied, actor.schemas, actor.root)
+    let mut merged = strategic_merge(&live_object, applied, actor.schemas, actor.root)
         .unwrap_or(applied.clone());
     let previous = entries
         .iter()
@@ -203,5 +239,83 @@ mod tests {
             same, forced,
             "applying the same configuration changes nothing, not even the time"
         );
+    }
+
+    #[test]
+    fn client_side_apply_upgrades_to_server_side() {
+        use crate::fields::last_applied::LAST_APPLIED;
+
+        let schemas = Schemas::for_registry(&Registry::builtin());
+        let image = "/spec/template/spec/containers/0/image";
+        let config = deployment(1, json!([{"name": "web", "image": "nginx:1.25"}]));
+        // `kubectl apply -f`: an Update by kubectl-client-side-apply, with the annotation.
+        let mut csa = config.clone();
+        let text = format!("{}\n", serde_json::to_string(&config).unwrap());
+        csa["metadata"]["annotations"] = json!({ LAST_APPLIED: text });
+        let entries = record_update(
+            Vec::new(),
+            &actor(&schemas, "kubectl-client-side-apply"),
+            None,
+            &csa,
+        );
+        write_entries(&mut csa, &entries);
+        // The same, after `kubectl set image` (manager kubectl-set) changed the image.
+        let mut set = csa.clone();
+        *set.pointer_mut(image).unwrap() = json!("nginx:1.24");
+        let entries = record_update(
+            read_entries(&csa),
+            &actor(&schemas, "kubectl-set"),
+            Some(&csa),
+            &set,
+        );
+        write_entries(&mut set, &entries);
+
+        let changed = deployment(1, json!([{"name": "web", "image": "nginx:1.26"}]));
+        let path = ".spec.template.spec.containers[name=\"web\"].image";
+        let at = "using apps/v1 at 2026-01-01T00:00:00Z";
+        let cases = [
+            ("kubectl", &csa, Ok(())),
+            (
+                "other",
+                &csa,
+                Err(format!(
+                    "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" {at}: {path}"
+                )),
+            ),
+            (
+                "kubectl",
+                &set,
+                Err(format!(
+                    "Apply failed with 1 conflict: conflict with \"kubectl-set\" {at}: {path}"
+                )),
+            ),
+        ];
+        for (manager, live, want) in cases {
+            let result = server_side_apply(&actor(&schemas, manager), Some(live), &changed, false);
+            match (result, want) {
+                (Ok(merged), Ok(())) => {
+                    assert_eq!(merged.pointer(image).unwrap(), "nginx:1.26");
+                    let owner = read_entries(&merged)
+                        .into_iter()
+                        .find(|e| {
+                            e.fields.has_prefix(&["f:spec".into(), "f:template".into()])
+                                && e.operation == "Apply"
+                        })
+                        .unwrap();
+                    assert_eq!(owner.manager, "kubectl");
+                    let annotation = merged["metadata"]["annotations"][LAST_APPLIED]
+                        .as_str()
+                        .unwrap();
+                    assert!(
+                        annotation.contains("nginx:1.26") && annotation.ends_with('\n'),
+                        "{annotation}"
+                    );
+                }
+                (Err(conflict), Err(message)) => {
+                    assert_eq!(conflict.message(), message, "{manager}")
+                }
+                (got, want) => panic!("{manager}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod fieldset;
+pub mod last_applied;
 pub mod managed;
 
 pub use apply::{ApplyConflict, server_side_apply};

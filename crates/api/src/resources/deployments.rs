@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
 use crate::field::{FieldError, FieldPath};
-use crate::resources::podspec::default_pod_spec;
+use crate::resources::podspec::{check_template_quantities, default_pod_spec};
 use crate::resources::workload::{null_template_timestamp, validate_workload, wide_cells};
 use crate::strategy::{Generation, Typed, name_and_age};
 use crate::table::Column;
@@ -20,6 +20,11 @@ pub fn strategy() -> Typed<Deployment> {
         default,
         finish_json: null_template_timestamp,
         validate,
+        decode_check: |d: &Deployment| {
+            d.spec
+                .as_ref()
+                .map_or(Ok(()), |s| check_template_quantities(&s.template))
+        },
         columns: &COLUMNS,
         cells,
         generation: Generation::SpecAndAnnotations,

@@ -4,12 +4,14 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use serde_json::{Value, json};
 
+use crate::quantity::decoded_quantity_error;
 use crate::strategy::{Typed, name_and_age};
 use crate::table::Column;
 use crate::validation::NameRule;
 
 pub fn strategy() -> Typed<Node> {
     Typed {
+        decode_check,
         columns: &COLUMNS,
         cells,
         fields,
@@ -17,6 +19,21 @@ pub fn strategy() -> Typed<Node> {
         keeps_status_on_create: true,
         ..Typed::plain(NameRule::Subdomain)
     }
+}
+
+/// Node capacity and allocatable quantities, which upstream parses while decoding.
+fn decode_check(node: &Node) -> Result<(), String> {
+    let status = node.status.as_ref();
+    let maps = [
+        status.and_then(|s| s.capacity.as_ref()),
+        status.and_then(|s| s.allocatable.as_ref()),
+    ];
+    let error = maps
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m.values())
+        .find_map(|q| decoded_quantity_error(&q.0));
+    error.map_or(Ok(()), |e| Err(e.to_owned()))
 }
 
 const COLUMNS: [Column; 10] = [

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodSpec, PodStatus, Toler
 use serde_json::{Value, json};
 
 use crate::field::{FieldError, FieldPath};
-use crate::resources::podspec::{default_pod_spec, validate_pod_spec};
+use crate::resources::podspec::{check_quantities, default_pod_spec, validate_pod_spec};
 use crate::strategy::{Typed, name_and_age};
 use crate::table::{Column, age};
 use crate::validation::NameRule;
@@ -15,6 +15,7 @@ pub fn strategy() -> Typed<Pod> {
     Typed {
         default,
         validate,
+        decode_check: |pod: &Pod| pod.spec.as_ref().map_or(Ok(()), check_quantities),
         columns: &COLUMNS,
         cells,
         fields,

@@ -1,13 +1,17 @@
 //! Defaulting and validation of pod specs and pod templates, shared by Pods, ReplicaSets and
-//! Deployments, as upstream's `SetDefaults_PodSpec`/`SetDefaults_Container` and `ValidatePodSpec`.
+//! Deployments, as upstream's `SetDefaults_PodSpec`/`SetDefaults_Container`/`SetDefaults_Volume`
+//! and `ValidatePodSpec`, and the quantities upstream parses while decoding them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::{
-    Container, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    Container, EmptyDirVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, Volume,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::field::{FieldError, FieldPath};
+use crate::quantity::decoded_quantity_error;
 use crate::validation::{dns_label_errors, non_negative, validate_labels};
 
 /// Defaults of a pod spec, as they appear in a Deployment's template.
@@ -28,6 +32,73 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
     {
         default_container(container);
     }
+    for volume in spec.volumes.iter_mut().flatten() {
+        default_volume(volume);
+    }
+}
+
+/// A volume with no source is an `emptyDir: {}` (upstream's `SetDefaults_Volume`).
+///
+/// Example: `{name: scratch}` → `{name: scratch, emptyDir: {}}`; `{name: c, configMap: …}`
+/// is left as it is.
+pub fn default_volume(volume: &mut Volume) {
+    let encoded = serde_json::to_value(&*volume).expect("k8s-openapi types serialize");
+    let has_source = encoded
+        .as_object()
+        .is_some_and(|fields| fields.keys().any(|k| k != "name"));
+    if !has_source {
+        volume.empty_dir = Some(EmptyDirVolumeSource::default());
+    }
+}
+
+/// The first quantity of a pod spec upstream cannot parse, as its decoder's error: container
+/// (init, ephemeral) requests and limits, pod resources and overhead, emptyDir size limits and
+/// ephemeral volume claim requests.
+pub fn check_quantities(spec: &PodSpec) -> Result<(), String> {
+    let requirements = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| c.resources.as_ref())
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| c.resources.as_ref()),
+        )
+        .chain([spec.resources.as_ref()])
+        .flatten();
+    let mut maps: Vec<&BTreeMap<String, Quantity>> = Vec::new();
+    for r in requirements {
+        maps.extend(r.requests.as_ref().into_iter().chain(r.limits.as_ref()));
+    }
+    maps.extend(spec.overhead.as_ref());
+    let mut quantities: Vec<&Quantity> = maps.into_iter().flat_map(BTreeMap::values).collect();
+    for volume in spec.volumes.iter().flatten() {
+        let claim = volume
+            .ephemeral
+            .as_ref()
+            .and_then(|e| e.volume_claim_template.as_ref())
+            .and_then(|t| t.spec.resources.as_ref());
+        if let Some(r) = claim {
+            let maps = r.requests.iter().chain(r.limits.iter());
+            quantities.extend(maps.flat_map(BTreeMap::values));
+        }
+        let size_limit = volume
+            .empty_dir
+            .as_ref()
+            .and_then(|e| e.size_limit.as_ref());
+        quantities.extend(size_limit);
+    }
+    match quantities.iter().find_map(|q| decoded_quantity_error(&q.0)) {
+        Some(e) => Err(e.to_owned()),
+        None => Ok(()),
+    }
+}
+
+/// `check_quantities` of a workload's pod template.
+pub fn check_template_quantities(template: &PodTemplateSpec) -> Result<(), String> {
+    template.spec.as_ref().map_or(Ok(()), check_quantities)
 }
 
 /// Defaults of a container.
@@ -215,6 +286,76 @@ pub fn validate_template(template: &PodTemplateSpec, path: &FieldPath) -> Vec<Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sourceless_volumes_default_to_empty_dir() {
+        let volume = |v: serde_json::Value| serde_json::from_value::<Volume>(v).unwrap();
+        let cases = [
+            (
+                serde_json::json!({"name": "scratch"}),
+                serde_json::json!({"name": "scratch", "emptyDir": {}}),
+            ),
+            (
+                serde_json::json!({"name": "c", "configMap": {"name": "app"}}),
+                serde_json::json!({"name": "c", "configMap": {"name": "app"}}),
+            ),
+            (
+                serde_json::json!({"name": "e", "emptyDir": {"medium": "Memory"}}),
+                serde_json::json!({"name": "e", "emptyDir": {"medium": "Memory"}}),
+            ),
+        ];
+        for (given, want) in cases {
+            let mut v = volume(given.clone());
+            default_volume(&mut v);
+            assert_eq!(serde_json::to_value(&v).unwrap(), want, "{given}");
+        }
+    }
+
+    #[test]
+    fn malformed_quantities_are_found() {
+        let spec = |resources: serde_json::Value, volumes: serde_json::Value| {
+            serde_json::from_value::<PodSpec>(serde_json::json!({
+                "containers": [{"name": "a", "image": "i", "resources": resources}],
+                "volumes": volumes,
+            }))
+            .unwrap()
+        };
+        let format = crate::quantity::FORMAT_WRONG;
+        let cases = [
+            (
+                serde_json::json!({"requests": {"cpu": "100m"}}),
+                serde_json::json!([]),
+                Ok(()),
+            ),
+            (
+                serde_json::json!({"limits": {"cpu": "1e400"}}),
+                serde_json::json!([]),
+                Ok(()),
+            ),
+            (
+                serde_json::json!({"requests": {"cpu": "1e400x"}}),
+                serde_json::json!([]),
+                Err(format.to_owned()),
+            ),
+            (
+                serde_json::json!({"limits": {"memory": "64MiB"}}),
+                serde_json::json!([]),
+                Err(format.to_owned()),
+            ),
+            (
+                serde_json::json!({}),
+                serde_json::json!([{"name": "s", "emptyDir": {"sizeLimit": "lots"}}]),
+                Err(format.to_owned()),
+            ),
+        ];
+        for (resources, volumes, want) in cases {
+            assert_eq!(
+                check_quantities(&spec(resources.clone(), volumes)),
+                want,
+                "{resources}"
+            );
+        }
+    }
 
     #[test]
     fn pull_policy_table() {

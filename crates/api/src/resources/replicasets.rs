@@ -5,7 +5,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use serde_json::{Value, json};
 
 use crate::field::{FieldError, FieldPath};
-use crate::resources::podspec::default_pod_spec;
+use crate::resources::podspec::{check_template_quantities, default_pod_spec};
 use crate::resources::workload::{null_template_timestamp, validate_workload, wide_cells};
 use crate::strategy::{Generation, Typed, name_and_age};
 use crate::table::Column;
@@ -16,6 +16,10 @@ pub fn strategy() -> Typed<ReplicaSet> {
         default,
         finish_json: null_template_timestamp,
         validate,
+        decode_check: |rs: &ReplicaSet| {
+            let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+            template.map_or(Ok(()), check_template_quantities)
+        },
         columns: &COLUMNS,
         cells,
         generation: Generation::Spec,
