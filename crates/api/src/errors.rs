@@ -246,7 +246,10 @@ mod tests {
             ApiError::not_found_message("x"),
             ApiError::not_found(&pods, "x"),
         ] {
-            assert!(not_found.to_status()["details"].is_object(), "{not_found:?}");
+            assert!(
+                not_found.to_status()["details"].is_object(),
+                "{not_found:?}"
+            );
         }
         let status = invalid.to_status();
         assert_eq!(status["code"], 422);

@@ -203,9 +203,20 @@ mod tests {
             "includeObject: Unsupported value: \"All\": supported values: \"Metadata\", \"None\", \"Object\""
         );
         assert_eq!(IncludeObject::Object.row_object(&pod), pod);
-        assert_eq!(IncludeObject::None.row_object(&pod), serde_json::Value::Null);
-        assert_eq!(IncludeObject::Metadata.row_object(&pod)["kind"], "PartialObjectMetadata");
-        assert!(IncludeObject::Metadata.row_object(&pod).get("spec").is_none());
+        assert_eq!(
+            IncludeObject::None.row_object(&pod),
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            IncludeObject::Metadata.row_object(&pod)["kind"],
+            "PartialObjectMetadata"
+        );
+        assert!(
+            IncludeObject::Metadata
+                .row_object(&pod)
+                .get("spec")
+                .is_none()
+        );
     }
 
     use super::*;

@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(render("readyz", &good, false), (200, "ok".to_owned()));
         assert_eq!(
             render("readyz", &good, true),
-            (200, "[+]ping ok\n[+]etcd ok\nreadyz check passed\n".to_owned())
+            (
+                200,
+                "[+]ping ok\n[+]etcd ok\nreadyz check passed\n".to_owned()
+            )
         );
         assert_eq!(
             render("livez", &bad, false),

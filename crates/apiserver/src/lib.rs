@@ -188,11 +188,9 @@ async fn handle(
 ) -> Response {
     let result = match route {
         Route::Version => Ok(response::json(200, &discovery::version())),
-        Route::Health(path) => {
-            health::respond(server, &path, &query)
-                .await
-                .ok_or_else(ApiError::path_not_found)
-        }
+        Route::Health(path) => health::respond(server, &path, &query)
+            .await
+            .ok_or_else(ApiError::path_not_found),
         Route::Metrics => Ok(server.metrics.render()),
         Route::CoreVersions => Ok(discovery::core_versions(server, headers)),
         Route::Groups => Ok(discovery::groups(server, headers)),

@@ -284,7 +284,14 @@ mod tests {
         );
         let bad = vec![("tailLines".to_owned(), "x".to_owned())];
         assert!(LogOptions::from_query(&bad, now).is_err());
-        for (value, want) in [("True", true), ("1", true), ("yes", true), ("", true), ("FALSE", false), ("0", false)] {
+        for (value, want) in [
+            ("True", true),
+            ("1", true),
+            ("yes", true),
+            ("", true),
+            ("FALSE", false),
+            ("0", false),
+        ] {
             let query = vec![("timestamps".to_owned(), value.to_owned())];
             let options = LogOptions::from_query(&query, now).unwrap();
             assert_eq!(options.timestamps, want, "timestamps={value}");

@@ -189,10 +189,7 @@ impl EventWriter {
             self.headers_sent = true;
             let rv =
                 json!({"resourceVersion": meta::get_str(&object, "resourceVersion").unwrap_or("")});
-            let row = (
-                cells(&object),
-                include.row_object(&object),
-            );
+            let row = (cells(&object), include.row_object(&object));
             ferrokube_api::table::table(&columns, vec![row], rv)
         } else {
             object
