@@ -257,3 +257,37 @@ pub async fn run(
     }
     beat.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kubelet whose API server never answers still stops when asked to: its registration
+    /// retries wait on the shutdown signal too.
+    #[tokio::test]
+    async fn a_failing_registration_stops_on_shutdown() {
+        // A port nobody listens on: every registration fails at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let machine =
+            machine::this_machine("lonely".into(), std::path::Path::new("/"), "hollow".into());
+        let options = KubeletOptions {
+            machine,
+            runtime: Arc::new(runtime::hollow::Hollow::new(0)),
+            log_listener: None,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let kubelet = tokio::spawn(run(client, options, async move {
+            let _ = stopped.await;
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!kubelet.is_finished(), "still retrying its registration");
+        stop.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), kubelet)
+            .await
+            .expect("the kubelet stops on shutdown")
+            .unwrap();
+    }
+}

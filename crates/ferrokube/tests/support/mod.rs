@@ -163,6 +163,23 @@ impl Server {
         self.child.wait().unwrap();
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the server to exit; `None` if it did not
+    /// (it is then killed).
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        None
+    }
+
     /// Starts a killed server again on the same data dir, datastore and port.
     pub fn restart(&mut self) {
         let port = self
