@@ -9,6 +9,7 @@ mod health;
 mod metrics;
 mod object;
 mod openapi;
+mod openapi_v2;
 mod query;
 mod registry;
 mod response;
@@ -172,6 +173,26 @@ async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response
     response
 }
 
+/// `/openapi/v2` as the client asks: gnostic protobuf (kubectl) or JSON.
+fn openapi_v2_response(server: &Inner, headers: &HeaderMap) -> Response {
+    let (doc, bytes) = server.openapi.v2(&server.registry);
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("protobuf") {
+        return Response::builder()
+            .status(200)
+            .header(
+                "content-type",
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )
+            .body(Body::from(bytes.clone()))
+            .expect("valid response");
+    }
+    response::json(200, doc)
+}
+
 async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -203,7 +224,7 @@ async fn handle(
             .openapi
             .document(&server.registry, &path)
             .map(|doc| response::json(200, &doc)),
-        Route::OpenApiV2 => Err(ApiError::path_not_found()),
+        Route::OpenApiV2 => Ok(openapi_v2_response(server, headers)),
         Route::Resource(path) => handlers::handle(server, method, path, query, headers, body).await,
         Route::NotFound => Err(ApiError::path_not_found()),
     };

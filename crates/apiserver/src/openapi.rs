@@ -16,12 +16,15 @@ use serde_json::{Map, Value, json};
 pub struct OpenApi {
     /// (path such as `apis/apps/v1`, document, hash)
     documents: OnceLock<Vec<(String, Value, String)>>,
+    /// The v2 document and its protobuf encoding.
+    v2: OnceLock<(Value, Vec<u8>)>,
 }
 
 impl Default for OpenApi {
     fn default() -> Self {
         OpenApi {
             documents: OnceLock::new(),
+            v2: OnceLock::new(),
         }
     }
 }
@@ -61,6 +64,16 @@ impl OpenApi {
             })
             .collect();
         json!({"paths": paths})
+    }
+
+    /// `/openapi/v2`: every kind's definition, as JSON and as protobuf, built once.
+    pub fn v2(&self, registry: &Registry) -> &(Value, Vec<u8>) {
+        self.v2.get_or_init(|| {
+            let doc =
+                crate::openapi_v2::document(self.documents(registry).iter().map(|(_, d, _)| d));
+            let bytes = crate::openapi_v2::to_protobuf(&doc);
+            (doc, bytes)
+        })
     }
 
     /// `/openapi/v3/<path>`.

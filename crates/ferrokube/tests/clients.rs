@@ -124,3 +124,27 @@ async fn sigterm_stops_the_server_while_clients_hold_connections() {
     let status = status.expect("the server exits on SIGTERM within 20 s");
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn a_kind_the_server_does_not_serve_is_no_match() {
+    let backend = Backend::sqlite().await;
+    let server = Server::start(&backend);
+    let file = manifest(
+        "apiVersion: stable.example.com/v1
+kind: CronTab
+metadata:
+  name: nightly
+spec: {}
+",
+    );
+    // kubectl validates it against /openapi/v2 first, then finds no mapping for the kind.
+    let err = fails(server.kubectl(None, &["create", "-f", file.path().to_str().unwrap()]));
+    assert!(!err.contains("failed to download openapi"), "{err}");
+    assert!(
+        err.contains("no matches for kind \"CronTab\" in version \"stable.example.com/v1\""),
+        "{err}"
+    );
+    // A served kind still validates and creates.
+    let file = manifest(&pod("checked", "app"));
+    ok(server.kubectl(None, &["create", "-f", file.path().to_str().unwrap()]));
+}
