@@ -179,14 +179,7 @@ mod tests {
     use crate::registry::Registry;
 
     fn actor<'a>(schemas: &'a Schemas, manager: &'a str) -> Actor<'a> {
-        Actor {
-            manager,
-            subresource: "",
-            api_version: "apps/v1",
-            now: "2026-01-01T00:00:00Z",
-            schemas,
-            root: "io.k8s.api.apps.v1.Deployment",
-        }
+        Actor::for_test(schemas, manager, "apps/v1", "io.k8s.api.apps.v1.Deployment")
     }
 
     fn deployment(replicas: i64, containers: Value) -> Value {

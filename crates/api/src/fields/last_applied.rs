@@ -113,14 +113,7 @@ mod tests {
     use crate::registry::Registry;
 
     fn actor<'a>(schemas: &'a Schemas, manager: &'a str) -> Actor<'a> {
-        Actor {
-            manager,
-            subresource: "",
-            api_version: "v1",
-            now: "2026-01-01T00:00:00Z",
-            schemas,
-            root: "io.k8s.api.core.v1.ConfigMap",
-        }
+        Actor::for_test(schemas, manager, "v1", "io.k8s.api.core.v1.ConfigMap")
     }
 
     fn live(annotation: Option<&str>, data: Value) -> Value {

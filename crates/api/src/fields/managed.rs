@@ -94,6 +94,26 @@ pub struct Actor<'a> {
     pub root: &'a str,
 }
 
+#[cfg(test)]
+impl<'a> Actor<'a> {
+    /// An actor writing the whole object (`root` in `schemas`) at a fixed time.
+    pub fn for_test(
+        schemas: &'a Schemas,
+        manager: &'a str,
+        api_version: &'a str,
+        root: &'a str,
+    ) -> Self {
+        Actor {
+            manager,
+            subresource: "",
+            api_version,
+            now: "2026-01-01T00:00:00Z",
+            schemas,
+            root,
+        }
+    }
+}
+
 impl Actor<'_> {
     pub fn fields_of(&self, object: &Value) -> FieldSet {
         FieldSet::of_object(
