@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     /// The key-value store, reached only through `registry::Storage`.
     pub backend: registry::Backend,
     pub admission: admission::Chain,
+    /// Each resource's create and delete hooks.
+    pub hooks: registry::HookTable,
     pub options: ApiServerOptions,
     pub metrics: Metrics,
     pub openapi: openapi::OpenApi,
@@ -90,6 +92,7 @@ impl ApiServer {
                 registry,
                 backend: registry::Backend::new(store),
                 admission: admission::Chain::standard(),
+                hooks: registry::HookTable::builtin(),
                 options,
                 metrics: Metrics::default(),
                 openapi: openapi::OpenApi::default(),

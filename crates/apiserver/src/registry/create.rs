@@ -112,6 +112,9 @@ impl Storage<'_> {
         let name = meta::name(&obj).to_owned();
         let attributes = self.attributes(Operation::Create, namespace, &name);
         self.admit(attributes).await?;
+        if !options.dry_run {
+            self.hooks().before_create(self, &mut obj).await?;
+        }
         let errors = info.strategy.validate(&obj, info.namespaced());
         if !errors.is_empty() {
             return Err(ApiError::invalid(info.kind, info.group, &name, &errors));

@@ -1,7 +1,8 @@
 //! Delete and delete-collection with DeleteOptions: preconditions, propagationPolicy (whose
 //! finalizers keep the object until the garbage collector is done), finalizers (the object
-//! stays with a deletionTimestamp until they are gone), graceful deletion of pods bound to a
-//! node, and namespaces moving to Terminating. A delete that loses a race to another write
+//! stays with a deletionTimestamp until they are gone), and the resource's hooks (graceful
+//! deletion of pods bound to a node, namespaces moving to Terminating, what a resource
+//! releases once an object is gone). A delete that loses a race to another write
 //! reads the object again and decides again, as upstream's does; only a failed precondition
 //! is the client's to see.
 
@@ -12,7 +13,7 @@ use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Filter, ListOptions, Storage, Stored};
+use super::{Filter, Hooks, ListOptions, Storage, Stored};
 use crate::admission::Operation;
 use crate::object::{set_resource_version, timestamp, to_stored};
 
@@ -68,7 +69,7 @@ pub struct Deleted {
 /// `foregroundDeletion` finalizer and a deletionTimestamp; the garbage collector removes it
 /// once its dependents are gone.
 pub fn plan_delete(
-    info: &ResourceInfo,
+    hooks: &dyn Hooks,
     obj: &Value,
     options: &DeleteOptions,
     now: Timestamp,
@@ -91,19 +92,19 @@ pub fn plan_delete(
         finalizers.push(f.to_owned());
     }
     let already_deleting = meta::get_str(obj, "deletionTimestamp").is_some();
-    let grace = graceful_pod_period(info, obj, options);
-    let namespace = info.group.is_empty() && info.plural == "namespaces";
-    if finalizers.is_empty() && grace.is_none() && !namespace {
+    let grace = hooks.grace_period(obj, options);
+    let mut marked = obj.clone();
+    let always_marks = hooks.mark_on_delete(&mut marked);
+    if finalizers.is_empty() && grace.is_none() && !always_marks {
         return DeletePlan::Remove;
     }
     if already_deleting
         && grace.is_none()
         && meta::finalizers(obj).len() == finalizers.len()
-        && !namespace
+        && !always_marks
     {
         return DeletePlan::Mark(obj.clone());
     }
-    let mut marked = obj.clone();
     let seconds = grace.unwrap_or(0);
     if !already_deleting {
         meta::set(
@@ -120,34 +121,7 @@ pub fn plan_delete(
     if !finalizers.is_empty() {
         meta::set(&mut marked, "finalizers", Some(json!(finalizers)));
     }
-    if namespace {
-        marked["status"] = json!({"phase": "Terminating"});
-    }
     DeletePlan::Mark(marked)
-}
-
-/// The grace period of a pod that must stop on its node first: bound, not finished, and a
-/// period above zero (the request's, else the pod's terminationGracePeriodSeconds).
-fn graceful_pod_period(info: &ResourceInfo, obj: &Value, options: &DeleteOptions) -> Option<i64> {
-    if !(info.group.is_empty() && info.plural == "pods") {
-        return None;
-    }
-    let bound = obj
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let finished = matches!(
-        obj.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    );
-    let period = options
-        .grace_period_seconds
-        .or_else(|| {
-            obj.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
-        .unwrap_or(30);
-    (bound && !finished && period > 0).then_some(period)
 }
 
 /// Whether an object marked for deletion has no finalizers left and so can go.
@@ -226,7 +200,8 @@ impl Storage<'_> {
             .await?;
         let dry_run = options.is_dry_run();
         let key = self.key(namespace, name);
-        let (written, deleted) = match plan_delete(self.info, &current.object, options, now()) {
+        let plan = plan_delete(self.hooks(), &current.object, options, now());
+        let (written, deleted) = match plan {
             DeletePlan::Remove => {
                 let deleted = Deleted {
                     object: current.object,
@@ -257,8 +232,9 @@ impl Storage<'_> {
         match written {
             Ok(written) => {
                 let mut deleted = deleted;
-                if !deleted.removed {
-                    set_resource_version(&mut deleted.object, written.revision);
+                match deleted.removed {
+                    true => self.hooks().after_delete(self, &deleted.object).await,
+                    false => set_resource_version(&mut deleted.object, written.revision),
                 }
                 Ok(Some(deleted))
             }
@@ -315,7 +291,8 @@ mod tests {
     #[test]
     fn plan_delete_table() {
         let registry = ferrokube_api::Registry::builtin();
-        let pods = registry.find("", "v1", "pods").unwrap();
+        let hooks = super::super::HookTable::builtin();
+        let pods = hooks.of(registry.find("", "v1", "pods").unwrap());
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let foreground = DeleteOptions {
             propagation_policy: Some("Foreground".into()),

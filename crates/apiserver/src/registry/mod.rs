@@ -9,6 +9,7 @@
 mod create;
 mod delete;
 mod filter;
+mod hooks;
 mod managed;
 mod read;
 mod update;
@@ -26,6 +27,7 @@ use crate::admission::{Attributes, Operation};
 pub use create::CreateOptions;
 pub use delete::{DeleteOptions, finalized};
 pub use filter::Filter;
+pub use hooks::{HookTable, Hooks};
 pub use managed::{Writer, manager_name};
 pub use read::{ListOptions, WatchStart};
 pub use update::{Managed, Target, UpdateOptions};
@@ -71,6 +73,11 @@ impl<'a> Storage<'a> {
 
     fn store(&self) -> &'a dyn Store {
         &*self.inner.backend.0
+    }
+
+    /// The resource's hooks.
+    fn hooks(&self) -> &'a dyn Hooks {
+        self.inner.hooks.of(self.info)
     }
 
     fn resource(&self) -> GroupResource {
@@ -151,7 +158,14 @@ pub(crate) mod testing {
 
     /// An API server over an empty memory store, with the system namespaces.
     pub async fn server() -> ApiServer {
-        let server = ApiServer::new(Arc::new(MemoryStore::new()), ApiServerOptions::default());
+        server_with(|_| {}).await
+    }
+
+    /// `server()`, with hooks of the test's own.
+    pub async fn server_with(hooks: impl FnOnce(&mut super::HookTable)) -> ApiServer {
+        let mut server = ApiServer::new(Arc::new(MemoryStore::new()), ApiServerOptions::default());
+        let inner = Arc::get_mut(&mut server.inner).expect("a new server is not shared");
+        hooks(&mut inner.hooks);
         server.bootstrap().await.expect("bootstrap");
         server
     }

@@ -314,6 +314,9 @@ impl Storage<'_> {
         match written {
             Ok(written) => {
                 set_resource_version(&mut new, written.revision);
+                if finished {
+                    self.hooks().after_delete(self, &new).await;
+                }
                 Ok(Round::Written(new))
             }
             Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => Ok(Round::Lost),
