@@ -236,7 +236,7 @@ pub static MESSAGES: &[&Message] = &[
     &APIS_META_V1_WATCHEVENT,
 ];
 
-static API_APPS_V1_DEPLOYMENT: Message = Message {
+pub(crate) static API_APPS_V1_DEPLOYMENT: Message = Message {
     name: "io.k8s.api.apps.v1.Deployment",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -246,7 +246,7 @@ static API_APPS_V1_DEPLOYMENT: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_DEPLOYMENTCONDITION: Message = Message {
+pub(crate) static API_APPS_V1_DEPLOYMENTCONDITION: Message = Message {
     name: "io.k8s.api.apps.v1.DeploymentCondition",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -259,7 +259,7 @@ static API_APPS_V1_DEPLOYMENTCONDITION: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_DEPLOYMENTLIST: Message = Message {
+pub(crate) static API_APPS_V1_DEPLOYMENTLIST: Message = Message {
     name: "io.k8s.api.apps.v1.DeploymentList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -268,7 +268,7 @@ static API_APPS_V1_DEPLOYMENTLIST: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_DEPLOYMENTSPEC: Message = Message {
+pub(crate) static API_APPS_V1_DEPLOYMENTSPEC: Message = Message {
     name: "io.k8s.api.apps.v1.DeploymentSpec",
     fields: &[
         Field::new(1, "replicas", Kind::Int32, KEEP_ZERO),
@@ -283,7 +283,7 @@ static API_APPS_V1_DEPLOYMENTSPEC: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_DEPLOYMENTSTATUS: Message = Message {
+pub(crate) static API_APPS_V1_DEPLOYMENTSTATUS: Message = Message {
     name: "io.k8s.api.apps.v1.DeploymentStatus",
     fields: &[
         Field::new(1, "observedGeneration", Kind::Int64, PLAIN),
@@ -299,7 +299,7 @@ static API_APPS_V1_DEPLOYMENTSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_DEPLOYMENTSTRATEGY: Message = Message {
+pub(crate) static API_APPS_V1_DEPLOYMENTSTRATEGY: Message = Message {
     name: "io.k8s.api.apps.v1.DeploymentStrategy",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -308,7 +308,7 @@ static API_APPS_V1_DEPLOYMENTSTRATEGY: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_REPLICASET: Message = Message {
+pub(crate) static API_APPS_V1_REPLICASET: Message = Message {
     name: "io.k8s.api.apps.v1.ReplicaSet",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -318,7 +318,7 @@ static API_APPS_V1_REPLICASET: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_REPLICASETCONDITION: Message = Message {
+pub(crate) static API_APPS_V1_REPLICASETCONDITION: Message = Message {
     name: "io.k8s.api.apps.v1.ReplicaSetCondition",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -330,7 +330,7 @@ static API_APPS_V1_REPLICASETCONDITION: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_REPLICASETLIST: Message = Message {
+pub(crate) static API_APPS_V1_REPLICASETLIST: Message = Message {
     name: "io.k8s.api.apps.v1.ReplicaSetList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -339,7 +339,7 @@ static API_APPS_V1_REPLICASETLIST: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_REPLICASETSPEC: Message = Message {
+pub(crate) static API_APPS_V1_REPLICASETSPEC: Message = Message {
     name: "io.k8s.api.apps.v1.ReplicaSetSpec",
     fields: &[
         Field::new(1, "replicas", Kind::Int32, KEEP_ZERO),
@@ -350,7 +350,7 @@ static API_APPS_V1_REPLICASETSPEC: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_REPLICASETSTATUS: Message = Message {
+pub(crate) static API_APPS_V1_REPLICASETSTATUS: Message = Message {
     name: "io.k8s.api.apps.v1.ReplicaSetStatus",
     fields: &[
         Field::new(1, "replicas", Kind::Int32, PLAIN),
@@ -364,7 +364,7 @@ static API_APPS_V1_REPLICASETSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_APPS_V1_ROLLINGUPDATEDEPLOYMENT: Message = Message {
+pub(crate) static API_APPS_V1_ROLLINGUPDATEDEPLOYMENT: Message = Message {
     name: "io.k8s.api.apps.v1.RollingUpdateDeployment",
     fields: &[
         Field::new(1, "maxUnavailable", Kind::IntOrString, KEEP_ZERO),
@@ -373,7 +373,7 @@ static API_APPS_V1_ROLLINGUPDATEDEPLOYMENT: Message = Message {
     unserved: &[],
 };
 
-static API_AUTOSCALING_V1_SCALE: Message = Message {
+pub(crate) static API_AUTOSCALING_V1_SCALE: Message = Message {
     name: "io.k8s.api.autoscaling.v1.Scale",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -383,7 +383,7 @@ static API_AUTOSCALING_V1_SCALE: Message = Message {
     unserved: &[],
 };
 
-static API_AUTOSCALING_V1_SCALESPEC: Message = Message {
+pub(crate) static API_AUTOSCALING_V1_SCALESPEC: Message = Message {
     name: "io.k8s.api.autoscaling.v1.ScaleSpec",
     fields: &[
         Field::new(1, "replicas", Kind::Int32, PLAIN),
@@ -391,7 +391,7 @@ static API_AUTOSCALING_V1_SCALESPEC: Message = Message {
     unserved: &[],
 };
 
-static API_AUTOSCALING_V1_SCALESTATUS: Message = Message {
+pub(crate) static API_AUTOSCALING_V1_SCALESTATUS: Message = Message {
     name: "io.k8s.api.autoscaling.v1.ScaleStatus",
     fields: &[
         Field::new(1, "replicas", Kind::Int32, PLAIN),
@@ -400,7 +400,7 @@ static API_AUTOSCALING_V1_SCALESTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_COORDINATION_V1_LEASE: Message = Message {
+pub(crate) static API_COORDINATION_V1_LEASE: Message = Message {
     name: "io.k8s.api.coordination.v1.Lease",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -409,7 +409,7 @@ static API_COORDINATION_V1_LEASE: Message = Message {
     unserved: &[],
 };
 
-static API_COORDINATION_V1_LEASELIST: Message = Message {
+pub(crate) static API_COORDINATION_V1_LEASELIST: Message = Message {
     name: "io.k8s.api.coordination.v1.LeaseList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -418,7 +418,7 @@ static API_COORDINATION_V1_LEASELIST: Message = Message {
     unserved: &[],
 };
 
-static API_COORDINATION_V1_LEASESPEC: Message = Message {
+pub(crate) static API_COORDINATION_V1_LEASESPEC: Message = Message {
     name: "io.k8s.api.coordination.v1.LeaseSpec",
     fields: &[
         Field::new(1, "holderIdentity", Kind::String, KEEP_ZERO),
@@ -432,7 +432,7 @@ static API_COORDINATION_V1_LEASESPEC: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_AWSELASTICBLOCKSTOREVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_AWSELASTICBLOCKSTOREVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource",
     fields: &[
         Field::new(1, "volumeID", Kind::String, PLAIN),
@@ -443,7 +443,7 @@ static API_CORE_V1_AWSELASTICBLOCKSTOREVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_AFFINITY: Message = Message {
+pub(crate) static API_CORE_V1_AFFINITY: Message = Message {
     name: "io.k8s.api.core.v1.Affinity",
     fields: &[
         Field::new(1, "nodeAffinity", Kind::Message(&API_CORE_V1_NODEAFFINITY), KEEP_ZERO),
@@ -453,7 +453,7 @@ static API_CORE_V1_AFFINITY: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_APPARMORPROFILE: Message = Message {
+pub(crate) static API_CORE_V1_APPARMORPROFILE: Message = Message {
     name: "io.k8s.api.core.v1.AppArmorProfile",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -462,7 +462,7 @@ static API_CORE_V1_APPARMORPROFILE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_ATTACHEDVOLUME: Message = Message {
+pub(crate) static API_CORE_V1_ATTACHEDVOLUME: Message = Message {
     name: "io.k8s.api.core.v1.AttachedVolume",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -471,7 +471,7 @@ static API_CORE_V1_ATTACHEDVOLUME: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_AZUREDISKVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_AZUREDISKVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.AzureDiskVolumeSource",
     fields: &[
         Field::new(1, "diskName", Kind::String, PLAIN),
@@ -484,7 +484,7 @@ static API_CORE_V1_AZUREDISKVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_AZUREFILEVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_AZUREFILEVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.AzureFileVolumeSource",
     fields: &[
         Field::new(1, "secretName", Kind::String, PLAIN),
@@ -494,7 +494,7 @@ static API_CORE_V1_AZUREFILEVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_BINDING: Message = Message {
+pub(crate) static API_CORE_V1_BINDING: Message = Message {
     name: "io.k8s.api.core.v1.Binding",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -503,7 +503,7 @@ static API_CORE_V1_BINDING: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CSIVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_CSIVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.CSIVolumeSource",
     fields: &[
         Field::new(1, "driver", Kind::String, PLAIN),
@@ -515,7 +515,7 @@ static API_CORE_V1_CSIVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CAPABILITIES: Message = Message {
+pub(crate) static API_CORE_V1_CAPABILITIES: Message = Message {
     name: "io.k8s.api.core.v1.Capabilities",
     fields: &[
         Field::new(1, "add", Kind::String, REPEATED),
@@ -524,7 +524,7 @@ static API_CORE_V1_CAPABILITIES: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CEPHFSVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_CEPHFSVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.CephFSVolumeSource",
     fields: &[
         Field::new(1, "monitors", Kind::String, REPEATED),
@@ -537,7 +537,7 @@ static API_CORE_V1_CEPHFSVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CINDERVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_CINDERVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.CinderVolumeSource",
     fields: &[
         Field::new(1, "volumeID", Kind::String, PLAIN),
@@ -548,7 +548,7 @@ static API_CORE_V1_CINDERVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION: Message = Message {
+pub(crate) static API_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION: Message = Message {
     name: "io.k8s.api.core.v1.ClusterTrustBundleProjection",
     fields: &[
         Field::new(1, "name", Kind::String, KEEP_ZERO),
@@ -560,7 +560,7 @@ static API_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAP: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAP: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMap",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -571,7 +571,7 @@ static API_CORE_V1_CONFIGMAP: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAPENVSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAPENVSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMapEnvSource",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -580,7 +580,7 @@ static API_CORE_V1_CONFIGMAPENVSOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAPKEYSELECTOR: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAPKEYSELECTOR: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMapKeySelector",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -590,7 +590,7 @@ static API_CORE_V1_CONFIGMAPKEYSELECTOR: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAPLIST: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAPLIST: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMapList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -599,7 +599,7 @@ static API_CORE_V1_CONFIGMAPLIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAPNODECONFIGSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAPNODECONFIGSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMapNodeConfigSource",
     fields: &[
         Field::new(1, "namespace", Kind::String, PLAIN),
@@ -611,7 +611,7 @@ static API_CORE_V1_CONFIGMAPNODECONFIGSOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAPPROJECTION: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAPPROJECTION: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMapProjection",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -621,7 +621,7 @@ static API_CORE_V1_CONFIGMAPPROJECTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONFIGMAPVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_CONFIGMAPVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ConfigMapVolumeSource",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -632,7 +632,7 @@ static API_CORE_V1_CONFIGMAPVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINER: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINER: Message = Message {
     name: "io.k8s.api.core.v1.Container",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -663,7 +663,7 @@ static API_CORE_V1_CONTAINER: Message = Message {
     unserved: &[Unserved { number: 25, name: "restart_policy_rules" }, ],
 };
 
-static API_CORE_V1_CONTAINERIMAGE: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERIMAGE: Message = Message {
     name: "io.k8s.api.core.v1.ContainerImage",
     fields: &[
         Field::new(1, "names", Kind::String, REPEATED),
@@ -672,7 +672,7 @@ static API_CORE_V1_CONTAINERIMAGE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERPORT: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERPORT: Message = Message {
     name: "io.k8s.api.core.v1.ContainerPort",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -684,7 +684,7 @@ static API_CORE_V1_CONTAINERPORT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERRESIZEPOLICY: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERRESIZEPOLICY: Message = Message {
     name: "io.k8s.api.core.v1.ContainerResizePolicy",
     fields: &[
         Field::new(1, "resourceName", Kind::String, PLAIN),
@@ -693,7 +693,7 @@ static API_CORE_V1_CONTAINERRESIZEPOLICY: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERSTATE: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERSTATE: Message = Message {
     name: "io.k8s.api.core.v1.ContainerState",
     fields: &[
         Field::new(1, "waiting", Kind::Message(&API_CORE_V1_CONTAINERSTATEWAITING), KEEP_ZERO),
@@ -703,7 +703,7 @@ static API_CORE_V1_CONTAINERSTATE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERSTATERUNNING: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERSTATERUNNING: Message = Message {
     name: "io.k8s.api.core.v1.ContainerStateRunning",
     fields: &[
         Field::new(1, "startedAt", Kind::Time, PLAIN),
@@ -711,7 +711,7 @@ static API_CORE_V1_CONTAINERSTATERUNNING: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERSTATETERMINATED: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERSTATETERMINATED: Message = Message {
     name: "io.k8s.api.core.v1.ContainerStateTerminated",
     fields: &[
         Field::new(1, "exitCode", Kind::Int32, PLAIN),
@@ -725,7 +725,7 @@ static API_CORE_V1_CONTAINERSTATETERMINATED: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERSTATEWAITING: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERSTATEWAITING: Message = Message {
     name: "io.k8s.api.core.v1.ContainerStateWaiting",
     fields: &[
         Field::new(1, "reason", Kind::String, PLAIN),
@@ -734,7 +734,7 @@ static API_CORE_V1_CONTAINERSTATEWAITING: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERSTATUS: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERSTATUS: Message = Message {
     name: "io.k8s.api.core.v1.ContainerStatus",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -756,7 +756,7 @@ static API_CORE_V1_CONTAINERSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_CONTAINERUSER: Message = Message {
+pub(crate) static API_CORE_V1_CONTAINERUSER: Message = Message {
     name: "io.k8s.api.core.v1.ContainerUser",
     fields: &[
         Field::new(1, "linux", Kind::Message(&API_CORE_V1_LINUXCONTAINERUSER), KEEP_ZERO),
@@ -764,7 +764,7 @@ static API_CORE_V1_CONTAINERUSER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_DAEMONENDPOINT: Message = Message {
+pub(crate) static API_CORE_V1_DAEMONENDPOINT: Message = Message {
     name: "io.k8s.api.core.v1.DaemonEndpoint",
     fields: &[
         Field::new(1, "Port", Kind::Int32, PLAIN),
@@ -772,7 +772,7 @@ static API_CORE_V1_DAEMONENDPOINT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_DOWNWARDAPIPROJECTION: Message = Message {
+pub(crate) static API_CORE_V1_DOWNWARDAPIPROJECTION: Message = Message {
     name: "io.k8s.api.core.v1.DownwardAPIProjection",
     fields: &[
         Field::new(1, "items", Kind::Message(&API_CORE_V1_DOWNWARDAPIVOLUMEFILE), REPEATED | KEEP_ZERO),
@@ -780,7 +780,7 @@ static API_CORE_V1_DOWNWARDAPIPROJECTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_DOWNWARDAPIVOLUMEFILE: Message = Message {
+pub(crate) static API_CORE_V1_DOWNWARDAPIVOLUMEFILE: Message = Message {
     name: "io.k8s.api.core.v1.DownwardAPIVolumeFile",
     fields: &[
         Field::new(1, "path", Kind::String, PLAIN),
@@ -791,7 +791,7 @@ static API_CORE_V1_DOWNWARDAPIVOLUMEFILE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_DOWNWARDAPIVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_DOWNWARDAPIVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.DownwardAPIVolumeSource",
     fields: &[
         Field::new(1, "items", Kind::Message(&API_CORE_V1_DOWNWARDAPIVOLUMEFILE), REPEATED | KEEP_ZERO),
@@ -800,7 +800,7 @@ static API_CORE_V1_DOWNWARDAPIVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EMPTYDIRVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_EMPTYDIRVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.EmptyDirVolumeSource",
     fields: &[
         Field::new(1, "medium", Kind::String, PLAIN),
@@ -809,7 +809,7 @@ static API_CORE_V1_EMPTYDIRVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_ENVFROMSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_ENVFROMSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.EnvFromSource",
     fields: &[
         Field::new(1, "prefix", Kind::String, PLAIN),
@@ -819,7 +819,7 @@ static API_CORE_V1_ENVFROMSOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_ENVVAR: Message = Message {
+pub(crate) static API_CORE_V1_ENVVAR: Message = Message {
     name: "io.k8s.api.core.v1.EnvVar",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -829,7 +829,7 @@ static API_CORE_V1_ENVVAR: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_ENVVARSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_ENVVARSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.EnvVarSource",
     fields: &[
         Field::new(1, "fieldRef", Kind::Message(&API_CORE_V1_OBJECTFIELDSELECTOR), KEEP_ZERO),
@@ -840,7 +840,7 @@ static API_CORE_V1_ENVVARSOURCE: Message = Message {
     unserved: &[Unserved { number: 5, name: "file_key_ref" }, ],
 };
 
-static API_CORE_V1_EPHEMERALCONTAINER: Message = Message {
+pub(crate) static API_CORE_V1_EPHEMERALCONTAINER: Message = Message {
     name: "io.k8s.api.core.v1.EphemeralContainer",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_EPHEMERALCONTAINERCOMMON), KEEP_ZERO | INLINE),
@@ -849,7 +849,7 @@ static API_CORE_V1_EPHEMERALCONTAINER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EPHEMERALCONTAINERCOMMON: Message = Message {
+pub(crate) static API_CORE_V1_EPHEMERALCONTAINERCOMMON: Message = Message {
     name: "io.k8s.api.core.v1.EphemeralContainerCommon",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -880,7 +880,7 @@ static API_CORE_V1_EPHEMERALCONTAINERCOMMON: Message = Message {
     unserved: &[Unserved { number: 25, name: "restart_policy_rules" }, ],
 };
 
-static API_CORE_V1_EPHEMERALVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_EPHEMERALVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.EphemeralVolumeSource",
     fields: &[
         Field::new(1, "volumeClaimTemplate", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE), KEEP_ZERO),
@@ -888,7 +888,7 @@ static API_CORE_V1_EPHEMERALVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EVENT: Message = Message {
+pub(crate) static API_CORE_V1_EVENT: Message = Message {
     name: "io.k8s.api.core.v1.Event",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -910,7 +910,7 @@ static API_CORE_V1_EVENT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EVENTLIST: Message = Message {
+pub(crate) static API_CORE_V1_EVENTLIST: Message = Message {
     name: "io.k8s.api.core.v1.EventList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -919,7 +919,7 @@ static API_CORE_V1_EVENTLIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EVENTSERIES: Message = Message {
+pub(crate) static API_CORE_V1_EVENTSERIES: Message = Message {
     name: "io.k8s.api.core.v1.EventSeries",
     fields: &[
         Field::new(1, "count", Kind::Int32, PLAIN),
@@ -928,7 +928,7 @@ static API_CORE_V1_EVENTSERIES: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EVENTSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_EVENTSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.EventSource",
     fields: &[
         Field::new(1, "component", Kind::String, PLAIN),
@@ -937,7 +937,7 @@ static API_CORE_V1_EVENTSOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_EXECACTION: Message = Message {
+pub(crate) static API_CORE_V1_EXECACTION: Message = Message {
     name: "io.k8s.api.core.v1.ExecAction",
     fields: &[
         Field::new(1, "command", Kind::String, REPEATED),
@@ -945,7 +945,7 @@ static API_CORE_V1_EXECACTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_FCVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_FCVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.FCVolumeSource",
     fields: &[
         Field::new(1, "targetWWNs", Kind::String, REPEATED),
@@ -957,7 +957,7 @@ static API_CORE_V1_FCVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_FLEXVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_FLEXVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.FlexVolumeSource",
     fields: &[
         Field::new(1, "driver", Kind::String, PLAIN),
@@ -969,7 +969,7 @@ static API_CORE_V1_FLEXVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_FLOCKERVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_FLOCKERVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.FlockerVolumeSource",
     fields: &[
         Field::new(1, "datasetName", Kind::String, PLAIN),
@@ -978,7 +978,7 @@ static API_CORE_V1_FLOCKERVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.GCEPersistentDiskVolumeSource",
     fields: &[
         Field::new(1, "pdName", Kind::String, PLAIN),
@@ -989,7 +989,7 @@ static API_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_GRPCACTION: Message = Message {
+pub(crate) static API_CORE_V1_GRPCACTION: Message = Message {
     name: "io.k8s.api.core.v1.GRPCAction",
     fields: &[
         Field::new(1, "port", Kind::Int32, PLAIN),
@@ -998,7 +998,7 @@ static API_CORE_V1_GRPCACTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_GITREPOVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_GITREPOVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.GitRepoVolumeSource",
     fields: &[
         Field::new(1, "repository", Kind::String, PLAIN),
@@ -1008,7 +1008,7 @@ static API_CORE_V1_GITREPOVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_GLUSTERFSVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_GLUSTERFSVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.GlusterfsVolumeSource",
     fields: &[
         Field::new(1, "endpoints", Kind::String, PLAIN),
@@ -1018,7 +1018,7 @@ static API_CORE_V1_GLUSTERFSVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_HTTPGETACTION: Message = Message {
+pub(crate) static API_CORE_V1_HTTPGETACTION: Message = Message {
     name: "io.k8s.api.core.v1.HTTPGetAction",
     fields: &[
         Field::new(1, "path", Kind::String, PLAIN),
@@ -1030,7 +1030,7 @@ static API_CORE_V1_HTTPGETACTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_HTTPHEADER: Message = Message {
+pub(crate) static API_CORE_V1_HTTPHEADER: Message = Message {
     name: "io.k8s.api.core.v1.HTTPHeader",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1039,7 +1039,7 @@ static API_CORE_V1_HTTPHEADER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_HOSTALIAS: Message = Message {
+pub(crate) static API_CORE_V1_HOSTALIAS: Message = Message {
     name: "io.k8s.api.core.v1.HostAlias",
     fields: &[
         Field::new(1, "ip", Kind::String, PLAIN),
@@ -1048,7 +1048,7 @@ static API_CORE_V1_HOSTALIAS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_HOSTIP: Message = Message {
+pub(crate) static API_CORE_V1_HOSTIP: Message = Message {
     name: "io.k8s.api.core.v1.HostIP",
     fields: &[
         Field::new(1, "ip", Kind::String, PLAIN),
@@ -1056,7 +1056,7 @@ static API_CORE_V1_HOSTIP: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_HOSTPATHVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_HOSTPATHVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.HostPathVolumeSource",
     fields: &[
         Field::new(1, "path", Kind::String, PLAIN),
@@ -1065,7 +1065,7 @@ static API_CORE_V1_HOSTPATHVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_ISCSIVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_ISCSIVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ISCSIVolumeSource",
     fields: &[
         Field::new(1, "targetPortal", Kind::String, PLAIN),
@@ -1083,7 +1083,7 @@ static API_CORE_V1_ISCSIVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_IMAGEVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_IMAGEVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ImageVolumeSource",
     fields: &[
         Field::new(1, "reference", Kind::String, PLAIN),
@@ -1092,7 +1092,7 @@ static API_CORE_V1_IMAGEVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_KEYTOPATH: Message = Message {
+pub(crate) static API_CORE_V1_KEYTOPATH: Message = Message {
     name: "io.k8s.api.core.v1.KeyToPath",
     fields: &[
         Field::new(1, "key", Kind::String, PLAIN),
@@ -1102,7 +1102,7 @@ static API_CORE_V1_KEYTOPATH: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_LIFECYCLE: Message = Message {
+pub(crate) static API_CORE_V1_LIFECYCLE: Message = Message {
     name: "io.k8s.api.core.v1.Lifecycle",
     fields: &[
         Field::new(1, "postStart", Kind::Message(&API_CORE_V1_LIFECYCLEHANDLER), KEEP_ZERO),
@@ -1112,7 +1112,7 @@ static API_CORE_V1_LIFECYCLE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_LIFECYCLEHANDLER: Message = Message {
+pub(crate) static API_CORE_V1_LIFECYCLEHANDLER: Message = Message {
     name: "io.k8s.api.core.v1.LifecycleHandler",
     fields: &[
         Field::new(1, "exec", Kind::Message(&API_CORE_V1_EXECACTION), KEEP_ZERO),
@@ -1123,7 +1123,7 @@ static API_CORE_V1_LIFECYCLEHANDLER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_LINUXCONTAINERUSER: Message = Message {
+pub(crate) static API_CORE_V1_LINUXCONTAINERUSER: Message = Message {
     name: "io.k8s.api.core.v1.LinuxContainerUser",
     fields: &[
         Field::new(1, "uid", Kind::Int64, PLAIN),
@@ -1133,7 +1133,7 @@ static API_CORE_V1_LINUXCONTAINERUSER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_LOCALOBJECTREFERENCE: Message = Message {
+pub(crate) static API_CORE_V1_LOCALOBJECTREFERENCE: Message = Message {
     name: "io.k8s.api.core.v1.LocalObjectReference",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1141,7 +1141,7 @@ static API_CORE_V1_LOCALOBJECTREFERENCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NFSVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_NFSVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.NFSVolumeSource",
     fields: &[
         Field::new(1, "server", Kind::String, PLAIN),
@@ -1151,7 +1151,7 @@ static API_CORE_V1_NFSVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NAMESPACE: Message = Message {
+pub(crate) static API_CORE_V1_NAMESPACE: Message = Message {
     name: "io.k8s.api.core.v1.Namespace",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1161,7 +1161,7 @@ static API_CORE_V1_NAMESPACE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NAMESPACECONDITION: Message = Message {
+pub(crate) static API_CORE_V1_NAMESPACECONDITION: Message = Message {
     name: "io.k8s.api.core.v1.NamespaceCondition",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -1173,7 +1173,7 @@ static API_CORE_V1_NAMESPACECONDITION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NAMESPACELIST: Message = Message {
+pub(crate) static API_CORE_V1_NAMESPACELIST: Message = Message {
     name: "io.k8s.api.core.v1.NamespaceList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -1182,7 +1182,7 @@ static API_CORE_V1_NAMESPACELIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NAMESPACESPEC: Message = Message {
+pub(crate) static API_CORE_V1_NAMESPACESPEC: Message = Message {
     name: "io.k8s.api.core.v1.NamespaceSpec",
     fields: &[
         Field::new(1, "finalizers", Kind::String, REPEATED),
@@ -1190,7 +1190,7 @@ static API_CORE_V1_NAMESPACESPEC: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NAMESPACESTATUS: Message = Message {
+pub(crate) static API_CORE_V1_NAMESPACESTATUS: Message = Message {
     name: "io.k8s.api.core.v1.NamespaceStatus",
     fields: &[
         Field::new(1, "phase", Kind::String, PLAIN),
@@ -1199,7 +1199,7 @@ static API_CORE_V1_NAMESPACESTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODE: Message = Message {
+pub(crate) static API_CORE_V1_NODE: Message = Message {
     name: "io.k8s.api.core.v1.Node",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1209,7 +1209,7 @@ static API_CORE_V1_NODE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODEADDRESS: Message = Message {
+pub(crate) static API_CORE_V1_NODEADDRESS: Message = Message {
     name: "io.k8s.api.core.v1.NodeAddress",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -1218,7 +1218,7 @@ static API_CORE_V1_NODEADDRESS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODEAFFINITY: Message = Message {
+pub(crate) static API_CORE_V1_NODEAFFINITY: Message = Message {
     name: "io.k8s.api.core.v1.NodeAffinity",
     fields: &[
         Field::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Kind::Message(&API_CORE_V1_NODESELECTOR), KEEP_ZERO),
@@ -1227,7 +1227,7 @@ static API_CORE_V1_NODEAFFINITY: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODECONDITION: Message = Message {
+pub(crate) static API_CORE_V1_NODECONDITION: Message = Message {
     name: "io.k8s.api.core.v1.NodeCondition",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -1240,7 +1240,7 @@ static API_CORE_V1_NODECONDITION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODECONFIGSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_NODECONFIGSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.NodeConfigSource",
     fields: &[
         Field::new(2, "configMap", Kind::Message(&API_CORE_V1_CONFIGMAPNODECONFIGSOURCE), KEEP_ZERO),
@@ -1248,7 +1248,7 @@ static API_CORE_V1_NODECONFIGSOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODECONFIGSTATUS: Message = Message {
+pub(crate) static API_CORE_V1_NODECONFIGSTATUS: Message = Message {
     name: "io.k8s.api.core.v1.NodeConfigStatus",
     fields: &[
         Field::new(1, "assigned", Kind::Message(&API_CORE_V1_NODECONFIGSOURCE), KEEP_ZERO),
@@ -1259,7 +1259,7 @@ static API_CORE_V1_NODECONFIGSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODEDAEMONENDPOINTS: Message = Message {
+pub(crate) static API_CORE_V1_NODEDAEMONENDPOINTS: Message = Message {
     name: "io.k8s.api.core.v1.NodeDaemonEndpoints",
     fields: &[
         Field::new(1, "kubeletEndpoint", Kind::Message(&API_CORE_V1_DAEMONENDPOINT), KEEP_ZERO),
@@ -1267,7 +1267,7 @@ static API_CORE_V1_NODEDAEMONENDPOINTS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODEFEATURES: Message = Message {
+pub(crate) static API_CORE_V1_NODEFEATURES: Message = Message {
     name: "io.k8s.api.core.v1.NodeFeatures",
     fields: &[
         Field::new(1, "supplementalGroupsPolicy", Kind::Bool, KEEP_ZERO),
@@ -1275,7 +1275,7 @@ static API_CORE_V1_NODEFEATURES: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODELIST: Message = Message {
+pub(crate) static API_CORE_V1_NODELIST: Message = Message {
     name: "io.k8s.api.core.v1.NodeList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -1284,7 +1284,7 @@ static API_CORE_V1_NODELIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODERUNTIMEHANDLER: Message = Message {
+pub(crate) static API_CORE_V1_NODERUNTIMEHANDLER: Message = Message {
     name: "io.k8s.api.core.v1.NodeRuntimeHandler",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1293,7 +1293,7 @@ static API_CORE_V1_NODERUNTIMEHANDLER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODERUNTIMEHANDLERFEATURES: Message = Message {
+pub(crate) static API_CORE_V1_NODERUNTIMEHANDLERFEATURES: Message = Message {
     name: "io.k8s.api.core.v1.NodeRuntimeHandlerFeatures",
     fields: &[
         Field::new(1, "recursiveReadOnlyMounts", Kind::Bool, KEEP_ZERO),
@@ -1302,7 +1302,7 @@ static API_CORE_V1_NODERUNTIMEHANDLERFEATURES: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODESELECTOR: Message = Message {
+pub(crate) static API_CORE_V1_NODESELECTOR: Message = Message {
     name: "io.k8s.api.core.v1.NodeSelector",
     fields: &[
         Field::new(1, "nodeSelectorTerms", Kind::Message(&API_CORE_V1_NODESELECTORTERM), REPEATED | KEEP_ZERO),
@@ -1310,7 +1310,7 @@ static API_CORE_V1_NODESELECTOR: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODESELECTORREQUIREMENT: Message = Message {
+pub(crate) static API_CORE_V1_NODESELECTORREQUIREMENT: Message = Message {
     name: "io.k8s.api.core.v1.NodeSelectorRequirement",
     fields: &[
         Field::new(1, "key", Kind::String, PLAIN),
@@ -1320,7 +1320,7 @@ static API_CORE_V1_NODESELECTORREQUIREMENT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODESELECTORTERM: Message = Message {
+pub(crate) static API_CORE_V1_NODESELECTORTERM: Message = Message {
     name: "io.k8s.api.core.v1.NodeSelectorTerm",
     fields: &[
         Field::new(1, "matchExpressions", Kind::Message(&API_CORE_V1_NODESELECTORREQUIREMENT), REPEATED | KEEP_ZERO),
@@ -1329,7 +1329,7 @@ static API_CORE_V1_NODESELECTORTERM: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODESPEC: Message = Message {
+pub(crate) static API_CORE_V1_NODESPEC: Message = Message {
     name: "io.k8s.api.core.v1.NodeSpec",
     fields: &[
         Field::new(1, "podCIDR", Kind::String, PLAIN),
@@ -1343,7 +1343,7 @@ static API_CORE_V1_NODESPEC: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODESTATUS: Message = Message {
+pub(crate) static API_CORE_V1_NODESTATUS: Message = Message {
     name: "io.k8s.api.core.v1.NodeStatus",
     fields: &[
         Field::new(1, "capacity", Kind::Map(MapValue::Quantity), PLAIN),
@@ -1363,7 +1363,7 @@ static API_CORE_V1_NODESTATUS: Message = Message {
     unserved: &[Unserved { number: 14, name: "declared_features" }, ],
 };
 
-static API_CORE_V1_NODESWAPSTATUS: Message = Message {
+pub(crate) static API_CORE_V1_NODESWAPSTATUS: Message = Message {
     name: "io.k8s.api.core.v1.NodeSwapStatus",
     fields: &[
         Field::new(1, "capacity", Kind::Int64, KEEP_ZERO),
@@ -1371,7 +1371,7 @@ static API_CORE_V1_NODESWAPSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_NODESYSTEMINFO: Message = Message {
+pub(crate) static API_CORE_V1_NODESYSTEMINFO: Message = Message {
     name: "io.k8s.api.core.v1.NodeSystemInfo",
     fields: &[
         Field::new(1, "machineID", Kind::String, PLAIN),
@@ -1389,7 +1389,7 @@ static API_CORE_V1_NODESYSTEMINFO: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_OBJECTFIELDSELECTOR: Message = Message {
+pub(crate) static API_CORE_V1_OBJECTFIELDSELECTOR: Message = Message {
     name: "io.k8s.api.core.v1.ObjectFieldSelector",
     fields: &[
         Field::new(1, "apiVersion", Kind::String, PLAIN),
@@ -1398,7 +1398,7 @@ static API_CORE_V1_OBJECTFIELDSELECTOR: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_OBJECTREFERENCE: Message = Message {
+pub(crate) static API_CORE_V1_OBJECTREFERENCE: Message = Message {
     name: "io.k8s.api.core.v1.ObjectReference",
     fields: &[
         Field::new(1, "kind", Kind::String, PLAIN),
@@ -1412,7 +1412,7 @@ static API_CORE_V1_OBJECTREFERENCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC: Message = Message {
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC: Message = Message {
     name: "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
     fields: &[
         Field::new(1, "accessModes", Kind::String, REPEATED),
@@ -1428,7 +1428,7 @@ static API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE: Message = Message {
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE: Message = Message {
     name: "io.k8s.api.core.v1.PersistentVolumeClaimTemplate",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1437,7 +1437,7 @@ static API_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource",
     fields: &[
         Field::new(1, "claimName", Kind::String, PLAIN),
@@ -1446,7 +1446,7 @@ static API_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource",
     fields: &[
         Field::new(1, "pdID", Kind::String, PLAIN),
@@ -1455,7 +1455,7 @@ static API_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_POD: Message = Message {
+pub(crate) static API_CORE_V1_POD: Message = Message {
     name: "io.k8s.api.core.v1.Pod",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1465,7 +1465,7 @@ static API_CORE_V1_POD: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODAFFINITY: Message = Message {
+pub(crate) static API_CORE_V1_PODAFFINITY: Message = Message {
     name: "io.k8s.api.core.v1.PodAffinity",
     fields: &[
         Field::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Kind::Message(&API_CORE_V1_PODAFFINITYTERM), REPEATED | KEEP_ZERO),
@@ -1474,7 +1474,7 @@ static API_CORE_V1_PODAFFINITY: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODAFFINITYTERM: Message = Message {
+pub(crate) static API_CORE_V1_PODAFFINITYTERM: Message = Message {
     name: "io.k8s.api.core.v1.PodAffinityTerm",
     fields: &[
         Field::new(1, "labelSelector", Kind::Message(&APIS_META_V1_LABELSELECTOR), KEEP_ZERO),
@@ -1487,7 +1487,7 @@ static API_CORE_V1_PODAFFINITYTERM: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODANTIAFFINITY: Message = Message {
+pub(crate) static API_CORE_V1_PODANTIAFFINITY: Message = Message {
     name: "io.k8s.api.core.v1.PodAntiAffinity",
     fields: &[
         Field::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Kind::Message(&API_CORE_V1_PODAFFINITYTERM), REPEATED | KEEP_ZERO),
@@ -1496,7 +1496,7 @@ static API_CORE_V1_PODANTIAFFINITY: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODCONDITION: Message = Message {
+pub(crate) static API_CORE_V1_PODCONDITION: Message = Message {
     name: "io.k8s.api.core.v1.PodCondition",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -1510,7 +1510,7 @@ static API_CORE_V1_PODCONDITION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODDNSCONFIG: Message = Message {
+pub(crate) static API_CORE_V1_PODDNSCONFIG: Message = Message {
     name: "io.k8s.api.core.v1.PodDNSConfig",
     fields: &[
         Field::new(1, "nameservers", Kind::String, REPEATED),
@@ -1520,7 +1520,7 @@ static API_CORE_V1_PODDNSCONFIG: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODDNSCONFIGOPTION: Message = Message {
+pub(crate) static API_CORE_V1_PODDNSCONFIGOPTION: Message = Message {
     name: "io.k8s.api.core.v1.PodDNSConfigOption",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1529,7 +1529,7 @@ static API_CORE_V1_PODDNSCONFIGOPTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODIP: Message = Message {
+pub(crate) static API_CORE_V1_PODIP: Message = Message {
     name: "io.k8s.api.core.v1.PodIP",
     fields: &[
         Field::new(1, "ip", Kind::String, PLAIN),
@@ -1537,7 +1537,7 @@ static API_CORE_V1_PODIP: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODLIST: Message = Message {
+pub(crate) static API_CORE_V1_PODLIST: Message = Message {
     name: "io.k8s.api.core.v1.PodList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -1546,7 +1546,7 @@ static API_CORE_V1_PODLIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODOS: Message = Message {
+pub(crate) static API_CORE_V1_PODOS: Message = Message {
     name: "io.k8s.api.core.v1.PodOS",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1554,7 +1554,7 @@ static API_CORE_V1_PODOS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODREADINESSGATE: Message = Message {
+pub(crate) static API_CORE_V1_PODREADINESSGATE: Message = Message {
     name: "io.k8s.api.core.v1.PodReadinessGate",
     fields: &[
         Field::new(1, "conditionType", Kind::String, PLAIN),
@@ -1562,7 +1562,7 @@ static API_CORE_V1_PODREADINESSGATE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODRESOURCECLAIM: Message = Message {
+pub(crate) static API_CORE_V1_PODRESOURCECLAIM: Message = Message {
     name: "io.k8s.api.core.v1.PodResourceClaim",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1572,7 +1572,7 @@ static API_CORE_V1_PODRESOURCECLAIM: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODRESOURCECLAIMSTATUS: Message = Message {
+pub(crate) static API_CORE_V1_PODRESOURCECLAIMSTATUS: Message = Message {
     name: "io.k8s.api.core.v1.PodResourceClaimStatus",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1581,7 +1581,7 @@ static API_CORE_V1_PODRESOURCECLAIMSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODSCHEDULINGGATE: Message = Message {
+pub(crate) static API_CORE_V1_PODSCHEDULINGGATE: Message = Message {
     name: "io.k8s.api.core.v1.PodSchedulingGate",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1589,7 +1589,7 @@ static API_CORE_V1_PODSCHEDULINGGATE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODSECURITYCONTEXT: Message = Message {
+pub(crate) static API_CORE_V1_PODSECURITYCONTEXT: Message = Message {
     name: "io.k8s.api.core.v1.PodSecurityContext",
     fields: &[
         Field::new(1, "seLinuxOptions", Kind::Message(&API_CORE_V1_SELINUXOPTIONS), KEEP_ZERO),
@@ -1609,7 +1609,7 @@ static API_CORE_V1_PODSECURITYCONTEXT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PODSPEC: Message = Message {
+pub(crate) static API_CORE_V1_PODSPEC: Message = Message {
     name: "io.k8s.api.core.v1.PodSpec",
     fields: &[
         Field::new(1, "volumes", Kind::Message(&API_CORE_V1_VOLUME), REPEATED | KEEP_ZERO),
@@ -1656,7 +1656,7 @@ static API_CORE_V1_PODSPEC: Message = Message {
     unserved: &[Unserved { number: 41, name: "hostname_override" }, Unserved { number: 42, name: "workload_ref" }, ],
 };
 
-static API_CORE_V1_PODSTATUS: Message = Message {
+pub(crate) static API_CORE_V1_PODSTATUS: Message = Message {
     name: "io.k8s.api.core.v1.PodStatus",
     fields: &[
         Field::new(17, "observedGeneration", Kind::Int64, PLAIN),
@@ -1680,7 +1680,7 @@ static API_CORE_V1_PODSTATUS: Message = Message {
     unserved: &[Unserved { number: 18, name: "extended_resource_claim_status" }, Unserved { number: 19, name: "allocated_resources" }, Unserved { number: 20, name: "resources" }, ],
 };
 
-static API_CORE_V1_PODTEMPLATESPEC: Message = Message {
+pub(crate) static API_CORE_V1_PODTEMPLATESPEC: Message = Message {
     name: "io.k8s.api.core.v1.PodTemplateSpec",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1689,7 +1689,7 @@ static API_CORE_V1_PODTEMPLATESPEC: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PORTWORXVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_PORTWORXVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.PortworxVolumeSource",
     fields: &[
         Field::new(1, "volumeID", Kind::String, PLAIN),
@@ -1699,7 +1699,7 @@ static API_CORE_V1_PORTWORXVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PREFERREDSCHEDULINGTERM: Message = Message {
+pub(crate) static API_CORE_V1_PREFERREDSCHEDULINGTERM: Message = Message {
     name: "io.k8s.api.core.v1.PreferredSchedulingTerm",
     fields: &[
         Field::new(1, "weight", Kind::Int32, PLAIN),
@@ -1708,7 +1708,7 @@ static API_CORE_V1_PREFERREDSCHEDULINGTERM: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PROBE: Message = Message {
+pub(crate) static API_CORE_V1_PROBE: Message = Message {
     name: "io.k8s.api.core.v1.Probe",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_PROBEHANDLER), KEEP_ZERO | INLINE),
@@ -1722,7 +1722,7 @@ static API_CORE_V1_PROBE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PROBEHANDLER: Message = Message {
+pub(crate) static API_CORE_V1_PROBEHANDLER: Message = Message {
     name: "io.k8s.api.core.v1.ProbeHandler",
     fields: &[
         Field::new(1, "exec", Kind::Message(&API_CORE_V1_EXECACTION), KEEP_ZERO),
@@ -1733,7 +1733,7 @@ static API_CORE_V1_PROBEHANDLER: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_PROJECTEDVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_PROJECTEDVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ProjectedVolumeSource",
     fields: &[
         Field::new(1, "sources", Kind::Message(&API_CORE_V1_VOLUMEPROJECTION), REPEATED | KEEP_ZERO),
@@ -1742,7 +1742,7 @@ static API_CORE_V1_PROJECTEDVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_QUOBYTEVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_QUOBYTEVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.QuobyteVolumeSource",
     fields: &[
         Field::new(1, "registry", Kind::String, PLAIN),
@@ -1755,7 +1755,7 @@ static API_CORE_V1_QUOBYTEVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_RBDVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_RBDVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.RBDVolumeSource",
     fields: &[
         Field::new(1, "monitors", Kind::String, REPEATED),
@@ -1770,7 +1770,7 @@ static API_CORE_V1_RBDVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_RESOURCECLAIM: Message = Message {
+pub(crate) static API_CORE_V1_RESOURCECLAIM: Message = Message {
     name: "io.k8s.api.core.v1.ResourceClaim",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1779,7 +1779,7 @@ static API_CORE_V1_RESOURCECLAIM: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_RESOURCEFIELDSELECTOR: Message = Message {
+pub(crate) static API_CORE_V1_RESOURCEFIELDSELECTOR: Message = Message {
     name: "io.k8s.api.core.v1.ResourceFieldSelector",
     fields: &[
         Field::new(1, "containerName", Kind::String, PLAIN),
@@ -1789,7 +1789,7 @@ static API_CORE_V1_RESOURCEFIELDSELECTOR: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_RESOURCEHEALTH: Message = Message {
+pub(crate) static API_CORE_V1_RESOURCEHEALTH: Message = Message {
     name: "io.k8s.api.core.v1.ResourceHealth",
     fields: &[
         Field::new(1, "resourceID", Kind::String, PLAIN),
@@ -1798,7 +1798,7 @@ static API_CORE_V1_RESOURCEHEALTH: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_RESOURCEREQUIREMENTS: Message = Message {
+pub(crate) static API_CORE_V1_RESOURCEREQUIREMENTS: Message = Message {
     name: "io.k8s.api.core.v1.ResourceRequirements",
     fields: &[
         Field::new(1, "limits", Kind::Map(MapValue::Quantity), PLAIN),
@@ -1808,7 +1808,7 @@ static API_CORE_V1_RESOURCEREQUIREMENTS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_RESOURCESTATUS: Message = Message {
+pub(crate) static API_CORE_V1_RESOURCESTATUS: Message = Message {
     name: "io.k8s.api.core.v1.ResourceStatus",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1817,7 +1817,7 @@ static API_CORE_V1_RESOURCESTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SELINUXOPTIONS: Message = Message {
+pub(crate) static API_CORE_V1_SELINUXOPTIONS: Message = Message {
     name: "io.k8s.api.core.v1.SELinuxOptions",
     fields: &[
         Field::new(1, "user", Kind::String, PLAIN),
@@ -1828,7 +1828,7 @@ static API_CORE_V1_SELINUXOPTIONS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SCALEIOVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_SCALEIOVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.ScaleIOVolumeSource",
     fields: &[
         Field::new(1, "gateway", Kind::String, PLAIN),
@@ -1845,7 +1845,7 @@ static API_CORE_V1_SCALEIOVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECCOMPPROFILE: Message = Message {
+pub(crate) static API_CORE_V1_SECCOMPPROFILE: Message = Message {
     name: "io.k8s.api.core.v1.SeccompProfile",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),
@@ -1854,7 +1854,7 @@ static API_CORE_V1_SECCOMPPROFILE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECRET: Message = Message {
+pub(crate) static API_CORE_V1_SECRET: Message = Message {
     name: "io.k8s.api.core.v1.Secret",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1866,7 +1866,7 @@ static API_CORE_V1_SECRET: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECRETENVSOURCE: Message = Message {
+pub(crate) static API_CORE_V1_SECRETENVSOURCE: Message = Message {
     name: "io.k8s.api.core.v1.SecretEnvSource",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -1875,7 +1875,7 @@ static API_CORE_V1_SECRETENVSOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECRETKEYSELECTOR: Message = Message {
+pub(crate) static API_CORE_V1_SECRETKEYSELECTOR: Message = Message {
     name: "io.k8s.api.core.v1.SecretKeySelector",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -1885,7 +1885,7 @@ static API_CORE_V1_SECRETKEYSELECTOR: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECRETLIST: Message = Message {
+pub(crate) static API_CORE_V1_SECRETLIST: Message = Message {
     name: "io.k8s.api.core.v1.SecretList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -1894,7 +1894,7 @@ static API_CORE_V1_SECRETLIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECRETPROJECTION: Message = Message {
+pub(crate) static API_CORE_V1_SECRETPROJECTION: Message = Message {
     name: "io.k8s.api.core.v1.SecretProjection",
     fields: &[
         Field::new(1, "", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO | INLINE),
@@ -1904,7 +1904,7 @@ static API_CORE_V1_SECRETPROJECTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECRETVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_SECRETVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.SecretVolumeSource",
     fields: &[
         Field::new(1, "secretName", Kind::String, PLAIN),
@@ -1915,7 +1915,7 @@ static API_CORE_V1_SECRETVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SECURITYCONTEXT: Message = Message {
+pub(crate) static API_CORE_V1_SECURITYCONTEXT: Message = Message {
     name: "io.k8s.api.core.v1.SecurityContext",
     fields: &[
         Field::new(1, "capabilities", Kind::Message(&API_CORE_V1_CAPABILITIES), KEEP_ZERO),
@@ -1934,7 +1934,7 @@ static API_CORE_V1_SECURITYCONTEXT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SERVICEACCOUNT: Message = Message {
+pub(crate) static API_CORE_V1_SERVICEACCOUNT: Message = Message {
     name: "io.k8s.api.core.v1.ServiceAccount",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -1945,7 +1945,7 @@ static API_CORE_V1_SERVICEACCOUNT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SERVICEACCOUNTLIST: Message = Message {
+pub(crate) static API_CORE_V1_SERVICEACCOUNTLIST: Message = Message {
     name: "io.k8s.api.core.v1.ServiceAccountList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -1954,7 +1954,7 @@ static API_CORE_V1_SERVICEACCOUNTLIST: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SERVICEACCOUNTTOKENPROJECTION: Message = Message {
+pub(crate) static API_CORE_V1_SERVICEACCOUNTTOKENPROJECTION: Message = Message {
     name: "io.k8s.api.core.v1.ServiceAccountTokenProjection",
     fields: &[
         Field::new(1, "audience", Kind::String, PLAIN),
@@ -1964,7 +1964,7 @@ static API_CORE_V1_SERVICEACCOUNTTOKENPROJECTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SLEEPACTION: Message = Message {
+pub(crate) static API_CORE_V1_SLEEPACTION: Message = Message {
     name: "io.k8s.api.core.v1.SleepAction",
     fields: &[
         Field::new(1, "seconds", Kind::Int64, PLAIN),
@@ -1972,7 +1972,7 @@ static API_CORE_V1_SLEEPACTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_STORAGEOSVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_STORAGEOSVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.StorageOSVolumeSource",
     fields: &[
         Field::new(1, "volumeName", Kind::String, PLAIN),
@@ -1984,7 +1984,7 @@ static API_CORE_V1_STORAGEOSVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_SYSCTL: Message = Message {
+pub(crate) static API_CORE_V1_SYSCTL: Message = Message {
     name: "io.k8s.api.core.v1.Sysctl",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -1993,7 +1993,7 @@ static API_CORE_V1_SYSCTL: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_TCPSOCKETACTION: Message = Message {
+pub(crate) static API_CORE_V1_TCPSOCKETACTION: Message = Message {
     name: "io.k8s.api.core.v1.TCPSocketAction",
     fields: &[
         Field::new(1, "port", Kind::IntOrString, KEEP_ZERO),
@@ -2002,7 +2002,7 @@ static API_CORE_V1_TCPSOCKETACTION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_TAINT: Message = Message {
+pub(crate) static API_CORE_V1_TAINT: Message = Message {
     name: "io.k8s.api.core.v1.Taint",
     fields: &[
         Field::new(1, "key", Kind::String, PLAIN),
@@ -2013,7 +2013,7 @@ static API_CORE_V1_TAINT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_TOLERATION: Message = Message {
+pub(crate) static API_CORE_V1_TOLERATION: Message = Message {
     name: "io.k8s.api.core.v1.Toleration",
     fields: &[
         Field::new(1, "key", Kind::String, PLAIN),
@@ -2025,7 +2025,7 @@ static API_CORE_V1_TOLERATION: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_TOPOLOGYSPREADCONSTRAINT: Message = Message {
+pub(crate) static API_CORE_V1_TOPOLOGYSPREADCONSTRAINT: Message = Message {
     name: "io.k8s.api.core.v1.TopologySpreadConstraint",
     fields: &[
         Field::new(1, "maxSkew", Kind::Int32, PLAIN),
@@ -2040,7 +2040,7 @@ static API_CORE_V1_TOPOLOGYSPREADCONSTRAINT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_TYPEDLOCALOBJECTREFERENCE: Message = Message {
+pub(crate) static API_CORE_V1_TYPEDLOCALOBJECTREFERENCE: Message = Message {
     name: "io.k8s.api.core.v1.TypedLocalObjectReference",
     fields: &[
         Field::new(1, "apiGroup", Kind::String, KEEP_ZERO),
@@ -2050,7 +2050,7 @@ static API_CORE_V1_TYPEDLOCALOBJECTREFERENCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_TYPEDOBJECTREFERENCE: Message = Message {
+pub(crate) static API_CORE_V1_TYPEDOBJECTREFERENCE: Message = Message {
     name: "io.k8s.api.core.v1.TypedObjectReference",
     fields: &[
         Field::new(1, "apiGroup", Kind::String, KEEP_ZERO),
@@ -2061,7 +2061,7 @@ static API_CORE_V1_TYPEDOBJECTREFERENCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VOLUME: Message = Message {
+pub(crate) static API_CORE_V1_VOLUME: Message = Message {
     name: "io.k8s.api.core.v1.Volume",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -2070,7 +2070,7 @@ static API_CORE_V1_VOLUME: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VOLUMEDEVICE: Message = Message {
+pub(crate) static API_CORE_V1_VOLUMEDEVICE: Message = Message {
     name: "io.k8s.api.core.v1.VolumeDevice",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -2079,7 +2079,7 @@ static API_CORE_V1_VOLUMEDEVICE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VOLUMEMOUNT: Message = Message {
+pub(crate) static API_CORE_V1_VOLUMEMOUNT: Message = Message {
     name: "io.k8s.api.core.v1.VolumeMount",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -2093,7 +2093,7 @@ static API_CORE_V1_VOLUMEMOUNT: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VOLUMEMOUNTSTATUS: Message = Message {
+pub(crate) static API_CORE_V1_VOLUMEMOUNTSTATUS: Message = Message {
     name: "io.k8s.api.core.v1.VolumeMountStatus",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -2104,7 +2104,7 @@ static API_CORE_V1_VOLUMEMOUNTSTATUS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VOLUMEPROJECTION: Message = Message {
+pub(crate) static API_CORE_V1_VOLUMEPROJECTION: Message = Message {
     name: "io.k8s.api.core.v1.VolumeProjection",
     fields: &[
         Field::new(1, "secret", Kind::Message(&API_CORE_V1_SECRETPROJECTION), KEEP_ZERO),
@@ -2116,7 +2116,7 @@ static API_CORE_V1_VOLUMEPROJECTION: Message = Message {
     unserved: &[Unserved { number: 6, name: "pod_certificate" }, ],
 };
 
-static API_CORE_V1_VOLUMERESOURCEREQUIREMENTS: Message = Message {
+pub(crate) static API_CORE_V1_VOLUMERESOURCEREQUIREMENTS: Message = Message {
     name: "io.k8s.api.core.v1.VolumeResourceRequirements",
     fields: &[
         Field::new(1, "limits", Kind::Map(MapValue::Quantity), PLAIN),
@@ -2125,7 +2125,7 @@ static API_CORE_V1_VOLUMERESOURCEREQUIREMENTS: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_VOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.VolumeSource",
     fields: &[
         Field::new(1, "hostPath", Kind::Message(&API_CORE_V1_HOSTPATHVOLUMESOURCE), KEEP_ZERO),
@@ -2162,7 +2162,7 @@ static API_CORE_V1_VOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_VSPHEREVIRTUALDISKVOLUMESOURCE: Message = Message {
+pub(crate) static API_CORE_V1_VSPHEREVIRTUALDISKVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource",
     fields: &[
         Field::new(1, "volumePath", Kind::String, PLAIN),
@@ -2173,7 +2173,7 @@ static API_CORE_V1_VSPHEREVIRTUALDISKVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_WEIGHTEDPODAFFINITYTERM: Message = Message {
+pub(crate) static API_CORE_V1_WEIGHTEDPODAFFINITYTERM: Message = Message {
     name: "io.k8s.api.core.v1.WeightedPodAffinityTerm",
     fields: &[
         Field::new(1, "weight", Kind::Int32, PLAIN),
@@ -2182,7 +2182,7 @@ static API_CORE_V1_WEIGHTEDPODAFFINITYTERM: Message = Message {
     unserved: &[],
 };
 
-static API_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS: Message = Message {
+pub(crate) static API_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS: Message = Message {
     name: "io.k8s.api.core.v1.WindowsSecurityContextOptions",
     fields: &[
         Field::new(1, "gmsaCredentialSpecName", Kind::String, KEEP_ZERO),
@@ -2193,7 +2193,7 @@ static API_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS: Message = Message {
     unserved: &[],
 };
 
-static API_EVENTS_V1_EVENT: Message = Message {
+pub(crate) static API_EVENTS_V1_EVENT: Message = Message {
     name: "io.k8s.api.events.v1.Event",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -2215,7 +2215,7 @@ static API_EVENTS_V1_EVENT: Message = Message {
     unserved: &[],
 };
 
-static API_EVENTS_V1_EVENTLIST: Message = Message {
+pub(crate) static API_EVENTS_V1_EVENTLIST: Message = Message {
     name: "io.k8s.api.events.v1.EventList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -2224,7 +2224,7 @@ static API_EVENTS_V1_EVENTLIST: Message = Message {
     unserved: &[],
 };
 
-static API_EVENTS_V1_EVENTSERIES: Message = Message {
+pub(crate) static API_EVENTS_V1_EVENTSERIES: Message = Message {
     name: "io.k8s.api.events.v1.EventSeries",
     fields: &[
         Field::new(1, "count", Kind::Int32, PLAIN),
@@ -2233,7 +2233,7 @@ static API_EVENTS_V1_EVENTSERIES: Message = Message {
     unserved: &[],
 };
 
-static API_POLICY_V1_EVICTION: Message = Message {
+pub(crate) static API_POLICY_V1_EVICTION: Message = Message {
     name: "io.k8s.api.policy.v1.Eviction",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -2242,7 +2242,7 @@ static API_POLICY_V1_EVICTION: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_DELETEOPTIONS: Message = Message {
+pub(crate) static APIS_META_V1_DELETEOPTIONS: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
     fields: &[
         Field::new(1, "gracePeriodSeconds", Kind::Int64, KEEP_ZERO),
@@ -2255,7 +2255,7 @@ static APIS_META_V1_DELETEOPTIONS: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_LABELSELECTOR: Message = Message {
+pub(crate) static APIS_META_V1_LABELSELECTOR: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
     fields: &[
         Field::new(1, "matchLabels", Kind::Map(MapValue::String), PLAIN),
@@ -2264,7 +2264,7 @@ static APIS_META_V1_LABELSELECTOR: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_LABELSELECTORREQUIREMENT: Message = Message {
+pub(crate) static APIS_META_V1_LABELSELECTORREQUIREMENT: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
     fields: &[
         Field::new(1, "key", Kind::String, PLAIN),
@@ -2274,7 +2274,7 @@ static APIS_META_V1_LABELSELECTORREQUIREMENT: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_LISTMETA: Message = Message {
+pub(crate) static APIS_META_V1_LISTMETA: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
     fields: &[
         Field::new(1, "selfLink", Kind::String, PLAIN),
@@ -2285,7 +2285,7 @@ static APIS_META_V1_LISTMETA: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_MANAGEDFIELDSENTRY: Message = Message {
+pub(crate) static APIS_META_V1_MANAGEDFIELDSENTRY: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
     fields: &[
         Field::new(1, "manager", Kind::String, PLAIN),
@@ -2299,7 +2299,7 @@ static APIS_META_V1_MANAGEDFIELDSENTRY: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_OBJECTMETA: Message = Message {
+pub(crate) static APIS_META_V1_OBJECTMETA: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -2321,7 +2321,7 @@ static APIS_META_V1_OBJECTMETA: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_OWNERREFERENCE: Message = Message {
+pub(crate) static APIS_META_V1_OWNERREFERENCE: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
     fields: &[
         Field::new(5, "apiVersion", Kind::String, PLAIN),
@@ -2334,7 +2334,7 @@ static APIS_META_V1_OWNERREFERENCE: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_PARTIALOBJECTMETADATA: Message = Message {
+pub(crate) static APIS_META_V1_PARTIALOBJECTMETADATA: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
@@ -2342,7 +2342,7 @@ static APIS_META_V1_PARTIALOBJECTMETADATA: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_PARTIALOBJECTMETADATALIST: Message = Message {
+pub(crate) static APIS_META_V1_PARTIALOBJECTMETADATALIST: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.PartialObjectMetadataList",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -2351,7 +2351,7 @@ static APIS_META_V1_PARTIALOBJECTMETADATALIST: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_PRECONDITIONS: Message = Message {
+pub(crate) static APIS_META_V1_PRECONDITIONS: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
     fields: &[
         Field::new(1, "uid", Kind::String, KEEP_ZERO),
@@ -2360,7 +2360,7 @@ static APIS_META_V1_PRECONDITIONS: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_STATUS: Message = Message {
+pub(crate) static APIS_META_V1_STATUS: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
@@ -2373,7 +2373,7 @@ static APIS_META_V1_STATUS: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_STATUSCAUSE: Message = Message {
+pub(crate) static APIS_META_V1_STATUSCAUSE: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
     fields: &[
         Field::new(1, "reason", Kind::String, PLAIN),
@@ -2383,7 +2383,7 @@ static APIS_META_V1_STATUSCAUSE: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_STATUSDETAILS: Message = Message {
+pub(crate) static APIS_META_V1_STATUSDETAILS: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
@@ -2396,7 +2396,7 @@ static APIS_META_V1_STATUSDETAILS: Message = Message {
     unserved: &[],
 };
 
-static APIS_META_V1_WATCHEVENT: Message = Message {
+pub(crate) static APIS_META_V1_WATCHEVENT: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent",
     fields: &[
         Field::new(1, "type", Kind::String, PLAIN),

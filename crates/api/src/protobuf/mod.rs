@@ -5,7 +5,7 @@
 
 mod decode;
 #[rustfmt::skip]
-mod messages;
+pub(crate) mod messages;
 pub mod schema;
 
 pub use decode::{ProtobufError, decode_envelope};

@@ -622,7 +622,7 @@ fn render(roots: &[Root], messages: &BTreeMap<String, Message>) -> String {
 fn render_message(out: &mut String, message: &Message) {
     let _ = writeln!(
         out,
-        "\nstatic {}: Message = Message {{\n    name: {:?},\n    fields: &[",
+        "\npub(crate) static {}: Message = Message {{\n    name: {:?},\n    fields: &[",
         ident(&message.name),
         message.name
     );
