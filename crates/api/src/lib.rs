@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod field;
 pub mod fields;
+pub mod json_order;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;

@@ -1,374 +1,199 @@
-//! The protobuf messages this server decodes, as field tables: number, JSON name, kind.
+//! The shape of the protobuf message tables: each message's fields in `.proto` declaration
+//! order (which is the Go struct's declaration order, hence upstream's JSON field order) with
+//! field number, JSON name, wire kind and zero-value rule; and the lookups other code uses.
 //!
-//! Numbers and names are Kubernetes' wire contract for `application/vnd.kubernetes.protobuf`
-//! (the `generated.proto` of each API group). The table covers what kubectl sends for
-//! `create deployment|namespace|configmap|secret` and the common fields around them; a field
-//! outside it is refused by the decoder with its message and number, never dropped.
+//! The tables themselves are generated into `messages.rs` from k8s-pb's prost output and
+//! k8s-openapi's schemas; see the `protobuf_tables` test of this crate for how.
+//!
+//! Example: `message("io.k8s.api.core.v1.ConfigMap")` has fields
+//! `metadata` (1, ObjectMeta), `immutable` (4, bool, zero kept: a Go `*bool`),
+//! `data` (2, map of strings), `binaryData` (3, map of bytes), in that order.
 
-/// How a field's value is encoded and turned into JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use std::fmt;
+
+use super::messages::KINDS;
+pub use super::messages::MESSAGES;
+
+/// How a field's value is encoded on the wire and written in JSON.
+#[derive(Clone, Copy)]
 pub enum Kind {
-    Str,
+    String,
     Int32,
     Int64,
     Bool,
-    /// `bytes`, as base64 in JSON.
+    /// `double`, a JSON number.
+    Double,
+    /// `bytes`, base64 in JSON.
     Bytes,
     /// A nested message.
-    Msg(&'static str),
-    /// `map<string, string>`
-    MapStr,
-    /// `map<string, bytes>`, values as base64.
-    MapBytes,
-    /// `map<string, Quantity>`, values as strings.
-    MapQuantity,
-    /// `meta.v1.Time` as RFC 3339, or absent when zero.
+    Message(&'static Message),
+    /// `map<string, V>`: a JSON object whose keys are sorted.
+    Map(MapValue),
+    /// `meta.v1.Time`: RFC 3339 in seconds, absent when zero.
     Time,
-    /// `intstr.IntOrString` as a number or a string.
-    IntOrString,
-    /// `resource.Quantity` as a string.
+    /// `meta.v1.MicroTime`: RFC 3339 with microseconds, absent when zero.
+    MicroTime,
+    /// `resource.Quantity`: its string form.
     Quantity,
+    /// `intstr.IntOrString`: a JSON number or string.
+    IntOrString,
     /// `meta.v1.FieldsV1`: raw JSON.
     FieldsV1,
+    /// `runtime.RawExtension`: an embedded object (raw JSON, or a `k8s\0` protobuf object).
+    RawExtension,
+}
+
+/// The value type of a `map<string, V>` field.
+#[derive(Clone, Copy)]
+pub enum MapValue {
+    String,
+    /// Values as base64, as Secret `data`.
+    Bytes,
+    /// Values as quantity strings, as `resources.limits`.
+    Quantity,
+    Message(&'static Message),
 }
 
 /// One field of a message.
 #[derive(Clone, Copy, Debug)]
 pub struct Field {
     pub number: u32,
+    /// The JSON property name; empty for an inline field.
     pub json: &'static str,
     pub kind: Kind,
     pub repeated: bool,
-    /// A Go pointer field: a zero value is meaningful and kept. Other fields are written by
-    /// Go even when zero, and dropped here as JSON's `omitempty` would.
-    pub optional: bool,
+    /// A zero value (`0`, `false`, `""`) decoded from the wire is kept. True for Go pointer
+    /// fields (`replicas`, `gracePeriodSeconds`, …) and for every message-valued field; a plain
+    /// Go scalar's zero is dropped, as JSON's `omitempty` drops it upstream.
+    pub keep_zero: bool,
+    /// The message's fields are the parent's JSON properties (Go `json:",inline"`, as
+    /// `Volume.volumeSource` or `Probe.handler`).
+    pub inline: bool,
 }
 
-const fn f(number: u32, json: &'static str, kind: Kind) -> Field {
-    Field {
-        number,
-        json,
-        kind,
-        repeated: false,
-        optional: false,
-    }
+/// A field of the upstream `.proto` that this server's API (Kubernetes 1.33, the k8s-openapi
+/// types it stores) does not have: refused when sent, never dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unserved {
+    pub number: u32,
+    /// The `.proto` field name in snake case, as k8s-pb spells it.
+    pub name: &'static str,
 }
 
-const fn opt(number: u32, json: &'static str, kind: Kind) -> Field {
-    Field {
-        number,
-        json,
-        kind,
-        repeated: false,
-        optional: true,
-    }
-}
-
-const fn rep(number: u32, json: &'static str, kind: Kind) -> Field {
-    Field {
-        number,
-        json,
-        kind,
-        repeated: true,
-        optional: false,
-    }
-}
-
-use Kind::*;
-
-/// A message and its fields.
+/// A message and its fields, in declaration order.
+#[derive(Debug)]
 pub struct Message {
+    /// The full name, as the OpenAPI definition: `io.k8s.api.core.v1.PodSpec`.
     pub name: &'static str,
     pub fields: &'static [Field],
+    pub unserved: &'static [Unserved],
 }
 
-pub static MESSAGES: &[Message] = &[
-    Message {
-        name: "ObjectMeta",
-        fields: &[
-            f(1, "name", Str),
-            f(2, "generateName", Str),
-            f(3, "namespace", Str),
-            f(4, "selfLink", Str),
-            f(5, "uid", Str),
-            f(6, "resourceVersion", Str),
-            f(7, "generation", Int64),
-            f(8, "creationTimestamp", Time),
-            f(9, "deletionTimestamp", Time),
-            opt(10, "deletionGracePeriodSeconds", Int64),
-            f(11, "labels", MapStr),
-            f(12, "annotations", MapStr),
-            rep(13, "ownerReferences", Msg("OwnerReference")),
-            rep(14, "finalizers", Str),
-            rep(17, "managedFields", Msg("ManagedFieldsEntry")),
-        ],
-    },
-    Message {
-        name: "OwnerReference",
-        fields: &[
-            f(1, "kind", Str),
-            f(3, "name", Str),
-            f(4, "uid", Str),
-            f(5, "apiVersion", Str),
-            opt(6, "controller", Bool),
-            opt(7, "blockOwnerDeletion", Bool),
-        ],
-    },
-    Message {
-        name: "ManagedFieldsEntry",
-        fields: &[
-            f(1, "manager", Str),
-            f(2, "operation", Str),
-            f(3, "apiVersion", Str),
-            f(4, "time", Time),
-            f(6, "fieldsType", Str),
-            f(7, "fieldsV1", FieldsV1),
-            f(8, "subresource", Str),
-        ],
-    },
-    Message {
-        name: "LabelSelector",
-        fields: &[
-            f(1, "matchLabels", MapStr),
-            rep(2, "matchExpressions", Msg("LabelSelectorRequirement")),
-        ],
-    },
-    Message {
-        name: "LabelSelectorRequirement",
-        fields: &[
-            f(1, "key", Str),
-            f(2, "operator", Str),
-            rep(3, "values", Str),
-        ],
-    },
-    Message {
-        name: "Deployment",
-        fields: &[
-            f(1, "metadata", Msg("ObjectMeta")),
-            f(2, "spec", Msg("DeploymentSpec")),
-            f(3, "status", Msg("DeploymentStatus")),
-        ],
-    },
-    Message {
-        name: "DeploymentSpec",
-        fields: &[
-            opt(1, "replicas", Int32),
-            f(2, "selector", Msg("LabelSelector")),
-            f(3, "template", Msg("PodTemplateSpec")),
-            f(4, "strategy", Msg("DeploymentStrategy")),
-            f(5, "minReadySeconds", Int32),
-            opt(6, "revisionHistoryLimit", Int32),
-            f(7, "paused", Bool),
-            opt(9, "progressDeadlineSeconds", Int32),
-        ],
-    },
-    Message {
-        name: "DeploymentStrategy",
-        fields: &[
-            f(1, "type", Str),
-            f(2, "rollingUpdate", Msg("RollingUpdateDeployment")),
-        ],
-    },
-    Message {
-        name: "RollingUpdateDeployment",
-        fields: &[
-            opt(1, "maxUnavailable", IntOrString),
-            opt(2, "maxSurge", IntOrString),
-        ],
-    },
-    Message {
-        name: "DeploymentStatus",
-        fields: &[
-            f(1, "observedGeneration", Int64),
-            f(2, "replicas", Int32),
-            f(3, "updatedReplicas", Int32),
-            f(4, "availableReplicas", Int32),
-            f(5, "unavailableReplicas", Int32),
-            rep(6, "conditions", Msg("DeploymentCondition")),
-            f(7, "readyReplicas", Int32),
-            opt(8, "collisionCount", Int32),
-            opt(9, "terminatingReplicas", Int32),
-        ],
-    },
-    Message {
-        name: "DeploymentCondition",
-        fields: &[
-            f(1, "type", Str),
-            f(2, "status", Str),
-            f(4, "reason", Str),
-            f(5, "message", Str),
-            f(6, "lastUpdateTime", Time),
-            f(7, "lastTransitionTime", Time),
-        ],
-    },
-    Message {
-        name: "PodTemplateSpec",
-        fields: &[
-            f(1, "metadata", Msg("ObjectMeta")),
-            f(2, "spec", Msg("PodSpec")),
-        ],
-    },
-    Message {
-        name: "PodSpec",
-        fields: &[
-            rep(2, "containers", Msg("Container")),
-            f(3, "restartPolicy", Str),
-            opt(4, "terminationGracePeriodSeconds", Int64),
-            opt(5, "activeDeadlineSeconds", Int64),
-            f(6, "dnsPolicy", Str),
-            f(7, "nodeSelector", MapStr),
-            f(8, "serviceAccountName", Str),
-            f(9, "serviceAccount", Str),
-            f(10, "nodeName", Str),
-            f(11, "hostNetwork", Bool),
-            f(12, "hostPID", Bool),
-            f(13, "hostIPC", Bool),
-            f(14, "securityContext", Msg("PodSecurityContext")),
-            rep(15, "imagePullSecrets", Msg("LocalObjectReference")),
-            f(16, "hostname", Str),
-            f(17, "subdomain", Str),
-            f(19, "schedulerName", Str),
-            rep(20, "initContainers", Msg("Container")),
-            opt(21, "automountServiceAccountToken", Bool),
-            rep(22, "tolerations", Msg("Toleration")),
-            f(24, "priorityClassName", Str),
-            opt(25, "priority", Int32),
-            opt(27, "shareProcessNamespace", Bool),
-            opt(29, "runtimeClassName", Str),
-            opt(30, "enableServiceLinks", Bool),
-            opt(31, "preemptionPolicy", Str),
-            opt(35, "setHostnameAsFQDN", Bool),
-            opt(37, "hostUsers", Bool),
-        ],
-    },
-    Message {
-        name: "PodSecurityContext",
-        fields: &[
-            opt(2, "runAsUser", Int64),
-            opt(3, "runAsNonRoot", Bool),
-            rep(4, "supplementalGroups", Int64),
-            opt(5, "fsGroup", Int64),
-            opt(6, "runAsGroup", Int64),
-        ],
-    },
-    Message {
-        name: "LocalObjectReference",
-        fields: &[f(1, "name", Str)],
-    },
-    Message {
-        name: "Container",
-        fields: &[
-            f(1, "name", Str),
-            f(2, "image", Str),
-            rep(3, "command", Str),
-            rep(4, "args", Str),
-            f(5, "workingDir", Str),
-            rep(6, "ports", Msg("ContainerPort")),
-            rep(7, "env", Msg("EnvVar")),
-            f(8, "resources", Msg("ResourceRequirements")),
-            rep(9, "volumeMounts", Msg("VolumeMount")),
-            f(13, "terminationMessagePath", Str),
-            f(14, "imagePullPolicy", Str),
-            f(16, "stdin", Bool),
-            f(17, "stdinOnce", Bool),
-            f(18, "tty", Bool),
-            f(20, "terminationMessagePolicy", Str),
-            opt(24, "restartPolicy", Str),
-        ],
-    },
-    Message {
-        name: "ContainerPort",
-        fields: &[
-            f(1, "name", Str),
-            f(2, "hostPort", Int32),
-            f(3, "containerPort", Int32),
-            f(4, "protocol", Str),
-            f(5, "hostIP", Str),
-        ],
-    },
-    Message {
-        name: "EnvVar",
-        fields: &[f(1, "name", Str), f(2, "value", Str)],
-    },
-    Message {
-        name: "ResourceRequirements",
-        fields: &[f(1, "limits", MapQuantity), f(2, "requests", MapQuantity)],
-    },
-    Message {
-        name: "VolumeMount",
-        fields: &[
-            f(1, "name", Str),
-            f(2, "readOnly", Bool),
-            f(3, "mountPath", Str),
-            f(4, "subPath", Str),
-            opt(5, "mountPropagation", Str),
-            f(6, "subPathExpr", Str),
-            opt(7, "recursiveReadOnly", Str),
-        ],
-    },
-    Message {
-        name: "Toleration",
-        fields: &[
-            f(1, "key", Str),
-            f(2, "operator", Str),
-            f(3, "value", Str),
-            f(4, "effect", Str),
-            opt(5, "tolerationSeconds", Int64),
-        ],
-    },
-    Message {
-        name: "Namespace",
-        fields: &[
-            f(1, "metadata", Msg("ObjectMeta")),
-            f(2, "spec", Msg("NamespaceSpec")),
-            f(3, "status", Msg("NamespaceStatus")),
-        ],
-    },
-    Message {
-        name: "NamespaceSpec",
-        fields: &[rep(1, "finalizers", Str)],
-    },
-    Message {
-        name: "NamespaceStatus",
-        fields: &[
-            f(1, "phase", Str),
-            rep(2, "conditions", Msg("NamespaceCondition")),
-        ],
-    },
-    Message {
-        name: "NamespaceCondition",
-        fields: &[
-            f(1, "type", Str),
-            f(2, "status", Str),
-            f(4, "lastTransitionTime", Time),
-            f(5, "reason", Str),
-            f(6, "message", Str),
-        ],
-    },
-    Message {
-        name: "ConfigMap",
-        fields: &[
-            f(1, "metadata", Msg("ObjectMeta")),
-            f(2, "data", MapStr),
-            f(3, "binaryData", MapBytes),
-            opt(4, "immutable", Bool),
-        ],
-    },
-    Message {
-        name: "Secret",
-        fields: &[
-            f(1, "metadata", Msg("ObjectMeta")),
-            f(2, "data", MapBytes),
-            f(3, "type", Str),
-            f(4, "stringData", MapStr),
-            opt(5, "immutable", Bool),
-        ],
-    },
-];
+/// `Field` flags, for the generated tables.
+pub(super) const PLAIN: u8 = 0;
+pub(super) const REPEATED: u8 = 1;
+pub(super) const KEEP_ZERO: u8 = 2;
+pub(super) const INLINE: u8 = 4;
 
-/// The table entry of a message.
+impl Field {
+    /// A field from its number, JSON name, kind and flags (`REPEATED | KEEP_ZERO`).
+    pub(super) const fn new(number: u32, json: &'static str, kind: Kind, flags: u8) -> Self {
+        Field {
+            number,
+            json,
+            kind,
+            repeated: flags & REPEATED != 0,
+            keep_zero: flags & KEEP_ZERO != 0,
+            inline: flags & INLINE != 0,
+        }
+    }
+}
+
+impl Message {
+    /// The field with protobuf number `number`.
+    pub fn by_number(&self, number: u32) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.number == number)
+    }
+
+    /// The field with JSON name `json` (not looking into inline fields).
+    pub fn by_json(&self, json: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.json == json)
+    }
+
+    /// The short name: `PodSpec` for `io.k8s.api.core.v1.PodSpec`.
+    pub fn short_name(&self) -> &'static str {
+        self.name.rsplit('.').next().unwrap_or(self.name)
+    }
+}
+
+impl fmt::Debug for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::Message(m) => write!(f, "Message({})", m.name),
+            Kind::Map(v) => write!(f, "Map({v:?})"),
+            other => f.write_str(match other {
+                Kind::String => "String",
+                Kind::Int32 => "Int32",
+                Kind::Int64 => "Int64",
+                Kind::Bool => "Bool",
+                Kind::Double => "Double",
+                Kind::Bytes => "Bytes",
+                Kind::Time => "Time",
+                Kind::MicroTime => "MicroTime",
+                Kind::Quantity => "Quantity",
+                Kind::IntOrString => "IntOrString",
+                Kind::FieldsV1 => "FieldsV1",
+                _ => "RawExtension",
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for MapValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapValue::String => f.write_str("String"),
+            MapValue::Bytes => f.write_str("Bytes"),
+            MapValue::Quantity => f.write_str("Quantity"),
+            MapValue::Message(m) => write!(f, "Message({})", m.name),
+        }
+    }
+}
+
+/// The table entry of a message by full name (`io.k8s.api.apps.v1.DeploymentSpec`).
 pub fn message(name: &str) -> Option<&'static Message> {
-    MESSAGES.iter().find(|m| m.name == name)
+    MESSAGES
+        .binary_search_by(|m| m.name.cmp(name))
+        .ok()
+        .map(|i| MESSAGES[i])
+}
+
+/// Kinds that every group version carries (upstream's `metav1.AddToGroupVersion`): clients
+/// send them under the apiVersion of the resource they act on.
+const ANY_VERSION_KINDS: &[&str] = &["DeleteOptions", "Status", "WatchEvent"];
+
+/// The message of an object by its `apiVersion` and `kind`: the served kinds, their lists,
+/// and the options and subresource kinds (`DeleteOptions`, `policy/v1` `Eviction`, `Binding`,
+/// `autoscaling/v1` `Scale`, `Status`).
+///
+/// Example: `kind_message("apps/v1", "Deployment")` is `io.k8s.api.apps.v1.Deployment`;
+/// `kind_message("apps/v1", "DeleteOptions")` is `io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions`.
+pub fn kind_message(api_version: &str, kind: &str) -> Option<&'static Message> {
+    KINDS
+        .iter()
+        .find(|(v, k, _)| *v == api_version && *k == kind)
+        .or_else(|| {
+            ANY_VERSION_KINDS
+                .contains(&kind)
+                .then(|| KINDS.iter().find(|(_, k, _)| *k == kind))
+                .flatten()
+        })
+        .map(|(_, _, m)| *m)
+}
+
+/// Every (apiVersion, kind) the tables have a root message for.
+pub fn kinds() -> impl Iterator<Item = (&'static str, &'static str, &'static Message)> {
+    KINDS.iter().copied()
 }
 
 #[cfg(test)]
@@ -376,27 +201,82 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_referenced_message_is_defined_and_numbers_are_unique() {
+    fn messages_are_sorted_and_numbers_unique() {
+        for pair in MESSAGES.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
         for m in MESSAGES {
             let mut numbers: Vec<u32> = m.fields.iter().map(|f| f.number).collect();
+            numbers.extend(m.unserved.iter().map(|u| u.number));
+            let count = numbers.len();
             numbers.sort_unstable();
             numbers.dedup();
-            assert_eq!(
-                numbers.len(),
-                m.fields.len(),
-                "duplicate field number in {}",
-                m.name
-            );
-            for field in m.fields {
-                if let Kind::Msg(name) = field.kind {
-                    assert!(
-                        message(name).is_some(),
-                        "{}.{} refers to undefined {name}",
-                        m.name,
-                        field.json
-                    );
-                }
-            }
+            assert_eq!(numbers.len(), count, "duplicate field number in {}", m.name);
         }
+    }
+
+    #[test]
+    fn looks_up_kinds_and_messages() {
+        let cases = [
+            ("v1", "ConfigMap", Some("io.k8s.api.core.v1.ConfigMap")),
+            (
+                "apps/v1",
+                "Deployment",
+                Some("io.k8s.api.apps.v1.Deployment"),
+            ),
+            (
+                "events.k8s.io/v1",
+                "Event",
+                Some("io.k8s.api.events.v1.Event"),
+            ),
+            ("v1", "Event", Some("io.k8s.api.core.v1.Event")),
+            (
+                "policy/v1",
+                "Eviction",
+                Some("io.k8s.api.policy.v1.Eviction"),
+            ),
+            (
+                "autoscaling/v1",
+                "Scale",
+                Some("io.k8s.api.autoscaling.v1.Scale"),
+            ),
+            (
+                "apps/v1",
+                "DeleteOptions",
+                Some("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
+            ),
+            ("v1", "PodList", Some("io.k8s.api.core.v1.PodList")),
+            ("v1", "Service", None),
+            ("apps/v1", "ConfigMap", None),
+        ];
+        for (api_version, kind, want) in cases {
+            assert_eq!(
+                kind_message(api_version, kind).map(|m| m.name),
+                want,
+                "{api_version} {kind}"
+            );
+        }
+        let spec = message("io.k8s.api.apps.v1.DeploymentSpec").unwrap();
+        let replicas = spec.by_json("replicas").unwrap();
+        assert_eq!((replicas.number, replicas.keep_zero), (1, true));
+        assert!(!spec.by_json("minReadySeconds").unwrap().keep_zero);
+        assert_eq!(spec.short_name(), "DeploymentSpec");
+        assert!(message("io.k8s.api.core.v1.Nope").is_none());
+    }
+
+    #[test]
+    fn volume_source_is_inline_and_empty_dir_a_message() {
+        let volume = message("io.k8s.api.core.v1.Volume").unwrap();
+        let source = volume.by_number(2).unwrap();
+        assert!(source.inline && source.json.is_empty());
+        let Kind::Message(source) = source.kind else {
+            panic!("volumeSource is a message")
+        };
+        assert!(source.by_json("emptyDir").unwrap().keep_zero);
     }
 }
