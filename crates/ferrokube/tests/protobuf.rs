@@ -133,9 +133,6 @@ async fn debug_node_sends_a_protobuf_pod() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the DELETE handler (crates/apiserver/src/handlers/delete.rs, in the registry \
-            refactor's hands) parses DeleteOptions bodies as JSON only; it must call \
-            ferrokube_api::protobuf::decode_envelope for a protobuf Content-Type"]
 async fn drain_deletes_with_protobuf_delete_options() {
     let server = Server::start(&Backend::sqlite().await);
     create_node(&server, "n1");
