@@ -1,4 +1,5 @@
-//! Building HTTP responses: JSON bodies, `Status` errors, and content negotiation for Tables.
+//! Building HTTP responses: JSON bodies in upstream's field order, `Status` errors, and content
+//! negotiation for Tables.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -6,9 +7,10 @@ use axum::response::Response;
 use ferrokube_api::ApiError;
 use serde_json::Value;
 
-/// A JSON response.
+/// A JSON response, written as upstream writes it: fields in the Go types' order (`kind`,
+/// `apiVersion`, `metadata`, `spec`, `status`), then a newline.
 pub fn json(status: u16, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("JSON values serialize");
+    let bytes = ferrokube_api::json_order::to_vec_ordered(body, None);
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json")

@@ -304,3 +304,75 @@ async fn options_and_apply_bodies_upstream_refuses() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(server.get(&path).await.status, 404);
 }
+
+/// The raw bytes of a GET.
+async fn raw_get(server: &TestServer, path: &str) -> (u16, String) {
+    let request = http::Request::get(path)
+        .header("accept", "application/json")
+        .body(Vec::new().into())
+        .unwrap();
+    let response = server.client.send(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn json_is_written_in_the_types_order_with_a_newline() {
+    let server = TestServer::start().await;
+    let (status, body) = raw_get(&server, "/api/v1/namespaces/default").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with(
+            r#"{"kind":"Namespace","apiVersion":"v1","metadata":{"name":"default","uid":"#
+        ),
+        "{body}"
+    );
+    let spec = body.find(r#""spec":"#).unwrap();
+    let status_at = body.find(r#""status":"#).unwrap();
+    assert!(spec < status_at, "{body}");
+    assert!(body.ends_with("}\n"), "{body:?}");
+
+    let (status, body) = raw_get(&server, &format!("{CONFIGMAPS}/nope")).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"configmaps \\\"nope\\\" not found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"nope\",\"kind\":\"configmaps\"},\"code\":404}\n"
+    );
+
+    let deployment = support::deployment("web", 2);
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    assert_eq!(server.post(path, &deployment).await.status, 201);
+    let (_, body) = raw_get(&server, &format!("{path}/web")).await;
+    let at = |key: &str| body.find(key).unwrap_or_else(|| panic!("{key} in {body}"));
+    assert!(at(r#""kind":"Deployment""#) < at(r#""apiVersion":"apps/v1""#));
+    // ObjectMeta in Go order: name, namespace, uid, resourceVersion, generation, creationTimestamp.
+    let order = [
+        r#""name":"web""#,
+        r#""namespace":"#,
+        r#""uid":"#,
+        r#""resourceVersion":"#,
+        r#""generation":"#,
+        r#""creationTimestamp":"#,
+    ];
+    let positions: Vec<usize> = order.iter().map(|k| at(k)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{body}");
+    // DeploymentSpec: replicas, selector, template.
+    assert!(at(r#""replicas":2"#) < at(r#""selector":"#));
+    assert!(at(r#""selector":"#) < at(r#""template":"#));
+
+    let (_, list) = raw_get(&server, path).await;
+    assert!(
+        list.starts_with(
+            r#"{"kind":"DeploymentList","apiVersion":"apps/v1","metadata":{"resourceVersion":"#
+        ),
+        "{list}"
+    );
+    assert!(
+        list.contains(r#""items":[{"metadata":{"name":"web""#),
+        "{list}"
+    );
+}

@@ -121,6 +121,7 @@ async fn sigterm_stops_the_server_while_clients_hold_connections() {
     std::thread::sleep(Duration::from_millis(500));
     let status = server.terminate(Duration::from_secs(20));
     let _ = watch.kill();
+    let _ = watch.wait();
     let status = status.expect("the server exits on SIGTERM within 20 s");
     assert!(status.success(), "{status}");
 }

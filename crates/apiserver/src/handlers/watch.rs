@@ -307,17 +307,12 @@ fn planned(
 }
 
 /// One event's line: `{"type":…,"object":…}` and a newline, `type` first as upstream writes
-/// it. Clients decode the event as an adjacently tagged enum (kube-rs' `WatchEvent`, for one):
-/// with the tag first they decode the object straight into its type, and with it last (as a
-/// sorted map would put it) they must first buffer the whole object as generic content.
+/// it and the object in upstream's field order. Clients decode the event as an adjacently
+/// tagged enum (kube-rs' `WatchEvent`, for one): with the tag first they decode the object
+/// straight into its type, and with it last (as a sorted map would put it) they must first
+/// buffer the whole object as generic content.
 fn event_line(kind: &str, object: Value) -> Bytes {
-    let mut bytes = Vec::with_capacity(1024);
-    bytes.extend_from_slice(b"{\"type\":");
-    serde_json::to_writer(&mut bytes, kind).expect("strings serialize");
-    bytes.extend_from_slice(b",\"object\":");
-    serde_json::to_writer(&mut bytes, &object).expect("JSON values serialize");
-    bytes.extend_from_slice(b"}\n");
-    Bytes::from(bytes)
+    Bytes::from(ferrokube_api::json_order::watch_event(kind, &object))
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
