@@ -226,9 +226,11 @@ pub fn cgroup_parent(pod: &Pod) -> String {
 }
 
 /// CPU and memory limits as cgroup settings, with upstream's conversions: shares from the CPU
-/// request (1024 per core, at least 2), a CFS quota from the CPU limit over a 100 ms period,
+/// request (1024 per core, at least 2 and at most 262144), a CFS quota from the CPU limit over a 100 ms period,
 /// the memory limit in bytes, and the OOM score of the QoS class.
 pub fn linux_resources(container: &Container, qos: &str) -> cri::LinuxContainerResources {
+    /// Upstream's `MaxShares`, the kernel's bound on cpu.shares.
+    const MAX_SHARES: i64 = 262_144;
     use ferrokube_client::quantity::value;
     let resources = container.resources.as_ref();
     let get = |list: Option<&std::collections::BTreeMap<String, _>>, name: &str, scale| {
@@ -238,7 +240,9 @@ pub fn linux_resources(container: &Container, qos: &str) -> cri::LinuxContainerR
     let requests = resources.and_then(|r| r.requests.as_ref());
     let cpu_request = get(requests, "cpu", 1000).or(get(limits, "cpu", 1000));
     let mut linux = cri::LinuxContainerResources {
-        cpu_shares: cpu_request.map_or(2, |milli| (milli * 1024 / 1000).max(2)),
+        cpu_shares: cpu_request.map_or(2, |milli| {
+            (milli.saturating_mul(1024) / 1000).clamp(2, MAX_SHARES)
+        }),
         oom_score_adj: match qos {
             "Guaranteed" => -997,
             "BestEffort" => 1000,
@@ -248,7 +252,7 @@ pub fn linux_resources(container: &Container, qos: &str) -> cri::LinuxContainerR
     };
     if let Some(milli) = get(limits, "cpu", 1000).filter(|m| *m > 0) {
         linux.cpu_period = 100_000;
-        linux.cpu_quota = (milli * 100).max(1000);
+        linux.cpu_quota = milli.saturating_mul(100).max(1000);
     }
     if let Some(bytes) = get(limits, "memory", 1).filter(|b| *b > 0) {
         linux.memory_limit_in_bytes = bytes;
@@ -651,6 +655,12 @@ mod tests {
             (none.cpu_shares, none.cpu_quota, none.oom_score_adj),
             (2, 0, 1000)
         );
+        let huge: Container = serde_json::from_value(serde_json::json!({
+            "name": "a", "resources": {"limits": {"cpu": "1e400"}},
+        }))
+        .unwrap();
+        let r = linux_resources(&huge, "Guaranteed");
+        assert_eq!((r.cpu_shares, r.cpu_quota), (262_144, i64::MAX));
 
         let mut pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"uid": "u1"}, "status": {"qosClass": "Guaranteed"}

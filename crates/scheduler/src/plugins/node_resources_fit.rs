@@ -21,7 +21,7 @@ pub fn filter(pod: &PodInfo, node: &NodeInfo) -> Result<(), Failure> {
         ),
     ];
     for (name, want, used, have) in checks {
-        if want > 0 && want > have - used {
+        if want > 0 && want > have.saturating_sub(used) {
             reasons.push(format!("Insufficient {name}"));
         }
     }
@@ -45,8 +45,9 @@ fn free_share(requested: i64, capacity: i64) -> i64 {
 
 /// LeastAllocated: the mean free share of CPU and memory (weights 1 and 1).
 pub fn least_allocated(pod: &PodInfo, node: &NodeInfo) -> i64 {
-    let cpu = node.non_zero_requested.milli_cpu + pod.non_zero_requests.milli_cpu;
-    let memory = node.non_zero_requested.memory + pod.non_zero_requests.memory;
+    let (node_used, pod_wants) = (&node.non_zero_requested, &pod.non_zero_requests);
+    let cpu = node_used.milli_cpu.saturating_add(pod_wants.milli_cpu);
+    let memory = node_used.memory.saturating_add(pod_wants.memory);
     (free_share(cpu, node.allocatable.milli_cpu) + free_share(memory, node.allocatable.memory)) / 2
 }
 
@@ -91,6 +92,8 @@ mod tests {
                 &busy,
                 vec!["Insufficient ephemeral-storage"],
             ),
+            // a quantity too large to count exactly fits nowhere
+            (requesting("1e400", "1Mi"), &busy, vec!["Insufficient cpu"]),
             // a pod without requests always fits the resources
             (pod(json!({"containers": [{"name": "c"}]})), &busy, vec![]),
         ];
@@ -107,6 +110,12 @@ mod tests {
         let p = requesting("1", "2Gi");
         assert_eq!(least_allocated(&p, &empty), 75);
         assert_eq!(least_allocated(&p, &half), 25);
+        // a pod bound past the scheduler with an uncountable request leaves nothing free
+        let bound = with_pods(
+            capacity("4", "8Gi", "110"),
+            vec![requesting("1e400", "1Mi")],
+        );
+        assert_eq!(least_allocated(&p, &bound), 37);
         // pods without requests count as 100m and 200Mi
         let zero = pod(json!({"containers": [{"name": "c"}]}));
         let small = capacity("1", "1000Mi", "110");
