@@ -47,11 +47,11 @@ fn valid_selectors_parse_as_upstream() {
         ("x in (abc,)", vec![In(s("x"), set(&["", "abc"]))]),
         ("x in ()", vec![In(s("x"), set(&[""]))]),
         (
-            "x notin (abc,def),bar,z in (),w",
+            "x notin (abc,,def),bar,z in (),w",
             vec![
                 Exists(s("bar")),
                 Exists(s("w")),
-                NotIn(s("x"), set(&["abc", "def"])),
+                NotIn(s("x"), set(&["", "abc", "def"])),
                 In(s("z"), set(&[""])),
             ],
         ),
