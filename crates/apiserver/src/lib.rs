@@ -6,6 +6,7 @@ mod bootstrap;
 mod discovery;
 mod handlers;
 mod health;
+mod list_options;
 mod metrics;
 mod object;
 mod openapi;

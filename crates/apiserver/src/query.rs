@@ -35,6 +35,32 @@ impl Query {
             .is_some_and(|v| !v.eq_ignore_ascii_case("false") && v != "0")
     }
 
+    /// Whether the query names the parameter at all (even with an empty value).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// An integer parameter as upstream's query conversion reads one (`strconv.ParseInt`,
+    /// base 10): absent is `None`; present but not an integer (even empty) is a 400 with Go's
+    /// message, e.g. `strconv.ParseInt: parsing "abc": invalid syntax`.
+    pub fn integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let Some(value) = self.0.get(name) else {
+            return Ok(None);
+        };
+        value.parse::<i64>().map(Some).map_err(|err| {
+            let why = match err.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    "value out of range"
+                }
+                _ => "invalid syntax",
+            };
+            ApiError::bad_request(format!(
+                "strconv.ParseInt: parsing {}: {why}",
+                go_quote(value)
+            ))
+        })
+    }
+
     pub fn label_selector(&self) -> Result<Selector, ApiError> {
         parse_label_selector(self.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)
     }
@@ -68,6 +94,32 @@ impl Query {
     }
 }
 
+/// A string quoted as Go's `strconv.Quote` quotes it (`\x00`, not Rust's `\0`).
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// What to do with fields the schema does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldValidation {
@@ -79,6 +131,43 @@ pub enum FieldValidation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_as_go_parses_them() {
+        let cases = [
+            ("limit=5", Ok(Some(5))),
+            ("limit=-3", Ok(Some(-3))),
+            ("other=1", Ok(None)),
+            (
+                "limit=abc",
+                Err("strconv.ParseInt: parsing \"abc\": invalid syntax"),
+            ),
+            (
+                "limit=",
+                Err("strconv.ParseInt: parsing \"\": invalid syntax"),
+            ),
+            (
+                "limit=1.5",
+                Err("strconv.ParseInt: parsing \"1.5\": invalid syntax"),
+            ),
+            (
+                "limit=99999999999999999999",
+                Err("strconv.ParseInt: parsing \"99999999999999999999\": value out of range"),
+            ),
+            (
+                "limit=%01",
+                Err("strconv.ParseInt: parsing \"\\x01\": invalid syntax"),
+            ),
+        ];
+        for (query, want) in cases {
+            let got = Query::parse(Some(query)).integer("limit");
+            let got = got.map_err(|e| {
+                assert_eq!(e.code, 400);
+                e.message
+            });
+            assert_eq!(got, want.map_err(str::to_owned), "{query}");
+        }
+    }
 
     #[test]
     fn flags_table() {

@@ -18,9 +18,61 @@ pub fn json(status: u16, body: &Value) -> Response {
         .expect("valid response")
 }
 
-/// A `Status` error response.
+/// A `Status` error response, with `Retry-After` when the Status says when to retry.
 pub fn error(err: &ApiError) -> Response {
-    json(err.code, &err.to_status())
+    let mut response = json(err.code, &err.to_status());
+    let retry = err
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryAfterSeconds"))
+        .and_then(Value::as_i64)
+        .filter(|s| *s > 0);
+    if let Some(seconds) = retry {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// The media types upstream serves resources in, in its order.
+const SERVED: [&str; 3] = [
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
+
+/// 406 NotAcceptable, as upstream's output negotiation, when `Accept` names none of the types
+/// upstream serves (nor a wildcard); `application/xml` gets `only the following media types are
+/// accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf`.
+pub fn check_acceptable(headers: &HeaderMap) -> Result<(), ApiError> {
+    let header = accept(headers).trim();
+    if header.is_empty() || header.split(',').any(accepts_served_type) {
+        return Ok(());
+    }
+    Err(ApiError {
+        code: 406,
+        reason: "NotAcceptable",
+        message: format!(
+            "only the following media types are accepted: {}",
+            SERVED.join(", ")
+        ),
+        details: None,
+    })
+}
+
+/// Whether one media range of `Accept` (`type/subtype;params`) covers a served type.
+fn accepts_served_type(range: &str) -> bool {
+    let essence = range.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    SERVED.iter().any(|served| {
+        let (served_kind, served_subtype) = served.split_once('/').expect("type/subtype");
+        (kind == "*" && subtype == "*")
+            || (kind.eq_ignore_ascii_case(served_kind)
+                && (subtype == "*" || subtype.eq_ignore_ascii_case(served_subtype)))
+    })
 }
 
 /// Adds `Warning: 299 - "<text>"` headers.
@@ -67,6 +119,45 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn acceptable_types_table() {
+        let cases = [
+            ("", true),
+            ("*/*", true),
+            ("application/*", true),
+            ("application/json", true),
+            ("application/json;stream=watch", true),
+            ("application/yaml", true),
+            (
+                "application/vnd.kubernetes.protobuf, application/json",
+                true,
+            ),
+            ("application/xml, application/json;q=0.5", true),
+            (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                true,
+            ),
+            ("application/xml", false),
+            ("text/plain", false),
+            ("text/*", false),
+            ("garbage", false),
+        ];
+        for (accept, want) in cases {
+            let got = match accept {
+                "" => check_acceptable(&HeaderMap::new()),
+                _ => check_acceptable(&with_accept(accept)),
+            };
+            assert_eq!(got.is_ok(), want, "{accept}");
+            if let Err(err) = got {
+                assert_eq!((err.code, err.reason), (406, "NotAcceptable"));
+                assert_eq!(
+                    err.message,
+                    "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+                );
+            }
+        }
     }
 
     #[test]

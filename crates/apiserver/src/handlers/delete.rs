@@ -19,11 +19,8 @@ fn delete_options(call: &Call<'_>) -> Result<DeleteOptions, ApiError> {
         serde_json::from_value(body_value(call)?)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
-    if let Some(grace) = call.query.get("gracePeriodSeconds") {
-        options.grace_period_seconds =
-            Some(grace.parse().map_err(|_| {
-                ApiError::bad_request(format!("invalid gracePeriodSeconds {grace:?}"))
-            })?);
+    if let Some(grace) = call.query.integer("gracePeriodSeconds")? {
+        options.grace_period_seconds = Some(grace);
     }
     if let Some(policy) = call.query.get("propagationPolicy") {
         options.propagation_policy = Some(policy.to_owned());
@@ -80,6 +77,7 @@ pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 pub async fn delete_collection(call: Call<'_>) -> Result<Response, ApiError> {
+    crate::list_options::validate(&call.query)?;
     let options = delete_options(&call)?;
     let filter = Filter::from_query(call.info, &call.query)?;
     let (items, revision) = call

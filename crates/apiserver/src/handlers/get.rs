@@ -10,9 +10,13 @@ use crate::object::parse_resource_version;
 use crate::response::{json, wants_table};
 
 pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    // Any resourceVersion is satisfied by the current state ("not older than"), once valid.
+    // A resourceVersion asks for state not older than it: the store's current state, once it
+    // has got there (a future one waits, then is upstream's 504); `0` is any state.
     if let Some(rv) = call.query.get("resourceVersion") {
-        parse_resource_version(rv)?;
+        let rv = parse_resource_version(rv)?;
+        if rv.0 > 0 {
+            call.storage().wait_for_revision(rv).await?;
+        }
     }
     let stored = call
         .storage()

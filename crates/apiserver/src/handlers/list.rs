@@ -11,8 +11,9 @@ use crate::registry::{Filter, ListOptions};
 use crate::response::{json, wants_table};
 
 pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    crate::list_options::validate(&call.query)?;
     let filter = Filter::from_query(call.info, &call.query)?;
-    let options = ListOptions::from_query(&call.query);
+    let options = ListOptions::from_query(&call.query)?;
     let page = call
         .storage()
         .list(call.key_namespace(), &filter, &options)

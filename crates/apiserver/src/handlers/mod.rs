@@ -88,6 +88,7 @@ pub async fn handle(
                 .ok_or_else(ApiError::path_not_found)?,
         ),
     };
+    crate::response::check_acceptable(headers)?;
     let call = Call {
         server,
         info,

@@ -92,12 +92,11 @@ impl WatchOptions {
             None | Some("0") => None,
             Some(rv) => Some(parse_resource_version(rv)?),
         };
-        let timeout = match call.query.get("timeoutSeconds") {
-            Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
-                ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
-            })?)),
-            None => None,
-        };
+        // Upstream's timer fires at once for a timeout below zero.
+        let timeout = call
+            .query
+            .integer("timeoutSeconds")?
+            .map(|t| Duration::from_secs(u64::try_from(t).unwrap_or(0)));
         Ok(WatchOptions {
             start,
             timeout,
@@ -111,6 +110,7 @@ impl WatchOptions {
 }
 
 pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
+    crate::list_options::validate(&call.query)?;
     let options = WatchOptions::from_call(&call)?;
     let filter = Filter::from_query(call.info, &call.query)?;
     let route = route_for(call.info, &filter);

@@ -17,6 +17,24 @@ use crate::query::Query;
 /// Items read from the store per page while filtering.
 const SCAN_PAGE: u64 = 500;
 
+/// How long a read at a future resourceVersion waits for the store (upstream's `blockTimeout`).
+const FRESHNESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often it looks at the store's revision meanwhile.
+const FRESHNESS_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Upstream's `NewTooLargeResourceVersionError(wanted, current, 1)`.
+fn too_large_resource_version(wanted: Revision, current: Revision) -> ApiError {
+    let mut err = ApiError::timeout(format!(
+        "Timeout: Too large resource version: {}, current: {}",
+        wanted.0, current.0
+    ));
+    err.details = Some(json!({
+        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+        "retryAfterSeconds": 1,
+    }));
+    err
+}
+
 /// The options of a list, as the query gives them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListOptions {
@@ -27,16 +45,28 @@ pub struct ListOptions {
 }
 
 impl ListOptions {
-    pub fn from_query(query: &Query) -> Self {
-        ListOptions {
+    /// The options of the query; `limit` not an integer is a 400, as upstream's.
+    pub fn from_query(query: &Query) -> Result<Self, ApiError> {
+        Ok(ListOptions {
             limit: query
-                .get("limit")
-                .and_then(|l| l.parse::<u64>().ok())
+                .integer("limit")?
+                .and_then(|l| u64::try_from(l).ok())
                 .filter(|l| *l > 0),
             continue_token: query.get("continue").map(str::to_owned),
             resource_version: query.get("resourceVersion").map(str::to_owned),
             resource_version_match: query.get("resourceVersionMatch").map(str::to_owned),
-        }
+        })
+    }
+
+    /// Whether a future resourceVersion waits for the store, as upstream's watch cache does
+    /// for "not older than" reads (`NotOlderThan`, or no match and no limit); `0` never waits.
+    fn waits_for(&self) -> Option<&str> {
+        let rv = self.resource_version.as_deref().filter(|rv| *rv != "0")?;
+        let not_older_than = match self.resource_version_match.as_deref() {
+            Some(m) => m == "NotOlderThan",
+            None => self.limit.is_none(),
+        };
+        (not_older_than && self.continue_token.is_none()).then_some(rv)
     }
 
     /// The revision a list reads at: now, unless `resourceVersionMatch=Exact` names one.
@@ -140,10 +170,22 @@ impl Storage<'_> {
         let (mut revision, mut start) = match options.continue_token.as_deref() {
             Some(token) => {
                 let (rv, start) = decode_continue(token)?;
+                if options
+                    .resource_version
+                    .as_deref()
+                    .is_some_and(|rv| rv != "0")
+                {
+                    return Err(ApiError::bad_request(
+                        "specifying resource version is not allowed when using continue",
+                    ));
+                }
                 (Some(rv), Some(format!("{prefix}{start}")))
             }
             None => (options.revision()?, None),
         };
+        if let Some(rv) = options.waits_for() {
+            self.wait_for_revision(parse_resource_version(rv)?).await?;
+        }
         let mut items = Vec::new();
         loop {
             let want = limit.map_or(SCAN_PAGE, |l| (l - items.len() as u64).max(1));
@@ -202,6 +244,27 @@ impl Storage<'_> {
                     });
                 }
             }
+        }
+    }
+
+    /// Waits up to 3 s for the store to reach `wanted`, as upstream's watch cache waits
+    /// (`waitUntilFreshAndBlock`), then answers upstream's 504: `Timeout: Too large resource
+    /// version: 99, current: 12`, cause `ResourceVersionTooLarge`, retry after 1 s.
+    pub async fn wait_for_revision(&self, wanted: Revision) -> Result<(), ApiError> {
+        let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
+        loop {
+            let current = self
+                .store()
+                .current_revision()
+                .await
+                .map_err(|e| self.error(e, ""))?;
+            if current >= wanted {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(too_large_resource_version(wanted, current));
+            }
+            tokio::time::sleep(FRESHNESS_POLL).await;
         }
     }
 
