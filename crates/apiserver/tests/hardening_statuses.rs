@@ -224,6 +224,15 @@ async fn an_accept_of_nothing_served_is_406() {
         let reply = with_accept(&server, Method::GET, CONFIGMAPS, accept).await;
         assert_eq!(reply.status, 200, "{accept}: {}", reply.body);
     }
+    // Logs are text: `Accept: text/plain` reaches the log handler (here: no such pod).
+    let log = with_accept(
+        &server,
+        Method::GET,
+        "/api/v1/namespaces/default/pods/nope/log",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(log.status, 404, "{}", log.body);
 }
 
 #[tokio::test]
