@@ -20,13 +20,13 @@ mod watch;
 pub use compaction::CompactionPolicy;
 pub use endpoint::{Datastore, StoreTuning, open};
 pub use error::StoreError;
-pub use etcd::{EtcdStore, EtcdStoreOptions};
+pub use etcd::{DEFAULT_REQUEST_TIMEOUT, EtcdStore, EtcdStoreOptions};
 pub use memory::MemoryStore;
 pub use route::{IndexedField, Route};
 pub use sqlite::{SqliteStore, SqliteStoreOptions};
 pub use types::{
-    EventKind, GetResult, KeyValue, RangeOptions, RangeResult, Revision, WatchEvent, WriteResult,
-    has_prefix, prefix_end,
+    EventKind, GetResult, KeyValue, MAX_WRITE_BYTES, RangeOptions, RangeResult, Revision, WatchEvent,
+    WriteResult, check_write_size, has_prefix, prefix_end,
 };
 pub use watch::WatchStream;
 

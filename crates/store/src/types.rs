@@ -150,3 +150,21 @@ mod tests {
         }
     }
 }
+
+/// The most bytes of key and value one write may carry, on every backend: etcd's default
+/// `--max-request-bytes` (1.5 MiB) less 1 KiB for the rest of its request, so that a write
+/// SQLite takes is one etcd would take too.
+pub const MAX_WRITE_BYTES: usize = 1_572_864 - 1024;
+
+/// `TooLarge` when `key` and `value` together pass [`MAX_WRITE_BYTES`].
+pub fn check_write_size(key: &str, value: &[u8]) -> Result<(), crate::StoreError> {
+    let size = key.len() + value.len();
+    if size > MAX_WRITE_BYTES {
+        return Err(crate::StoreError::TooLarge {
+            key: key.to_owned(),
+            size,
+            limit: MAX_WRITE_BYTES,
+        });
+    }
+    Ok(())
+}

@@ -120,9 +120,11 @@ impl<'a> Storage<'a> {
     }
 }
 
-/// Whether the store answers (the health checks' `etcd`).
+/// Whether the store answers within the health check timeout (the health checks' `etcd`).
 pub async fn store_reachable(inner: &Inner) -> bool {
-    inner.backend.0.current_revision().await.is_ok()
+    let timeout = inner.options.health_check_timeout;
+    let probe = inner.backend.0.current_revision();
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(_)))
 }
 
 /// The API error for a store error about `name` of `resource`.
@@ -142,6 +144,33 @@ pub fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> Api
             "Too large resource version: {}, current: {}",
             requested.0, current.0
         )),
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(resource = %resource, name, %detail, "store unavailable");
+            ApiError::request_timeout()
+        }
+        StoreError::TooLarge { .. } => ApiError::unclassified(ETCD_TOO_LARGE),
+        StoreError::Etcd(text) if text.contains(ETCD_TOO_LARGE) => {
+            ApiError::unclassified(ETCD_TOO_LARGE)
+        }
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// What etcd answers a write over its request limit; upstream passes it on as a 500.
+const ETCD_TOO_LARGE: &str = "etcdserver: request is too large";
+
+/// The `Status` that ends a watch whose store stream failed: 410 Expired when the revision it
+/// needs is gone (the client relists), else an internal error the client retries
+/// (upstream's `interpretWatchError`).
+pub fn watch_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Compacted { .. } | StoreError::WatchLagged { .. } => {
+            ApiError::gone(format!("too old resource version: {err}"))
+        }
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "watch ended: store unavailable");
+            ApiError::internal("the store is unavailable")
+        }
         other => ApiError::internal(other.to_string()),
     }
 }
