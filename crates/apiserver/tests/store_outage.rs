@@ -44,7 +44,10 @@ fn assert_no_internals(body: &Value) {
 
 async fn health(server: &TestServer, endpoint: &str) -> (u16, String) {
     let reply = server.get(&format!("/{endpoint}?verbose")).await;
-    (reply.status, reply.body.as_str().unwrap_or_default().to_owned())
+    (
+        reply.status,
+        reply.body.as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -59,7 +62,10 @@ async fn a_hung_etcd_fails_the_health_checks_and_writes_time_out() {
         assert_eq!(status, 500, "{endpoint}: {text}");
         assert!(text.contains("[-]etcd failed: reason withheld\n"), "{text}");
         assert!(text.contains("[+]ping ok\n"), "{text}");
-        assert!(text.ends_with(&format!("{endpoint} check failed\n")), "{text}");
+        assert!(
+            text.ends_with(&format!("{endpoint} check failed\n")),
+            "{text}"
+        );
     }
     let plain = server.get("/readyz/etcd").await;
     assert_eq!(plain.status, 500);
@@ -76,7 +82,10 @@ async fn a_hung_etcd_fails_the_health_checks_and_writes_time_out() {
     etcd.resume();
     let deadline = Instant::now() + Duration::from_secs(20);
     while health(&server, "readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "readyz did not recover after etcd resumed");
+        assert!(
+            Instant::now() < deadline,
+            "readyz did not recover after etcd resumed"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let reply = server.post(CONFIGMAPS, &configmap("after")).await;
@@ -89,7 +98,10 @@ async fn a_watch_ends_with_an_internal_error_when_etcd_goes() {
     let server = server_on(&etcd).await;
     let created = server.post(CONFIGMAPS, &configmap("seen")).await;
     assert_eq!(created.status, 201);
-    let rv = created.body["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let rv = created.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, mut watch) = WatchReader::open(
         &server,
         &format!("{CONFIGMAPS}?watch=true&resourceVersion={rv}"),
@@ -102,7 +114,10 @@ async fn a_watch_ends_with_an_internal_error_when_etcd_goes() {
     assert_eq!(first["type"], "ADDED", "{first}");
 
     etcd.kill();
-    let event = watch.next(Duration::from_secs(30)).await.expect("an ERROR event");
+    let event = watch
+        .next(Duration::from_secs(30))
+        .await
+        .expect("an ERROR event");
     assert_eq!(event["type"], "ERROR", "{event}");
     assert_eq!(event["object"]["code"], 500, "{event}");
     assert_eq!(event["object"]["reason"], "InternalError", "{event}");

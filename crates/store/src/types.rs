@@ -133,24 +133,6 @@ pub fn has_prefix(key: &str, prefix: &str) -> bool {
     key.as_bytes().starts_with(prefix.as_bytes())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_end_increments_last_byte() {
-        let cases: [(&[u8], Option<&[u8]>); 4] = [
-            (b"pods/", Some(b"pods0")),
-            (b"a", Some(b"b")),
-            (b"a\xff", Some(b"b")),
-            (b"", None),
-        ];
-        for (prefix, want) in cases {
-            assert_eq!(prefix_end(prefix).as_deref(), want, "prefix {prefix:?}");
-        }
-    }
-}
-
 /// The most bytes of key and value one write may carry, on every backend: etcd's default
 /// `--max-request-bytes` (1.5 MiB) less 1 KiB for the rest of its request, so that a write
 /// SQLite takes is one etcd would take too.
@@ -167,4 +149,22 @@ pub fn check_write_size(key: &str, value: &[u8]) -> Result<(), crate::StoreError
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        let cases: [(&[u8], Option<&[u8]>); 4] = [
+            (b"pods/", Some(b"pods0")),
+            (b"a", Some(b"b")),
+            (b"a\xff", Some(b"b")),
+            (b"", None),
+        ];
+        for (prefix, want) in cases {
+            assert_eq!(prefix_end(prefix).as_deref(), want, "prefix {prefix:?}");
+        }
+    }
 }

@@ -176,6 +176,65 @@ pub fn watch_error(err: StoreError) -> ApiError {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_as_upstream_answers_them() {
+        let pods = GroupResource::new("", "pods");
+        let unavailable = || StoreError::Unavailable("tonic::transport::Error(...)".into());
+        let too_large = StoreError::TooLarge {
+            key: "k".into(),
+            size: 2,
+            limit: 1,
+        };
+        let lagged = StoreError::WatchLagged {
+            at: Revision(5),
+            reason: "compacted".into(),
+        };
+        // (error, code, reason, message)
+        let writes = [
+            (
+                unavailable(),
+                504,
+                "Timeout",
+                "Timeout: request did not complete within requested timeout - context deadline exceeded",
+            ),
+            (too_large, 500, "", "etcdserver: request is too large"),
+            (
+                StoreError::Etcd("etcdserver: request is too large".into()),
+                500,
+                "",
+                "etcdserver: request is too large",
+            ),
+            (
+                StoreError::Etcd("etcdserver: no leader".into()),
+                500,
+                "InternalError",
+                "Internal error occurred: etcd: etcdserver: no leader",
+            ),
+        ];
+        for (err, code, reason, message) in writes {
+            let got = store_error(err, &pods, "p");
+            assert_eq!(
+                (got.code, got.reason, got.message.as_str()),
+                (code, reason, message)
+            );
+        }
+        let watches = [
+            (unavailable(), 500, "InternalError"),
+            (lagged, 410, "Expired"),
+            (StoreError::Closed, 500, "InternalError"),
+        ];
+        for (err, code, reason) in watches {
+            let got = watch_error(err);
+            assert_eq!((got.code, got.reason), (code, reason), "{}", got.message);
+            assert!(!got.message.contains("tonic"), "{}", got.message);
+        }
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod testing {
     //! A registry over the memory store, for table tests that need no HTTP server.
 
