@@ -181,6 +181,23 @@ impl ApiError {
         Self::new(504, "Timeout", message.into(), None)
     }
 
+    /// 504 for a request the store did not complete in time, as upstream's request timeout
+    /// answers it (`handlers/rest.go` finishRequest).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - context deadline exceeded".to_owned(),
+            Some(json!({})),
+        )
+    }
+
+    /// A 500 with no reason, as upstream answers an error that is not an API status (etcd's
+    /// `etcdserver: request is too large`).
+    pub fn unclassified(message: impl Into<String>) -> Self {
+        Self::new(500, "", message.into(), None)
+    }
+
     /// The `Status` object for this error.
     pub fn to_status(&self) -> Value {
         let mut status = json!({
@@ -194,6 +211,9 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if self.reason.is_empty() {
+            status.as_object_mut().map(|s| s.remove("reason"));
         }
         status
     }

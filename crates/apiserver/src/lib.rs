@@ -48,6 +48,8 @@ pub struct ApiServerOptions {
     /// How long requests in flight may finish after a shutdown begins; open watches end at
     /// once, and connections still open after this are closed.
     pub shutdown_timeout: Duration,
+    /// How long the health checks' `etcd` probe waits for the store (upstream: 2 s).
+    pub health_check_timeout: Duration,
 }
 
 impl Default for ApiServerOptions {
@@ -56,6 +58,7 @@ impl Default for ApiServerOptions {
             bookmark_interval: Duration::from_secs(60),
             advertise_address: "127.0.0.1:6443".to_owned(),
             shutdown_timeout: Duration::from_secs(5),
+            health_check_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -85,8 +85,8 @@ impl Datastore {
             }
             Datastore::Etcd { endpoints } => {
                 let options = EtcdStoreOptions {
-                    endpoints: endpoints.clone(),
                     prefix: tuning.etcd_prefix.clone(),
+                    ..EtcdStoreOptions::new(endpoints.clone())
                 };
                 Arc::new(EtcdStore::connect(options).await?)
             }

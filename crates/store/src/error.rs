@@ -52,9 +52,24 @@ pub enum StoreError {
     /// The SQLite backend failed to read or write its file.
     #[error("sqlite: {0}")]
     Sqlite(String),
-    /// The etcd backend failed to talk to etcd.
+    /// etcd answered with an error (its own text, e.g. `etcdserver: no leader`).
     #[error("etcd: {0}")]
     Etcd(String),
+    /// The store could not be reached, or did not answer in time (etcd down or hung); the
+    /// text says how, for the log.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The value is larger than the store takes (etcd's default request limit, on every
+    /// backend).
+    #[error("value of {size} bytes for key {key:?} is too large (limit {limit})")]
+    TooLarge {
+        /// The key written.
+        key: String,
+        /// The bytes of key and value.
+        size: usize,
+        /// The most bytes a write may carry.
+        limit: usize,
+    },
     /// The store was closed while the operation was pending.
     #[error("store is closed")]
     Closed,
@@ -74,8 +89,35 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// gRPC codes (`tonic::Code`) that mean etcd was not reached or did not answer in time.
+const GRPC_CANCELLED: i32 = 1;
+const GRPC_DEADLINE_EXCEEDED: i32 = 4;
+const GRPC_UNAVAILABLE: i32 = 14;
+
 impl From<etcd_client::Error> for StoreError {
+    /// etcd's own errors keep etcd's message (`etcdserver: …`), without the gRPC client's
+    /// framing; failures to reach etcd become `Unavailable`.
     fn from(err: etcd_client::Error) -> Self {
-        StoreError::Etcd(err.to_string())
+        use etcd_client::Error;
+        match err {
+            Error::GRpcStatus(status) => match i32::from(status.code()) {
+                GRPC_CANCELLED | GRPC_DEADLINE_EXCEEDED | GRPC_UNAVAILABLE => {
+                    StoreError::Unavailable(status.to_string())
+                }
+                _ => StoreError::Etcd(status.message().to_owned()),
+            },
+            Error::TransportError(_) | Error::IoError(_) | Error::EndpointError(_) => {
+                StoreError::Unavailable(err.to_string())
+            }
+            other => StoreError::Etcd(other.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the store itself failed (unreachable, or an internal error), rather than the
+    /// request being refused for what it asked.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, EventType, GetOptions, PutOptions, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
+    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, EventType, GetOptions,
+    PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use tokio::sync::mpsc;
 
@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::route::Route;
 use crate::types::{
     EventKind, GetResult, KeyValue, RangeOptions, RangeResult, Revision, WatchEvent, WriteResult,
-    prefix_end,
+    check_write_size, prefix_end,
 };
 use crate::watch::WatchStream;
 
@@ -33,7 +33,13 @@ pub struct EtcdStoreOptions {
     pub endpoints: Vec<String>,
     /// Prefix of every key in etcd.
     pub prefix: String,
+    /// How long one request to etcd may take before it fails as unavailable (a hung or
+    /// unreachable etcd); watches are not bounded by it once they are established.
+    pub request_timeout: Duration,
 }
+
+/// Upstream's default timeout for a write request (`handlers/rest.go`: 34 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(34);
 
 impl EtcdStoreOptions {
     /// Options for these endpoints with the default prefix `/registry/`.
@@ -41,6 +47,7 @@ impl EtcdStoreOptions {
         EtcdStoreOptions {
             endpoints,
             prefix: "/registry/".to_owned(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -55,7 +62,8 @@ pub struct EtcdStore {
 impl EtcdStore {
     /// Connects to etcd.
     pub async fn connect(options: EtcdStoreOptions) -> Result<Self, StoreError> {
-        let client = Client::connect(&options.endpoints, None).await?;
+        let connect = ConnectOptions::new().with_timeout(options.request_timeout);
+        let client = Client::connect(&options.endpoints, Some(connect)).await?;
         Ok(EtcdStore {
             client,
             prefix: options.prefix,
@@ -92,7 +100,7 @@ impl EtcdStore {
                 requested,
                 current: self.current_revision().await.unwrap_or(Revision::ZERO),
             },
-            _ => StoreError::Etcd(text),
+            _ => err.into(),
         }
     }
 
@@ -279,6 +287,7 @@ impl Store for EtcdStore {
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<WriteResult, StoreError> {
+        check_write_size(key, &value)?;
         let full = self.full_key(key);
         let compare = Compare::create_revision(full.clone(), CompareOp::Equal, 0);
         match self
@@ -302,6 +311,7 @@ impl Store for EtcdStore {
         value: Vec<u8>,
         expected: Revision,
     ) -> Result<WriteResult, StoreError> {
+        check_write_size(key, &value)?;
         let full = self.full_key(key);
         let compare = Compare::mod_revision(full.clone(), CompareOp::Equal, expected.0);
         let put = TxnOp::put(full, value, Some(PutOptions::new().with_prev_key()));

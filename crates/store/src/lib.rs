@@ -20,13 +20,13 @@ mod watch;
 pub use compaction::CompactionPolicy;
 pub use endpoint::{Datastore, StoreTuning, open};
 pub use error::StoreError;
-pub use etcd::{EtcdStore, EtcdStoreOptions};
+pub use etcd::{DEFAULT_REQUEST_TIMEOUT, EtcdStore, EtcdStoreOptions};
 pub use memory::MemoryStore;
 pub use route::{IndexedField, Route};
 pub use sqlite::{SqliteStore, SqliteStoreOptions};
 pub use types::{
-    EventKind, GetResult, KeyValue, RangeOptions, RangeResult, Revision, WatchEvent, WriteResult,
-    has_prefix, prefix_end,
+    EventKind, GetResult, KeyValue, MAX_WRITE_BYTES, RangeOptions, RangeResult, Revision,
+    WatchEvent, WriteResult, check_write_size, has_prefix, prefix_end,
 };
 pub use watch::WatchStream;
 
@@ -38,7 +38,9 @@ use async_trait::async_trait;
 /// - every committed write advances one global revision by exactly one;
 /// - a read at revision `r` sees exactly the writes with revision `<= r`;
 /// - a watch from revision `s` delivers every write with revision `>= s` under its prefix,
-///   in revision order, with no gap and no duplicate, or ends with an error.
+///   in revision order, with no gap and no duplicate, or ends with an error;
+/// - a create or update whose key and value pass [`MAX_WRITE_BYTES`] fails with `TooLarge`
+///   and writes nothing (etcd's default limit, on every backend).
 ///
 /// Keys are relative: the etcd backend puts them under its prefix (default `/registry/`).
 #[async_trait]

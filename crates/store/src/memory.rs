@@ -12,7 +12,8 @@ use crate::error::StoreError;
 use crate::log::{LogRow, WriteOp, check_compaction, plan_write, read_revision, write_result};
 use crate::route::Route;
 use crate::types::{
-    GetResult, KeyValue, RangeOptions, RangeResult, Revision, WriteResult, has_prefix,
+    GetResult, KeyValue, RangeOptions, RangeResult, Revision, WriteResult, check_write_size,
+    has_prefix,
 };
 use crate::watch::{History, HistoryPage, WatchHub, WatchStream};
 
@@ -210,6 +211,7 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<WriteResult, StoreError> {
+        check_write_size(key, &value)?;
         self.write(WriteOp::Create {
             key: key.to_owned(),
             value,
@@ -222,6 +224,7 @@ impl Store for MemoryStore {
         value: Vec<u8>,
         expected: Revision,
     ) -> Result<WriteResult, StoreError> {
+        check_write_size(key, &value)?;
         self.write(WriteOp::Update {
             key: key.to_owned(),
             value,

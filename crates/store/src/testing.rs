@@ -54,12 +54,37 @@ impl EtcdServer {
     /// A store on this server under `prefix`.
     pub async fn store(&self, prefix: &str) -> EtcdStore {
         let options = EtcdStoreOptions {
-            endpoints: vec![self.endpoint.clone()],
             prefix: prefix.to_owned(),
+            ..EtcdStoreOptions::new(vec![self.endpoint.clone()])
         };
         EtcdStore::connect(options)
             .await
             .expect("connect to test etcd")
+    }
+
+    /// Freezes etcd (SIGSTOP): it keeps its connections but answers nothing, as a hung server.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Kills etcd (SIGKILL): its connections break.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Thaws a paused etcd (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} etcd");
     }
 
     async fn wait_ready(&self) {

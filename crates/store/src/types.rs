@@ -133,6 +133,24 @@ pub fn has_prefix(key: &str, prefix: &str) -> bool {
     key.as_bytes().starts_with(prefix.as_bytes())
 }
 
+/// The most bytes of key and value one write may carry, on every backend: etcd's default
+/// `--max-request-bytes` (1.5 MiB) less 1 KiB for the rest of its request, so that a write
+/// SQLite takes is one etcd would take too.
+pub const MAX_WRITE_BYTES: usize = 1_572_864 - 1024;
+
+/// `TooLarge` when `key` and `value` together pass [`MAX_WRITE_BYTES`].
+pub fn check_write_size(key: &str, value: &[u8]) -> Result<(), crate::StoreError> {
+    let size = key.len() + value.len();
+    if size > MAX_WRITE_BYTES {
+        return Err(crate::StoreError::TooLarge {
+            key: key.to_owned(),
+            size,
+            limit: MAX_WRITE_BYTES,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -282,7 +282,7 @@ impl Session {
                     }
                 }
                 Some(Err(err)) => {
-                    let status = ApiError::gone(format!("too old resource version: {err}"));
+                    let status = crate::registry::watch_error(err);
                     let _ = writer
                         .send("ERROR", status.to_status(), |_| Vec::new())
                         .await;

@@ -120,9 +120,11 @@ impl<'a> Storage<'a> {
     }
 }
 
-/// Whether the store answers (the health checks' `etcd`).
+/// Whether the store answers within the health check timeout (the health checks' `etcd`).
 pub async fn store_reachable(inner: &Inner) -> bool {
-    inner.backend.0.current_revision().await.is_ok()
+    let timeout = inner.options.health_check_timeout;
+    let probe = inner.backend.0.current_revision();
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(_)))
 }
 
 /// The API error for a store error about `name` of `resource`.
@@ -142,7 +144,93 @@ pub fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> Api
             "Too large resource version: {}, current: {}",
             requested.0, current.0
         )),
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(resource = %resource, name, %detail, "store unavailable");
+            ApiError::request_timeout()
+        }
+        StoreError::TooLarge { .. } => ApiError::unclassified(ETCD_TOO_LARGE),
+        StoreError::Etcd(text) if text.contains(ETCD_TOO_LARGE) => {
+            ApiError::unclassified(ETCD_TOO_LARGE)
+        }
         other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// What etcd answers a write over its request limit; upstream passes it on as a 500.
+const ETCD_TOO_LARGE: &str = "etcdserver: request is too large";
+
+/// The `Status` that ends a watch whose store stream failed: 410 Expired when the revision it
+/// needs is gone (the client relists), else an internal error the client retries
+/// (upstream's `interpretWatchError`).
+pub fn watch_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Compacted { .. } | StoreError::WatchLagged { .. } => {
+            ApiError::gone(format!("too old resource version: {err}"))
+        }
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "watch ended: store unavailable");
+            ApiError::internal("the store is unavailable")
+        }
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_as_upstream_answers_them() {
+        let pods = GroupResource::new("", "pods");
+        let unavailable = || StoreError::Unavailable("tonic::transport::Error(...)".into());
+        let too_large = StoreError::TooLarge {
+            key: "k".into(),
+            size: 2,
+            limit: 1,
+        };
+        let lagged = StoreError::WatchLagged {
+            at: Revision(5),
+            reason: "compacted".into(),
+        };
+        // (error, code, reason, message)
+        let writes = [
+            (
+                unavailable(),
+                504,
+                "Timeout",
+                "Timeout: request did not complete within requested timeout - context deadline exceeded",
+            ),
+            (too_large, 500, "", "etcdserver: request is too large"),
+            (
+                StoreError::Etcd("etcdserver: request is too large".into()),
+                500,
+                "",
+                "etcdserver: request is too large",
+            ),
+            (
+                StoreError::Etcd("etcdserver: no leader".into()),
+                500,
+                "InternalError",
+                "Internal error occurred: etcd: etcdserver: no leader",
+            ),
+        ];
+        for (err, code, reason, message) in writes {
+            let got = store_error(err, &pods, "p");
+            assert_eq!(
+                (got.code, got.reason, got.message.as_str()),
+                (code, reason, message)
+            );
+        }
+        let watches = [
+            (unavailable(), 500, "InternalError"),
+            (lagged, 410, "Expired"),
+            (StoreError::Closed, 500, "InternalError"),
+        ];
+        for (err, code, reason) in watches {
+            let got = watch_error(err);
+            assert_eq!((got.code, got.reason), (code, reason), "{}", got.message);
+            assert!(!got.message.contains("tonic"), "{}", got.message);
+        }
     }
 }
 

@@ -49,15 +49,33 @@ impl TestServer {
             })
             .unwrap(),
         );
+        TestServer::launch(store, port, path, |_| {}).await
+    }
+
+    /// Starts a server on a store of the test's own (etcd), with options it adjusts.
+    pub async fn start_with_store(
+        store: Arc<dyn Store>,
+        adjust: impl FnOnce(&mut ApiServerOptions),
+    ) -> TestServer {
+        TestServer::launch(store, 0, std::path::PathBuf::new(), adjust).await
+    }
+
+    async fn launch(
+        store: Arc<dyn Store>,
+        port: u16,
+        path: std::path::PathBuf,
+        adjust: impl FnOnce(&mut ApiServerOptions),
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
         let port = listener.local_addr().unwrap().port();
-        let options = ApiServerOptions {
+        let mut options = ApiServerOptions {
             bookmark_interval: Duration::from_millis(300),
             advertise_address: format!("127.0.0.1:{port}"),
             ..ApiServerOptions::default()
         };
+        adjust(&mut options);
         let api = ApiServer::new(store.clone(), options);
         api.bootstrap().await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -69,7 +87,10 @@ impl TestServer {
             .unwrap();
         });
         let url = format!("http://127.0.0.1:{port}");
-        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        // Tests see each answer as the server gave it: kube's default client retries a 504.
+        let mut config = kube::Config::new(url.parse().unwrap());
+        config.default_retry = false;
+        let client = kube::Client::try_from(config).unwrap();
         TestServer {
             url,
             client,

@@ -17,7 +17,7 @@ use crate::compaction::CompactionPolicy;
 use crate::error::StoreError;
 use crate::log::WriteOp;
 use crate::route::Route;
-use crate::types::{GetResult, RangeOptions, RangeResult, Revision, WriteResult};
+use crate::types::{GetResult, RangeOptions, RangeResult, Revision, WriteResult, check_write_size};
 use crate::watch::{History, HistoryPage, WatchHub, WatchStream};
 use reader::ReadPool;
 use writer::{Published, Writer, WriterRequest};
@@ -164,6 +164,7 @@ impl Store for SqliteStore {
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<WriteResult, StoreError> {
+        check_write_size(key, &value)?;
         self.write(WriteOp::Create {
             key: key.to_owned(),
             value,
@@ -177,6 +178,7 @@ impl Store for SqliteStore {
         value: Vec<u8>,
         expected: Revision,
     ) -> Result<WriteResult, StoreError> {
+        check_write_size(key, &value)?;
         self.write(WriteOp::Update {
             key: key.to_owned(),
             value,
