@@ -120,7 +120,7 @@ fn parse(call: &Call<'_>, info: &ResourceInfo) -> Result<Value, ApiError> {
             let why = format!("couldn't get version/kind; json parse error: {e}");
             unrecognized(info, &why, &call.body)
         }),
-        "application/yaml" => serde_yaml_ng::from_slice(&call.body).map_err(|e| {
+        "application/yaml" => from_yaml(&call.body).map_err(|e| {
             let why = format!("couldn't get version/kind; yaml parse error: {e}");
             unrecognized(info, &why, &call.body)
         }),
@@ -130,6 +130,15 @@ fn parse(call: &Call<'_>, info: &ResourceInfo) -> Result<Value, ApiError> {
         }
         other => Err(ApiError::unsupported_media_type(other)),
     }
+}
+
+/// A YAML body parsed, after a scan that refuses nesting deeper than the JSON parser's
+/// limit before the parser spends quadratic time on it.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    if let Some(error) = ferrokube_api::yaml_depth::nesting_error(body) {
+        return Err(error);
+    }
+    serde_yaml_ng::from_slice(body).map_err(|e| e.to_string())
 }
 
 /// Rejects a body whose apiVersion or kind names another type.

@@ -48,9 +48,7 @@ fn body_value(call: &Call<'_>) -> Result<Value, ApiError> {
         "application/vnd.kubernetes.protobuf" => {
             ferrokube_api::protobuf::decode_envelope(&call.body).map_err(|e| invalid(e.to_string()))
         }
-        "application/yaml" => {
-            serde_yaml_ng::from_slice(&call.body).map_err(|e| invalid(e.to_string()))
-        }
+        "application/yaml" => super::decode::from_yaml(&call.body).map_err(invalid),
         _ => serde_json::from_slice(&call.body).map_err(|e| invalid(e.to_string())),
     }
 }

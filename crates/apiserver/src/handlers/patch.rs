@@ -134,7 +134,7 @@ async fn apply(call: &Call<'_>, target: PatchTarget, dry_run: bool) -> Result<Re
             "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
         ));
     };
-    let applied: Value = serde_yaml_ng::from_slice(&call.body)
+    let applied: Value = super::decode::from_yaml(&call.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     check_apply_type(call.info, &applied)?;
     let applied = decode_value(call, call.info, applied)?;
