@@ -152,6 +152,27 @@ impl ApiError {
         )
     }
 
+    /// 413 for a request that asks for too much: `Request entity too large: {message}`.
+    pub fn too_large_because(message: &str) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: {message}"),
+            None,
+        )
+    }
+
+    /// 422 for a JSON patch that does not apply, as upstream words it (the patch's own error
+    /// does not reach the client).
+    pub fn patch_not_applied() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request".to_owned(),
+            Some(json!({})),
+        )
+    }
+
     /// 415 for a body type the server cannot decode.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(

@@ -1,10 +1,12 @@
 //! Hostile bodies: YAML nested deeper than the JSON parser's limit is refused before the YAML
 //! parser runs (a 200 KB body of `[` once cost 25 s of CPU), on create and on server-side
-//! apply, while ordinary YAML still decodes.
+//! apply, while ordinary YAML still decodes; JSON patches whose copies would add more than
+//! 3 MiB, or with more than 10,000 operations, are refused before they are applied.
 
 mod support;
 
 use http::Method;
+use serde_json::{Value, json};
 use support::TestServer;
 
 const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
@@ -71,4 +73,57 @@ async fn ordinary_yaml_still_decodes() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+async fn json_patch(server: &TestServer, path: &str, operations: Vec<Value>) -> support::Reply {
+    let body = serde_json::to_vec(&operations).unwrap();
+    server
+        .request(Method::PATCH, path, "application/json-patch+json", body)
+        .await
+}
+
+#[tokio::test]
+async fn json_patches_that_ask_too_much_are_refused() {
+    let server = TestServer::start().await;
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm", "annotations": {"a": "x".repeat(1024)}}});
+    let created = server.post(CONFIGMAPS, &configmap).await;
+    assert_eq!(created.status, 201);
+    let path = format!("{CONFIGMAPS}/cm");
+
+    // Each copy puts the whole metadata under a new key of itself: it doubles per operation.
+    let doubling: Vec<Value> = (0..18)
+        .map(|i| json!({"op": "copy", "from": "/metadata", "path": format!("/metadata/annotations/b{i}")}))
+        .collect();
+    let reply = json_patch(&server, &path, doubling).await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(
+        reply.body["message"],
+        "the server rejected our request due to an error in our request"
+    );
+
+    let many = vec![json!({"op": "test", "path": "/metadata/name", "value": "cm"}); 10_001];
+    let reply = json_patch(&server, &path, many).await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert_eq!(
+        reply.body["message"],
+        "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001"
+    );
+
+    let unchanged = server.get(&path).await;
+    assert_eq!(
+        unchanged.body["metadata"]["resourceVersion"],
+        created.body["metadata"]["resourceVersion"]
+    );
+    assert_eq!(
+        unchanged.body["metadata"]["annotations"],
+        configmap["metadata"]["annotations"]
+    );
+
+    let copy = vec![
+        json!({"op": "copy", "from": "/metadata/annotations/a", "path": "/metadata/annotations/c"}),
+    ];
+    let reply = json_patch(&server, &path, copy).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["metadata"]["annotations"]["c"], "x".repeat(1024));
 }

@@ -655,7 +655,7 @@ async fn patches_on_status_and_strict_fields() {
     )
     .await;
     assert_eq!(
-        failing_test.status, 400,
+        failing_test.status, 422,
         "a failed JSON patch test changes nothing: {}",
         failing_test.body
     );

@@ -20,8 +20,8 @@ pub fn strategic_merge(
     root: &str,
 ) -> Result<Value, PatchError> {
     let Value::Object(patch) = patch else {
-        return Err(PatchError(
-            "a strategic merge patch must be a JSON object".into(),
+        return Err(PatchError::bad(
+            "a strategic merge patch must be a JSON object",
         ));
     };
     let empty = Map::new();
@@ -53,7 +53,7 @@ impl Merger<'_> {
             None | Some(Some("merge")) => {}
             Some(Some("replace")) => return Ok(Some(strip_directives(patch))),
             Some(Some("delete")) => return Ok(None),
-            Some(other) => return Err(PatchError(format!("unknown patch type: {other:?}"))),
+            Some(other) => return Err(PatchError::bad(format!("unknown patch type: {other:?}"))),
         }
         let mut result = original.clone();
         for (key, value) in patch.iter().filter(|(k, _)| !k.starts_with('$')) {
@@ -152,7 +152,7 @@ impl Merger<'_> {
         };
         for item in patch {
             let Value::Object(p) = item else {
-                return Err(PatchError(format!(
+                return Err(PatchError::bad(format!(
                     "the items of a list merged by {key:?} must be objects"
                 )));
             };
@@ -160,7 +160,7 @@ impl Merger<'_> {
                 continue;
             }
             let Some(id) = p.get(key) else {
-                return Err(PatchError(format!(
+                return Err(PatchError::bad(format!(
                     "map: {item} does not contain declared merge key: {key}"
                 )));
             };
@@ -358,7 +358,7 @@ mod tests {
         );
         assert!(
             bad.unwrap_err()
-                .0
+                .message
                 .contains("does not contain declared merge key: name")
         );
     }

@@ -7,7 +7,9 @@ use axum::http::header;
 use axum::response::Response;
 use ferrokube_api::ApiError;
 use ferrokube_api::fields::{ApplyConflict, server_side_apply};
-use ferrokube_api::patch::{PatchError, Schemas, json_patch, merge_patch, strategic_merge};
+use ferrokube_api::patch::{
+    PatchError, PatchErrorKind, Schemas, json_patch, merge_patch, strategic_merge,
+};
 use ferrokube_api::registry::ResourceInfo;
 use serde_json::Value;
 
@@ -81,7 +83,14 @@ pub async fn patch(call: Call<'_>, target: PatchTarget) -> Result<Response, ApiE
     let body: Value = serde_json::from_slice(&call.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let schemas = &call.server.schemas;
-    let bad_patch = |e: PatchError| ApiError::bad_request(e.0);
+    let bad_patch = |e: PatchError| match e.kind {
+        PatchErrorKind::BadRequest => ApiError::bad_request(e.message),
+        PatchErrorKind::TooLarge => ApiError::too_large_because(&e.message),
+        PatchErrorKind::Unprocessable => {
+            tracing::debug!(error = %e.message, "JSON patch did not apply");
+            ApiError::patch_not_applied()
+        }
+    };
     let update_target = if target == PatchTarget::Status {
         Target::Status
     } else {
