@@ -127,3 +127,46 @@ async fn json_patches_that_ask_too_much_are_refused() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["metadata"]["annotations"]["c"], "x".repeat(1024));
 }
+
+#[tokio::test]
+async fn strategic_directives_of_the_wrong_type_change_nothing() {
+    let server = TestServer::start().await;
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm"}, "data": {"a": "1", "b": "2"}});
+    let created = server.post(CONFIGMAPS, &configmap).await;
+    assert_eq!(created.status, 201);
+    let path = format!("{CONFIGMAPS}/cm");
+    let cases = [
+        (
+            json!({"data": {"$retainKeys": 5}}),
+            "invalid patch format of retainKeys",
+        ),
+        (
+            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}),
+            "invalid patch format of primitive list",
+        ),
+        (
+            json!({"metadata": {"$setElementOrder/finalizers": 1}}),
+            "invalid patch format of setElementOrder list",
+        ),
+    ];
+    for (patch, message) in cases {
+        let body = serde_json::to_vec(&patch).unwrap();
+        let reply = server
+            .request(
+                Method::PATCH,
+                &path,
+                "application/strategic-merge-patch+json",
+                body,
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{patch}: {}", reply.body);
+        assert_eq!(reply.body["message"], message, "{patch}");
+    }
+    let unchanged = server.get(&path).await;
+    assert_eq!(unchanged.body["data"], configmap["data"]);
+    assert_eq!(
+        unchanged.body["metadata"]["resourceVersion"],
+        created.body["metadata"]["resourceVersion"]
+    );
+}

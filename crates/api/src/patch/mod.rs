@@ -37,6 +37,10 @@ impl PatchError {
         }
     }
 
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        PatchError::with(PatchErrorKind::Unprocessable, message.into())
+    }
+
     fn with(kind: PatchErrorKind, message: String) -> Self {
         PatchError { message, kind }
     }

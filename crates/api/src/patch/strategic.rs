@@ -49,11 +49,18 @@ impl Merger<'_> {
         patch: &Map<String, Value>,
         ty: Option<&str>,
     ) -> Result<Option<Map<String, Value>>, PatchError> {
+        check_directives(patch)?;
         match patch.get("$patch").map(|v| v.as_str()) {
             None | Some(Some("merge")) => {}
             Some(Some("replace")) => return Ok(Some(strip_directives(patch))),
             Some(Some("delete")) => return Ok(None),
-            Some(other) => return Err(PatchError::bad(format!("unknown patch type: {other:?}"))),
+            Some(_) => {
+                let value = &patch["$patch"];
+                let map = Value::Object(patch.clone());
+                return Err(PatchError::bad(format!(
+                    "unknown patch type: {value} in map: {map}"
+                )));
+            }
         }
         let mut result = original.clone();
         for (key, value) in patch.iter().filter(|(k, _)| !k.starts_with('$')) {
@@ -189,6 +196,40 @@ impl Merger<'_> {
     }
 }
 
+/// Upstream's texts for directives whose value has the wrong shape (`mergepatch` errors).
+const BAD_RETAIN_KEYS: &str = "invalid patch format of retainKeys";
+const BAD_PRIMITIVE_LIST: &str = "invalid patch format of primitive list";
+const BAD_SET_ELEMENT_ORDER: &str = "invalid patch format of setElementOrder list";
+
+/// Refuses a map whose directives have values of the wrong type, before anything is merged:
+/// `$retainKeys` must be a list of strings naming every key the patch sets to a value,
+/// `$deleteFromPrimitiveList/…` and `$setElementOrder/…` lists; each is a 400 as upstream.
+fn check_directives(patch: &Map<String, Value>) -> Result<(), PatchError> {
+    if let Some(retain) = patch.get("$retainKeys") {
+        let keys: Option<Vec<&str>> = retain
+            .as_array()
+            .and_then(|keys| keys.iter().map(Value::as_str).collect());
+        let Some(keys) = keys else {
+            return Err(PatchError::bad(BAD_RETAIN_KEYS));
+        };
+        let mut set = patch
+            .iter()
+            .filter(|(k, v)| !k.starts_with('$') && !v.is_null());
+        if set.any(|(k, _)| !keys.contains(&k.as_str())) {
+            return Err(PatchError::bad(BAD_RETAIN_KEYS));
+        }
+    }
+    for (key, value) in patch {
+        if key.starts_with(DELETE_FROM_PRIMITIVE_LIST) && !value.is_array() {
+            return Err(PatchError::bad(BAD_PRIMITIVE_LIST));
+        }
+        if key.starts_with(SET_ELEMENT_ORDER) && !value.is_array() {
+            return Err(PatchError::bad(BAD_SET_ELEMENT_ORDER));
+        }
+    }
+    Ok(())
+}
+
 /// Orders `items` as `order` lists them; items it does not mention keep their relative order
 /// after the ordered ones.
 fn reorder(items: &mut Vec<Value>, order: &[Value], strategy: ListStrategy) {
@@ -242,6 +283,49 @@ mod tests {
     }
 
     /// Cases after upstream's documented examples (strategic-merge-patch.md).
+    #[test]
+    fn directives_of_the_wrong_type_are_refused() {
+        let schemas = Schemas::for_registry(&Registry::builtin());
+        let original = json!({"data": {"a": "1"}, "metadata": {"finalizers": ["x"]}});
+        let cases = [
+            (json!({"data": {"$retainKeys": 5}}), BAD_RETAIN_KEYS),
+            (json!({"data": {"$retainKeys": [5]}}), BAD_RETAIN_KEYS),
+            (
+                json!({"data": {"$retainKeys": ["a"], "b": "2"}}),
+                BAD_RETAIN_KEYS,
+            ),
+            (
+                json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}),
+                BAD_PRIMITIVE_LIST,
+            ),
+            (
+                json!({"metadata": {"$setElementOrder/finalizers": {"a": 1}}}),
+                BAD_SET_ELEMENT_ORDER,
+            ),
+        ];
+        for (patch, message) in cases {
+            let err = strategic_merge(&original, &patch, &schemas, "io.k8s.api.core.v1.ConfigMap")
+                .unwrap_err();
+            assert_eq!(err, PatchError::bad(message), "{patch}");
+        }
+        let unknown = strategic_merge(
+            &original,
+            &json!({"data": {"$patch": 5}}),
+            &schemas,
+            "io.k8s.api.core.v1.ConfigMap",
+        )
+        .unwrap_err();
+        assert_eq!(
+            unknown.message,
+            r#"unknown patch type: 5 in map: {"$patch":5}"#
+        );
+        // a retained key set to null, and directives, are not checked against the list
+        let fine = json!({"data": {"$retainKeys": ["a"], "a": "2", "b": null}});
+        let merged =
+            strategic_merge(&original, &fine, &schemas, "io.k8s.api.core.v1.ConfigMap").unwrap();
+        assert_eq!(merged["data"], json!({"a": "2"}));
+    }
+
     #[test]
     fn strategic_merge_table() {
         let two = json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]);
