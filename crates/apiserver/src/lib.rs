@@ -16,7 +16,7 @@ mod registry;
 mod response;
 mod route;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use ferrokube_api::{ApiError, Registry};
 use ferrokube_store::Store;
 use tokio::net::TcpListener;
@@ -50,6 +49,12 @@ pub struct ApiServerOptions {
     pub shutdown_timeout: Duration,
     /// How long the health checks' `etcd` probe waits for the store (upstream: 2 s).
     pub health_check_timeout: Duration,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may sit idle before its next request (upstream's ReadHeaderTimeout, 32 s).
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive (upstream's request timeout, 60 s); a body
+    /// that stops short answers 504.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ApiServerOptions {
@@ -59,6 +64,8 @@ impl Default for ApiServerOptions {
             advertise_address: "127.0.0.1:6443".to_owned(),
             shutdown_timeout: Duration::from_secs(5),
             health_check_timeout: Duration::from_secs(2),
+            header_read_timeout: Duration::from_secs(32),
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -112,37 +119,60 @@ impl ApiServer {
         Router::new().fallback(dispatch).with_state(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    /// Serves on `listener` until `shutdown` resolves: HTTP/1.1 with upstream's header-read
+    /// timeout; an accept that fails (too many open files) is logged and retried, never the
+    /// end of serving. On shutdown, watches end, requests in flight get `shutdown_timeout` to
+    /// finish, then the connections still open are closed.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Watch events are small writes: without TCP_NODELAY, Nagle's algorithm holds them
-        // back until the client's delayed ACK (up to 40 ms).
-        let listener = listener.tap_io(|stream| {
+        let options = &self.inner.options;
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(options.header_read_timeout);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let service = hyper_util::service::TowerToHyperService::new(self.router());
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut accept_errors = AcceptErrors::default();
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        accept_errors.wait(&err).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Watch events are small writes: without TCP_NODELAY, Nagle's algorithm holds
+            // them back until the client's delayed ACK (up to 40 ms).
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::warn!(error = %err, "could not set TCP_NODELAY");
             }
-        });
-        let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
-        let inner = self.inner.clone();
-        let begin = {
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown.await;
-                inner.stopping.send_replace(true);
-            }
-        };
-        let serving = axum::serve(listener, self.router()).with_graceful_shutdown(begin);
-        let timeout = self.inner.options.shutdown_timeout;
-        tokio::select! {
-            served = serving.into_future() => served,
-            () = async { shutdown.await; tokio::time::sleep(timeout).await } => {
-                tracing::warn!(timeout_seconds = timeout.as_secs(), "connections still open after the shutdown timeout; closing them");
-                Ok(())
-            }
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let connection = graceful.watch(http.serve_connection(io, service.clone()));
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+            });
         }
+        drop(listener);
+        self.inner.stopping.send_replace(true);
+        let timeout = options.shutdown_timeout;
+        if tokio::time::timeout(timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout_seconds = timeout.as_secs(),
+                "connections still open after the shutdown timeout; closing them"
+            );
+        }
+        Ok(())
     }
 
     /// Creates the namespaces every cluster has.
@@ -157,7 +187,7 @@ async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response
     let route = route::parse(parts.uri.path());
     let query = Query::parse(parts.uri.query());
     let (verb, resource) = metrics::labels(&parts.method, &route, &query);
-    let response = match read_body(body).await {
+    let response = match read_body(body, server.inner.options.body_read_timeout).await {
         Ok(body) => {
             handle(
                 &server.inner,
@@ -200,10 +230,37 @@ fn openapi_v2_response(server: &Inner, headers: &HeaderMap) -> Response {
     response::json(200, doc)
 }
 
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))
+/// The request's body, at most `MAX_BODY_BYTES` (413), within `timeout` (504, as upstream's
+/// request timeout answers a body that stops short of its length).
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::too_large(MAX_BODY_BYTES)),
+        Err(_) => Err(ApiError::request_timeout()),
+    }
+}
+
+/// Failed accepts (EMFILE when the process is out of file descriptors): a short pause so
+/// that the loop does not spin, and one log line a second at most.
+#[derive(Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    since: u64,
+}
+
+impl AcceptErrors {
+    async fn wait(&mut self, err: &std::io::Error) {
+        self.since += 1;
+        if self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(error = %err, failures = self.since, "accepting a connection failed; retrying");
+            self.last_logged = Some(Instant::now());
+            self.since = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn handle(

@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    raise_open_file_limit();
     let cli = Cli::parse();
     let shutdown = shutdown_signal()?;
     match cli.command {
@@ -58,6 +59,31 @@ async fn main() -> anyhow::Result<()> {
         Command::ControllerManager(config) => controller_manager::run(config, shutdown).await,
         Command::Scheduler(config) => scheduler::run(config, shutdown).await,
         Command::Agent(config) => agent::run_alone(config, shutdown).await,
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit, as Go's runtime does for upstream's
+/// binaries: the common soft limit of 1,024 would let about a thousand idle connections make
+/// the API server refuse every new one.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct passed to them.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        soft < limit.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+    };
+    if raised {
+        tracing::info!(
+            open_files = limit.rlim_cur,
+            "raised the soft limit of open files to the hard limit"
+        );
     }
 }
 

@@ -52,6 +52,22 @@ impl TestServer {
         TestServer::launch(store, port, path, |_| {}).await
     }
 
+    /// Starts a server on a temporary SQLite file, with options the test adjusts.
+    pub async fn start_adjusted(adjust: impl FnOnce(&mut ApiServerOptions)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(SqliteStoreOptions {
+                path: path.clone(),
+                auto_compaction: None,
+            })
+            .unwrap(),
+        );
+        let mut server = TestServer::launch(store, 0, path, adjust).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// Starts a server on a store of the test's own (etcd), with options it adjusts.
     pub async fn start_with_store(
         store: Arc<dyn Store>,
