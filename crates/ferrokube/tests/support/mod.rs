@@ -80,7 +80,19 @@ impl Server {
 
     /// Starts a server on `data_dir` with extra flags.
     pub fn start_in(data_dir: &Path, extra: Vec<String>, port: u16) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+        Server::start_prepared(data_dir, extra, port, |_| {})
+    }
+
+    /// `start_in`, with the command adjusted first (a resource limit for the child).
+    pub fn start_prepared(
+        data_dir: &Path,
+        extra: Vec<String>,
+        port: u16,
+        prepare: impl FnOnce(&mut Command),
+    ) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokube"));
+        prepare(&mut command);
+        let mut child = command
             .args(["server", "--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(&extra)
