@@ -231,13 +231,30 @@ fn openapi_v2_response(server: &Inner, headers: &HeaderMap) -> Response {
 }
 
 /// The request's body, at most `MAX_BODY_BYTES` (413), within `timeout` (504, as upstream's
-/// request timeout answers a body that stops short of its length).
+/// request timeout answers a body that stops short of its length); a malformed body (a bad
+/// chunk, a connection closed before the length) is a 400.
 async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::too_large(MAX_BODY_BYTES)),
+        Ok(Err(err)) if is_length_limit(&err) => Err(ApiError::too_large(MAX_BODY_BYTES)),
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "reading a request body failed");
+            Err(ApiError::bad_request("unexpected EOF"))
+        }
         Err(_) => Err(ApiError::request_timeout()),
     }
+}
+
+/// Whether a body error is the size limit rather than a broken body.
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Failed accepts (EMFILE when the process is out of file descriptors): a short pause so

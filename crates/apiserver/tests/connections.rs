@@ -98,3 +98,27 @@ async fn a_body_short_of_its_length_answers_504() {
     let list = server.get("/api/v1/namespaces/default/configmaps").await;
     assert_eq!(list.body["items"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_400_and_a_large_one_413() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let head = "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"zz\r\n{}\r\n").await.unwrap();
+    let text = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+
+    let big = vec![b' '; ferrokube_apiserver::MAX_BODY_BYTES + 1];
+    let reply = server
+        .request(
+            http::Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            big,
+        )
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+}

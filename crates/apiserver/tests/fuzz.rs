@@ -1,6 +1,6 @@
 //! A fuzz-style test: a few thousand malformed or mutated bodies (JSON, YAML, protobuf) posted
-//! and put to several endpoints. Every one gets a 4xx `Status`, the store does not change,
-//! and the server stays healthy.
+//! and put to several endpoints (nesting bombs and YAML alias bombs among them). Every one gets
+//! a 4xx `Status`, the store does not change, and the server stays healthy.
 
 mod support;
 
@@ -8,6 +8,18 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::{TestServer, deployment};
+
+/// YAML aliases that expand to a billion strings if the parser follows every one.
+const BILLION_LAUGHS: &[u8] = b"a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+";
 
 /// Bodies per content type.
 const ROUNDS: usize = 700;
@@ -38,7 +50,7 @@ fn protobuf_deployment() -> Vec<u8> {
 /// A mutation that always leaves the body unusable: cut short, garbage inserted, or a type or
 /// name made wrong.
 fn mutate(rng: &mut StdRng, body: &[u8], kind: &str) -> Vec<u8> {
-    match rng.random_range(0..5) {
+    match rng.random_range(0..7) {
         0 => body[..rng.random_range(0..body.len())].to_vec(),
         1 => {
             let mut out = body.to_vec();
@@ -63,6 +75,19 @@ fn mutate(rng: &mut StdRng, body: &[u8], kind: &str) -> Vec<u8> {
             ];
             serde_json::to_vec(&junk[rng.random_range(0..junk.len())]).unwrap()
         }
+        5 => {
+            // Nesting far past any parser's limit: brackets, braces or block indents.
+            let depth = rng.random_range(129..20_000);
+            match rng.random_range(0..3) {
+                0 => "[".repeat(depth).into_bytes(),
+                1 => "{a: ".repeat(depth).into_bytes(),
+                _ => (0..depth.min(400))
+                    .map(|i| format!("{}k:\n", " ".repeat(i)))
+                    .collect::<String>()
+                    .into_bytes(),
+            }
+        }
+        6 => BILLION_LAUGHS.to_vec(),
         _ => {
             let mut bad = deployment("Bad_Name", 1);
             bad["spec"]["replicas"] = json!(rng.random_range(-100..0));
