@@ -32,13 +32,7 @@ async fn server_with_configmaps() -> TestServer {
 }
 
 async fn names(server: &TestServer) -> Vec<String> {
-    let reply = server.get(CONFIGMAPS).await;
-    reply.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
-        .collect()
+    support::item_names(&server.get(CONFIGMAPS).await)
 }
 
 fn assert_bad_request(reply: &support::Reply, message: &str, what: &str) {

@@ -24,13 +24,7 @@ async fn server_with_configmaps(names: &[&str]) -> TestServer {
 }
 
 async fn names(server: &TestServer) -> Vec<String> {
-    let reply = server.get(CONFIGMAPS).await;
-    reply.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
-        .collect()
+    support::item_names(&server.get(CONFIGMAPS).await)
 }
 
 async fn current_revision(server: &TestServer) -> i64 {

@@ -112,14 +112,7 @@ async fn list_selectors_and_paging() {
             201
         );
     }
-    let names = |reply: &support::Reply| -> Vec<String> {
-        reply.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let names = support::item_names;
     let cases = [
         ("labelSelector=app%3Da", vec!["p0", "p1"]),
         ("labelSelector=app%3D%3Db", vec!["p2", "p3"]),

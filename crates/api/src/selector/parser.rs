@@ -269,32 +269,10 @@ fn build(key: String, operator: Operator, mut values: Vec<String>) -> Requiremen
 
 /// A field error as upstream prints it: `path: Invalid value: "value": detail`.
 fn invalid(path: &str, value: &str, detail: &str) -> String {
-    format!("{path}: Invalid value: {}: {detail}", go_quote(value))
-}
-
-/// A string quoted as Go's `%q` quotes it (printable characters as they are).
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    format!(
+        "{path}: Invalid value: {}: {detail}",
+        crate::field::go_quote(value)
+    )
 }
 
 /// Parses the string form of a label selector; the requirements come sorted by key.

@@ -232,6 +232,16 @@ pub fn pod(name: &str, labels: Value) -> Value {
     })
 }
 
+/// The names of a list reply's items, in order.
+pub fn item_names(reply: &Reply) -> Vec<String> {
+    reply.body["items"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Reads newline-delimited watch events from a streaming response.
 pub struct WatchReader {
     body: kube::client::Body,
