@@ -129,8 +129,11 @@ impl ApiServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let options = &self.inner.options;
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(hyper_util::rt::TokioTimer::new())
+        // HTTP/1.1, and cleartext HTTP/2 for clients that speak it with prior knowledge.
+        let mut http =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        http.http1()
+            .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(options.header_read_timeout);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let service = hyper_util::service::TowerToHyperService::new(self.router());
@@ -153,7 +156,10 @@ impl ApiServer {
                 tracing::warn!(error = %err, "could not set TCP_NODELAY");
             }
             let io = hyper_util::rt::TokioIo::new(stream);
-            let connection = graceful.watch(http.serve_connection(io, service.clone()));
+            let connection = graceful.watch(
+                http.serve_connection_with_upgrades(io, service.clone())
+                    .into_owned(),
+            );
             tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     tracing::debug!(error = %err, "connection ended with an error");
