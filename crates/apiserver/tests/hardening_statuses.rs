@@ -58,32 +58,6 @@ fn assert_status(reply: &Reply, code: u16, reason: &str, message: &str, what: &s
     assert_eq!(reply.body["message"], message, "{what}");
 }
 
-/// A GET by a client that does not retry: kube's default client retries a 504 (its
-/// `RetryPolicy::server_retry`), and each try waits out the server's 3 s.
-async fn get_once(server: &TestServer, path: &str) -> Reply {
-    let mut config = kube::Config::new(server.url.parse().unwrap());
-    config.default_retry = false;
-    let client = kube::Client::try_from(config).unwrap();
-    let request = Request::builder()
-        .uri(path)
-        .header("accept", "application/json")
-        .body(Vec::new().into())
-        .unwrap();
-    let response = client.send(request).await.expect("HTTP round trip");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
 #[tokio::test]
 async fn reads_at_a_future_resource_version_are_504_too_large() {
     let server = server_with_configmaps(&["a"]).await;
@@ -93,11 +67,8 @@ async fn reads_at_a_future_resource_version_are_504_too_large() {
     let list = format!("{CONFIGMAPS}?resourceVersion={future}");
     let not_older =
         format!("{CONFIGMAPS}?resourceVersion={future}&resourceVersionMatch=NotOlderThan");
-    let (get, list, not_older) = tokio::join!(
-        get_once(&server, &get),
-        get_once(&server, &list),
-        get_once(&server, &not_older)
-    );
+    let (get, list, not_older) =
+        tokio::join!(server.get(&get), server.get(&list), server.get(&not_older));
     let message = format!("Timeout: Too large resource version: {future}, current: {current}");
     for (reply, what) in [
         (get, "get"),
