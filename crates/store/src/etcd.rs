@@ -8,7 +8,6 @@ use etcd_client::{
     Client, CompactionOptions, Compare, CompareOp, ConnectOptions, EventType, GetOptions,
     PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
-use tokio::sync::mpsc;
 
 use crate::Store;
 use crate::error::StoreError;
@@ -178,7 +177,7 @@ impl EtcdStore {
         self,
         mut stream: etcd_client::WatchStream,
         start: Revision,
-        out: mpsc::Sender<Result<std::sync::Arc<WatchEvent>, StoreError>>,
+        out: crate::watch::WatchSender,
     ) {
         let mut next = start;
         loop {

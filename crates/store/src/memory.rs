@@ -128,6 +128,17 @@ impl MemoryStore {
         }
     }
 
+    /// An empty store whose watches keep at most `window_bytes` of recent events alive.
+    #[cfg(test)]
+    pub(crate) fn with_watch_window(window_bytes: usize) -> Self {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                hub: WatchHub::with_window(window_bytes),
+            }),
+        }
+    }
+
     fn write(&self, op: WriteOp) -> Result<WriteResult, StoreError> {
         let mut state = self.inner.state.lock().expect("memory store lock");
         let (row, result, latest) = state.apply(&op)?;

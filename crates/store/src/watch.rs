@@ -8,15 +8,22 @@
 //! reading, the broadcast overwrites what it has not taken; the next receive reports the lag
 //! and the watcher goes back to `CatchingUp` from the first revision it has not delivered.
 //! If compaction has removed that revision meanwhile, the stream ends with `WatchLagged`.
+//!
+//! Memory is bounded by bytes, not only by events: the hub keeps the last `WINDOW_BYTES` of
+//! events alive (the broadcast rings hold only weak references), and a watcher's consumer may
+//! leave at most `DELIVERY_BYTES` unread. A watcher whose consumer stopped reading (its
+//! delivery was full) and that the window left behind ends with `WatchLagged` (a 410 to API
+//! clients, as upstream's watch cache drops an unresponsive watcher); one that was merely slow
+//! to take its events catches up from the log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use futures::Stream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::error::StoreError;
 use crate::route::{ChannelKey, IndexedField, Route, channel_for, channels_of, resource_of};
@@ -24,40 +31,121 @@ use crate::types::{Revision, WatchEvent, has_prefix};
 
 /// Events a watcher's consumer may leave unread before the watcher task waits.
 const DELIVERY_BUFFER: usize = 128;
+/// Bytes of events (keys, values and previous values) a watcher's consumer may leave unread
+/// before the watcher task waits; one event larger than this still goes through alone.
+pub(crate) const DELIVERY_BYTES: usize = 8 << 20;
 /// Events the broadcast keeps for live watchers before a slow one must catch up from the log.
 pub(crate) const BROADCAST_CAPACITY: usize = 4096;
+/// Bytes of the most recent events the hub keeps alive for watchers that have not taken them.
+pub(crate) const WINDOW_BYTES: usize = 64 << 20;
 /// Revisions read from the log per catch-up step.
 const CATCH_UP_PAGE: i64 = 1000;
+
+/// What an event costs to hold: its key, value and previous value, and a little overhead.
+fn weight(event: &WatchEvent) -> usize {
+    let kv = |kv: &crate::types::KeyValue| kv.key.len() + kv.value.len() + 64;
+    kv(&event.kv) + event.prev.as_ref().map_or(0, kv)
+}
+
+type Item = Result<Arc<WatchEvent>, StoreError>;
+
+/// An item in a watch stream's channel, with the bytes of room it took.
+struct Delivered {
+    item: Item,
+    permits: u32,
+}
 
 /// A stream of changes under one prefix, in revision order. Dropping it ends the watch.
 ///
 /// Items are `Ok(event)` until the watch ends; an `Err` is always the last item. Events are
 /// shared between the watchers that receive them (a pod write seen by 100 watches is one copy).
 pub struct WatchStream {
-    rx: mpsc::Receiver<Result<Arc<WatchEvent>, StoreError>>,
+    rx: mpsc::Receiver<Delivered>,
+    /// Bytes the sender may still put in the channel; given back as items are taken.
+    room: Arc<Semaphore>,
+}
+
+/// The sending side of a [`WatchStream`]: at most `DELIVERY_BUFFER` events and
+/// `DELIVERY_BYTES` bytes of them wait unread.
+pub(crate) struct WatchSender {
+    tx: mpsc::Sender<Delivered>,
+    room: Arc<Semaphore>,
+}
+
+/// The stream's consumer has gone.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl WatchSender {
+    /// Sends `item` once there is room for it; `Ok(true)` when it had to wait for the consumer
+    /// to take earlier items first.
+    pub async fn send(&self, item: Item) -> Result<bool, Closed> {
+        let permits = match &item {
+            Ok(event) => weight(event).min(DELIVERY_BYTES) as u32,
+            Err(_) => 0,
+        };
+        let mut waited = false;
+        match self.room.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                waited = true;
+                tokio::select! {
+                    permit = self.room.acquire_many(permits) => {
+                        permit.expect("the room semaphore is never closed").forget();
+                    }
+                    () = self.tx.closed() => return Err(Closed),
+                }
+            }
+        }
+        waited |= self.tx.capacity() == 0;
+        self.tx
+            .send(Delivered { item, permits })
+            .await
+            .map_err(|_| Closed)?;
+        Ok(waited)
+    }
+
+    /// Resolves when the stream's consumer has gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
 }
 
 impl WatchStream {
     /// A stream and the sender a backend's watcher task feeds it through.
-    pub(crate) fn channel() -> (
-        mpsc::Sender<Result<Arc<WatchEvent>, StoreError>>,
-        WatchStream,
-    ) {
+    pub(crate) fn channel() -> (WatchSender, WatchStream) {
         let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
-        (tx, WatchStream { rx })
+        let room = Arc::new(Semaphore::new(DELIVERY_BYTES));
+        (
+            WatchSender {
+                tx,
+                room: room.clone(),
+            },
+            WatchStream { rx, room },
+        )
     }
 
     /// The next change, or `None` when the watch has ended.
-    pub async fn next_event(&mut self) -> Option<Result<Arc<WatchEvent>, StoreError>> {
-        self.rx.recv().await
+    pub async fn next_event(&mut self) -> Option<Item> {
+        let delivered = self.rx.recv().await?;
+        Some(self.taken(delivered))
+    }
+
+    fn taken(&self, delivered: Delivered) -> Item {
+        self.room.add_permits(delivered.permits as usize);
+        delivered.item
     }
 }
 
 impl Stream for WatchStream {
-    type Item = Result<Arc<WatchEvent>, StoreError>;
+    type Item = Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(delivered)) => Poll::Ready(Some(self.taken(delivered))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -91,11 +179,44 @@ pub(crate) trait History: Send + Sync + 'static {
 const INDEXED_CAPACITY: usize = 128;
 
 /// An event on one channel, with the revision of the event before it on that channel (so a
-/// watcher knows it missed none of the channel's events).
+/// watcher knows it missed none of the channel's events). The event itself is alive only while
+/// the hub's window keeps it.
 #[derive(Clone)]
 struct Delivery {
-    event: Arc<WatchEvent>,
+    event: Weak<WatchEvent>,
+    revision: Revision,
     previous: Revision,
+}
+
+/// The most recent events, kept alive for watchers that have not taken them yet: at most
+/// `limit` bytes of them (and always the latest) and at most `BROADCAST_CAPACITY` events.
+struct Window {
+    events: VecDeque<(Arc<WatchEvent>, usize)>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Window {
+    fn new(limit: usize) -> Self {
+        Window {
+            events: VecDeque::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    fn keep(&mut self, event: Arc<WatchEvent>) {
+        let size = weight(&event);
+        self.events.push_back((event, size));
+        self.bytes += size;
+        while self.events.len() > 1
+            && (self.bytes > self.limit || self.events.len() > BROADCAST_CAPACITY)
+        {
+            if let Some((_, size)) = self.events.pop_front() {
+                self.bytes -= size;
+            }
+        }
+    }
 }
 
 /// One broadcast channel of the hub.
@@ -106,13 +227,21 @@ struct Channel {
 }
 
 /// The hub's channels and the indexed fields its routed watches use, per resource.
-#[derive(Default)]
 struct Channels {
     channels: HashMap<ChannelKey, Channel>,
     indexed: HashMap<String, Vec<IndexedField>>,
+    window: Window,
 }
 
 impl Channels {
+    fn new(window_bytes: usize) -> Self {
+        Channels {
+            channels: HashMap::new(),
+            indexed: HashMap::new(),
+            window: Window::new(window_bytes),
+        }
+    }
+
     /// A receiver on the channel of a watch of `prefix` with `route`, made when it is the first.
     fn subscribe(&mut self, prefix: &str, route: Option<&Route>) -> broadcast::Receiver<Delivery> {
         let key = channel_for(prefix, route);
@@ -158,16 +287,21 @@ impl Channels {
         let keys = channels_of(&event, indexed);
         let revision = event.revision();
         let event = Arc::new(event);
+        let mut heard = false;
         for key in keys {
             if let Some(channel) = self.channels.get_mut(&key) {
                 let delivery = Delivery {
-                    event: event.clone(),
+                    event: Arc::downgrade(&event),
+                    revision,
                     previous: channel.previous,
                 };
                 // An error only means nobody is listening on this channel right now.
-                let _ = channel.tx.send(delivery);
+                heard |= channel.tx.send(delivery).is_ok();
                 channel.previous = revision;
             }
+        }
+        if heard {
+            self.window.keep(event);
         }
     }
 }
@@ -183,8 +317,13 @@ pub(crate) struct WatchHub {
 
 impl WatchHub {
     pub fn new() -> Self {
+        Self::with_window(WINDOW_BYTES)
+    }
+
+    /// A hub that keeps at most `window_bytes` of recent events alive.
+    pub fn with_window(window_bytes: usize) -> Self {
         WatchHub {
-            channels: Arc::default(),
+            channels: Arc::new(Mutex::new(Channels::new(window_bytes))),
         }
     }
 
@@ -226,6 +365,7 @@ impl WatchHub {
             route: route.cloned(),
             live,
             out: tx,
+            stalled: false,
         };
         tokio::spawn(watcher.run(next));
         Ok(stream)
@@ -249,7 +389,9 @@ struct Watcher<H> {
     /// Events the log has under `prefix` but that the route leaves out are skipped.
     route: Option<Route>,
     live: broadcast::Receiver<Delivery>,
-    out: mpsc::Sender<Result<Arc<WatchEvent>, StoreError>>,
+    out: WatchSender,
+    /// Whether the last delivery had to wait for the consumer to take earlier ones.
+    stalled: bool,
 }
 
 impl<H: History> Watcher<H> {
@@ -288,8 +430,9 @@ impl<H: History> Watcher<H> {
             if self.route.as_ref().is_some_and(|r| !r.concerns(&event)) {
                 continue;
             }
-            if self.out.send(Ok(Arc::new(event))).await.is_err() {
-                return WatcherState::Done;
+            match self.out.send(Ok(Arc::new(event))).await {
+                Ok(waited) => self.stalled = waited,
+                Err(Closed) => return WatcherState::Done,
             }
         }
         let next = page.through.next().max(next);
@@ -306,23 +449,51 @@ impl<H: History> Watcher<H> {
             received = self.live.recv() => received,
             () = self.out.closed() => return WatcherState::Done,
         };
-        match received {
-            Ok(Delivery { event, previous }) => match classify(event.revision(), previous, next) {
-                Arrival::AlreadySeen => WatcherState::Live { next },
-                Arrival::Gap => WatcherState::CatchingUp { next },
-                Arrival::Next => {
-                    let next = event.revision().next();
-                    if has_prefix(&event.kv.key, &self.prefix)
-                        && self.out.send(Ok(event)).await.is_err()
-                    {
-                        return WatcherState::Done;
+        let Delivery {
+            event,
+            revision,
+            previous,
+        } = match received {
+            Ok(delivery) => delivery,
+            // More events than the ring holds went by: the log has them.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                return WatcherState::CatchingUp { next };
+            }
+            Err(broadcast::error::RecvError::Closed) => return self.fail(StoreError::Closed).await,
+        };
+        match classify(revision, previous, next) {
+            Arrival::AlreadySeen => WatcherState::Live { next },
+            Arrival::Gap => WatcherState::CatchingUp { next },
+            Arrival::Next => {
+                // Gone from the window before this watcher took it.
+                let Some(event) = event.upgrade() else {
+                    return self.left_behind(next).await;
+                };
+                if has_prefix(&event.kv.key, &self.prefix) {
+                    match self.out.send(Ok(event)).await {
+                        Ok(waited) => self.stalled = waited,
+                        Err(Closed) => return WatcherState::Done,
                     }
-                    WatcherState::Live { next }
                 }
-            },
-            Err(broadcast::error::RecvError::Lagged(_)) => WatcherState::CatchingUp { next },
-            Err(broadcast::error::RecvError::Closed) => self.fail(StoreError::Closed).await,
+                WatcherState::Live {
+                    next: revision.next(),
+                }
+            }
         }
+    }
+
+    /// The window's bytes moved on past `next` before this watcher took it: a watcher whose
+    /// consumer stopped reading ends, one that was only slow catches up from the log.
+    async fn left_behind(&mut self, next: Revision) -> WatcherState {
+        if !self.stalled {
+            return WatcherState::CatchingUp { next };
+        }
+        let reason = format!(
+            "its reader left more than {} MiB of events unread while the watch window moved on",
+            DELIVERY_BYTES >> 20
+        );
+        self.fail(StoreError::WatchLagged { at: next, reason })
+            .await
     }
 
     async fn fail(&mut self, err: StoreError) -> WatcherState {
@@ -392,7 +563,7 @@ mod tests {
             },
             value: value.to_owned(),
         };
-        let mut channels = Channels::default();
+        let mut channels = Channels::new(WINDOW_BYTES);
         let everything = channels.subscribe("pods/", None);
         let n1 = channels.subscribe("pods/", Some(&route("n1")));
         let n2 = channels.subscribe("pods/", Some(&route("n2")));
@@ -415,5 +586,137 @@ mod tests {
         drop(everything);
         channels.sweep();
         assert_eq!(channels.channels.len(), 1);
+    }
+
+    use crate::Store;
+    use crate::memory::MemoryStore;
+
+    const MIB: usize = 1 << 20;
+
+    /// Writes `count` versions of `key` with a 1 MiB value each; returns the last revision.
+    async fn write_big(
+        store: &MemoryStore,
+        key: &str,
+        count: usize,
+        last: Option<Revision>,
+    ) -> Revision {
+        let mut last = last;
+        for i in 0..count {
+            let value = vec![b'a' + (i % 26) as u8; MIB];
+            last = Some(match last {
+                None => store.create(key, value).await.unwrap().revision,
+                Some(expected) => store.update(key, value, expected).await.unwrap().revision,
+            });
+        }
+        last.expect("at least one write")
+    }
+
+    /// Lets the watcher tasks run until they wait.
+    async fn settle() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[test]
+    fn the_window_keeps_the_latest_events_within_its_bytes() {
+        let event = |revision: i64, size: usize| {
+            let kv = crate::types::KeyValue {
+                key: "cm/a".into(),
+                value: vec![0; size],
+                create_revision: Revision(1),
+                mod_revision: Revision(revision),
+                version: revision,
+            };
+            Arc::new(WatchEvent {
+                kind: crate::types::EventKind::Put,
+                kv,
+                prev: None,
+            })
+        };
+        let mut window = Window::new(10 * MIB);
+        for revision in 1..=20 {
+            window.keep(event(revision, MIB));
+        }
+        assert!(window.bytes <= 10 * MIB, "{} bytes kept", window.bytes);
+        assert_eq!(
+            window.events.len(),
+            9,
+            "nine 1 MiB events and their keys fit in 10 MiB"
+        );
+        assert_eq!(window.events.back().unwrap().0.revision(), Revision(20));
+        // One event larger than the window is still kept, alone.
+        window.keep(event(21, 11 * MIB));
+        assert_eq!(window.events.len(), 1);
+        // Small events are bounded by count.
+        for revision in 22..(22 + BROADCAST_CAPACITY as i64 + 10) {
+            window.keep(event(revision, 10));
+        }
+        assert_eq!(window.events.len(), BROADCAST_CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn a_watcher_whose_reader_stops_ends_lagged_once_the_window_moves_on() {
+        let store = MemoryStore::with_watch_window(16 * MIB);
+        let mut watch = store.watch("cm/", None).await.unwrap();
+        settle().await;
+        // 1 + 2 + 2 + 2 MiB fill the 8 MiB delivery; the fifth event waits for room.
+        let last = write_big(&store, "cm/a", 5, None).await;
+        settle().await;
+        // The reader is away while 20 more go by, 40 MiB against a 16 MiB window.
+        write_big(&store, "cm/a", 20, Some(last)).await;
+        let mut revisions = Vec::new();
+        let end = loop {
+            match watch.next_event().await {
+                Some(Ok(event)) => revisions.push(event.revision().0),
+                Some(Err(err)) => break err,
+                None => panic!("the stream ended without an error"),
+            }
+        };
+        assert_eq!(
+            revisions,
+            [1, 2, 3, 4, 5],
+            "what was delivered or held, in order"
+        );
+        assert!(
+            matches!(
+                end,
+                StoreError::WatchLagged {
+                    at: Revision(6),
+                    ..
+                }
+            ),
+            "{end:?}"
+        );
+        assert!(
+            watch.next_event().await.is_none(),
+            "the error is the last item"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_was_only_slow_catches_up_from_the_log() {
+        let store = MemoryStore::with_watch_window(4 * MIB);
+        let mut watch = store.watch("cm/", None).await.unwrap();
+        settle().await;
+        // The watcher is live; its task does not run while these are written: its delivery is empty, so
+        // it finds the window moved on without having waited, and reads the log.
+        write_big(&store, "cm/a", 30, None).await;
+        for want in 1..=30 {
+            let event = watch.next_event().await.unwrap().unwrap();
+            assert_eq!(event.revision(), Revision(want));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_keeps_up_gets_every_event_of_a_small_window() {
+        let store = MemoryStore::with_watch_window(2 * MIB);
+        let mut watch = store.watch("cm/", None).await.unwrap();
+        let mut last = None;
+        for want in 1..=20 {
+            last = Some(write_big(&store, "cm/a", 1, last).await);
+            let event = watch.next_event().await.unwrap().unwrap();
+            assert_eq!(event.revision(), Revision(want));
+        }
     }
 }

@@ -14,7 +14,7 @@ use ferrokube_api::{ApiError, meta};
 use ferrokube_store::{EventKind, KeyValue, Revision, WatchEvent, WatchStream};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::Call;
 use super::watch_route::route_for;
@@ -122,9 +122,9 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
         .storage()
         .watch(call.key_namespace(), options.start, route.as_ref())
         .await?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    let (lines, rx) = Lines::channel();
     let writer = EventWriter {
-        tx,
+        lines,
         table: options.table,
         headers_sent: false,
         columns: call.info.strategy.columns(),
@@ -132,9 +132,9 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
     let stream = match stream {
         Ok(stream) => Some(stream),
         Err(status) => {
-            let _ = writer
-                .tx
-                .send(Ok(event_line("ERROR", status.to_status())))
+            writer
+                .lines
+                .send(event_line("ERROR", status.to_status()))
                 .await;
             None
         }
@@ -150,8 +150,10 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
     if let Some(stream) = stream {
         tokio::spawn(session.run(writer, initial, stream));
     }
+    // A line's room is given back as the body hands it to the connection.
     let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let (line, _room) = rx.recv().await?;
+        Some((Ok::<_, Infallible>(line), rx))
     }));
     Ok(Response::builder()
         .status(200)
@@ -161,9 +163,42 @@ pub async fn watch(call: Call<'_>) -> Result<Response, ApiError> {
         .expect("valid response"))
 }
 
+/// Bytes of encoded lines a watch may have waiting for its client before its loop waits (one
+/// line larger than this still goes alone), so a client that stops reading holds little.
+const UNSENT_BYTES: usize = 8 << 20;
+
+/// Lines on their way to the response body, at most `UNSENT_BYTES` of them.
+struct Lines {
+    tx: mpsc::Sender<(Bytes, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+}
+
+impl Lines {
+    fn channel() -> (Self, mpsc::Receiver<(Bytes, OwnedSemaphorePermit)>) {
+        let (tx, rx) = mpsc::channel(64);
+        let room = Arc::new(Semaphore::new(UNSENT_BYTES));
+        (Lines { tx, room }, rx)
+    }
+
+    /// Queues `line` once there is room; `false` when the client has gone.
+    async fn send(&self, line: Bytes) -> bool {
+        let size = line.len().min(UNSENT_BYTES) as u32;
+        let room = tokio::select! {
+            room = self.room.clone().acquire_many_owned(size) => room,
+            () = self.tx.closed() => return false,
+        };
+        let Ok(room) = room else { return false };
+        self.tx.send((line, room)).await.is_ok()
+    }
+
+    async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
 /// Writes events to the response, as Tables when asked (column definitions only once).
 struct EventWriter {
-    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+    lines: Lines,
     table: Option<IncludeObject>,
     headers_sent: bool,
     columns: Vec<ferrokube_api::table::Column>,
@@ -194,7 +229,7 @@ impl EventWriter {
         } else {
             object
         };
-        self.tx.send(Ok(event_line(kind, object))).await.is_ok()
+        self.lines.send(event_line(kind, object)).await
     }
 }
 
@@ -254,7 +289,7 @@ impl Session {
                 () = sleep_until(deadline) => return,
                 // The only change is to true: the server is shutting down.
                 _ = stopping.changed() => return,
-                () = writer.tx.closed() => return,
+                () = writer.lines.closed() => return,
             };
             match next {
                 Some(Ok(event)) => {
@@ -267,7 +302,7 @@ impl Session {
                                 .map(|(kind, object)| event_line(kind, object))
                         });
                         if let Some(line) = line
-                            && writer.tx.send(Ok(line)).await.is_err()
+                            && !writer.lines.send(line).await
                         {
                             return;
                         }

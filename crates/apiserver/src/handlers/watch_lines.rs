@@ -4,7 +4,8 @@
 //! Example: a pod's status write, seen by the scheduler's, the ReplicaSet controller's and
 //! the garbage collector's watches of all pods, is turned into its
 //! `{"type":"MODIFIED","object":{…}}` line by whichever of them gets to it first; the others
-//! send the same bytes. Lines are kept for the last `CAPACITY` events.
+//! send the same bytes. Lines are kept for the last `CAPACITY` events, at most `BYTES` of them
+//! (always the latest): a watch that falls further behind encodes its own line.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -14,6 +15,8 @@ use ferrokube_store::Revision;
 
 /// Lines kept: enough for every watch that keeps up to find the line of the event it is at.
 const CAPACITY: usize = 4096;
+/// Bytes of lines kept.
+const BYTES: usize = 32 << 20;
 
 /// One event's line for one served resource: group, version, plural and the event's revision.
 pub type LineKey = (&'static str, &'static str, &'static str, Revision);
@@ -30,6 +33,8 @@ struct Lines {
     by_key: HashMap<LineKey, Bytes>,
     /// Keys in insertion order, for evicting the oldest.
     order: VecDeque<LineKey>,
+    /// Bytes of the lines in `by_key`.
+    bytes: usize,
 }
 
 impl SharedLines {
@@ -51,12 +56,16 @@ impl SharedLines {
         }
         let line = encode()?;
         let mut lines = self.lines.lock().expect("watch lines lock");
-        if lines.by_key.insert(key, line.clone()).is_none() {
-            lines.order.push_back(key);
+        match lines.by_key.insert(key, line.clone()) {
+            None => lines.order.push_back(key),
+            Some(replaced) => lines.bytes -= replaced.len(),
         }
-        while lines.order.len() > CAPACITY {
-            if let Some(oldest) = lines.order.pop_front() {
-                lines.by_key.remove(&oldest);
+        lines.bytes += line.len();
+        while lines.order.len() > CAPACITY || (lines.bytes > BYTES && lines.order.len() > 1) {
+            if let Some(oldest) = lines.order.pop_front()
+                && let Some(evicted) = lines.by_key.remove(&oldest)
+            {
+                lines.bytes -= evicted.len();
             }
         }
         Some(line)
@@ -99,5 +108,22 @@ mod tests {
         assert_eq!(lines.by_key.len(), CAPACITY);
         assert!(!lines.by_key.contains_key(&key(0)), "the oldest went first");
         assert!(lines.by_key.contains_key(&key(CAPACITY as i64 + 9)));
+    }
+
+    #[test]
+    fn big_lines_are_kept_up_to_the_byte_bound() {
+        let shared = SharedLines::default();
+        let mib = 1 << 20;
+        for revision in 0..100 {
+            shared.get_or_encode(key(revision), || Some(Bytes::from(vec![b'x'; mib])));
+        }
+        let lines = shared.lines.lock().unwrap();
+        assert_eq!(lines.by_key.len(), BYTES / mib);
+        assert_eq!(lines.bytes, BYTES);
+        assert!(lines.by_key.contains_key(&key(99)), "the latest stays");
+        drop(lines);
+        // One line larger than the bound is still kept, alone.
+        shared.get_or_encode(key(100), || Some(Bytes::from(vec![b'x'; BYTES + 1])));
+        assert_eq!(shared.lines.lock().unwrap().by_key.len(), 1);
     }
 }
