@@ -140,6 +140,51 @@ pub fn list(value: &Value) -> Vec<u8> {
     out
 }
 
+/// A list written in pieces, so that its items can be encoded (and sent) one at a time: the
+/// head up to `"items":[`, the items with commas between them, and [`LIST_TAIL`]; together the
+/// bytes [`list`] writes for the whole list.
+///
+/// Example: for `{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"5"}}`
+/// the head is `{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"5"},"items":[`.
+pub struct ListPieces {
+    item: Kind,
+}
+
+/// What closes a list written in pieces.
+pub const LIST_TAIL: &[u8] = b"]}\n";
+
+impl ListPieces {
+    /// The pieces of a list of `kind` (`ConfigMapList`) in `api_version`.
+    pub fn new(kind: &str, api_version: &str) -> Self {
+        let list = serde_json::json!({"kind": kind, "apiVersion": api_version});
+        let item = match message_of(&list) {
+            Some(message) => message.by_json("items").map(|field| field.kind),
+            None => kind
+                .strip_suffix("List")
+                .and_then(|item| kind_message(api_version, item))
+                .map(Kind::Message),
+        };
+        ListPieces {
+            item: item.unwrap_or(Kind::Message(&APIS_META_V1_PARTIALOBJECTMETADATA)),
+        }
+    }
+
+    /// The list's bytes up to and including `"items":[`; `list` holds everything but `items`.
+    pub fn head(&self, list: &Value) -> Vec<u8> {
+        let mut empty = list.clone();
+        empty["items"] = Value::Array(Vec::new());
+        let mut bytes = self::list(&empty);
+        debug_assert!(bytes.ends_with(b"[]}\n"), "items come last");
+        bytes.truncate(bytes.len() - LIST_TAIL.len());
+        bytes
+    }
+
+    /// Appends one item (without the comma before it).
+    pub fn write_item(&self, out: &mut Vec<u8>, item: &Value) {
+        write_kind(out, self.item, item);
+    }
+}
+
 /// A `meta.v1` Status.
 pub fn status(value: &Value) -> Vec<u8> {
     to_vec_ordered(value, Some(&APIS_META_V1_STATUS))
@@ -367,6 +412,41 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_list_in_pieces_is_the_list() {
+        let cm = |name: &str| json!({"metadata": {"name": name, "namespace": "d"}, "data": {"b": "2", "a": "1"}});
+        let lists = [
+            ("ConfigMapList", "v1", vec![cm("x"), cm("y"), cm("z")]),
+            ("PodList", "v1", vec![]),
+            (
+                "DeploymentList",
+                "apps/v1",
+                vec![json!({"spec": {"replicas": 1}, "metadata": {"name": "d"}})],
+            ),
+            ("WidgetList", "example.com/v1", vec![cm("w")]),
+        ];
+        for (kind, api_version, items) in lists {
+            let meta = json!({"resourceVersion": "7", "continue": "abc", "remainingItemCount": 3});
+            let whole =
+                json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": items});
+            let pieces = ListPieces::new(kind, api_version);
+            let mut out =
+                pieces.head(&json!({"kind": kind, "apiVersion": api_version, "metadata": meta}));
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                pieces.write_item(&mut out, item);
+            }
+            out.extend_from_slice(LIST_TAIL);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(list(&whole)).unwrap(),
+                "{kind}"
+            );
+        }
+    }
 
     fn text(bytes: Vec<u8>) -> String {
         String::from_utf8(bytes).unwrap()

@@ -376,3 +376,61 @@ async fn json_is_written_in_the_types_order_with_a_newline() {
         "{list}"
     );
 }
+
+#[tokio::test]
+async fn a_list_is_written_item_by_item_as_the_whole_list_would_be() {
+    let server = TestServer::start().await;
+    let (status, body) = raw_get(&server, "/api/v1/namespaces/empty/configmaps").await;
+    assert_eq!(status, 200);
+    let empty: Value = serde_json::from_str(&body).unwrap();
+    let rv = empty["metadata"]["resourceVersion"].as_str().unwrap();
+    assert_eq!(
+        body,
+        format!(
+            "{{\"kind\":\"ConfigMapList\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{rv}\"}},\"items\":[]}}\n"
+        )
+    );
+    // Enough items for the body to go out in several pieces.
+    let value = "v".repeat(2000);
+    for i in 0..100 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i:03}"), "labels": {"n": i.to_string()}}, "data": {"z": "last", "a": value}});
+        assert_eq!(server.post(CONFIGMAPS, &cm).await.status, 201);
+    }
+    for query in ["", "?limit=7", "?labelSelector=n%3D42"] {
+        let (status, body) = raw_get(&server, &format!("{CONFIGMAPS}{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).unwrap();
+        let whole = String::from_utf8(ferrokube_api::json_order::list(&list)).unwrap();
+        assert!(
+            body == whole,
+            "{query}: the pieces differ from the whole list's bytes"
+        );
+        assert!(
+            body.starts_with(
+                r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":""#
+            ),
+            "{}",
+            &body[..200]
+        );
+        assert!(
+            body.contains(r#"},"items":[{"metadata":{"name":"cm-"#),
+            "{query}"
+        );
+        let want = match query {
+            "" => 100,
+            "?limit=7" => 7,
+            _ => 1,
+        };
+        assert_eq!(list["items"].as_array().unwrap().len(), want, "{query}");
+        assert!(
+            list["items"][0].get("kind").is_none(),
+            "items carry no kind"
+        );
+    }
+    let (_, body) = raw_get(&server, &format!("{CONFIGMAPS}?limit=7")).await;
+    assert!(
+        body.contains(r#""continue":""#) && body.contains(r#""remainingItemCount":93}"#),
+        "{}",
+        &body[..300]
+    );
+}

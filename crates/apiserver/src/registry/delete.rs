@@ -263,7 +263,7 @@ impl Storage<'_> {
                 Err(err) => return Err(err),
             }
         }
-        Ok((deleted, page.revision))
+        Ok((deleted, page.meta.revision))
     }
 }
 

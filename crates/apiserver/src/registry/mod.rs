@@ -29,7 +29,7 @@ pub use delete::{DeleteOptions, finalized};
 pub use filter::Filter;
 pub use hooks::{HookTable, Hooks};
 pub use managed::{Writer, manager_name};
-pub use read::{ListOptions, WatchStart};
+pub use read::{ListOptions, ListSink, PageMeta, WatchStart};
 pub use update::{Managed, Target, UpdateOptions};
 
 /// The key-value store behind the registry. Its field is private to this module, so that no

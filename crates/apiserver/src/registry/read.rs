@@ -94,9 +94,33 @@ impl ListOptions {
 #[derive(Debug)]
 pub struct Page {
     pub items: Vec<Value>,
+    pub meta: PageMeta,
+}
+
+/// A page's list metadata: its revision, and where the next page starts.
+#[derive(Debug)]
+pub struct PageMeta {
     pub revision: Revision,
     pub continue_token: Option<String>,
     pub remaining: Option<u64>,
+}
+
+/// Where a list puts the objects it selects, one at a time, as it reads them.
+pub trait ListSink {
+    fn push(&mut self, object: Value) -> Result<(), ApiError>;
+    /// How many objects it has taken.
+    fn count(&self) -> usize;
+}
+
+impl ListSink for Vec<Value> {
+    fn push(&mut self, object: Value) -> Result<(), ApiError> {
+        Vec::push(self, object);
+        Ok(())
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
 }
 
 /// What a watch starts from: the objects it first reports as ADDED (none when it resumes
@@ -165,6 +189,22 @@ impl Storage<'_> {
         filter: &Filter,
         options: &ListOptions,
     ) -> Result<Page, ApiError> {
+        let mut items = Vec::new();
+        let meta = self
+            .list_into(namespace, filter, options, &mut items)
+            .await?;
+        Ok(Page { items, meta })
+    }
+
+    /// `list`, handing each selected object to `sink` as it is read instead of collecting
+    /// them (a served list encodes each one at once, and never holds the decoded objects).
+    pub async fn list_into(
+        &self,
+        namespace: Option<&str>,
+        filter: &Filter,
+        options: &ListOptions,
+        sink: &mut impl ListSink,
+    ) -> Result<PageMeta, ApiError> {
         let prefix = self.info.key_prefix(self.key_namespace(namespace));
         let limit = options.limit;
         let (mut revision, mut start) = match options.continue_token.as_deref() {
@@ -186,9 +226,8 @@ impl Storage<'_> {
         if let Some(rv) = options.waits_for() {
             self.wait_for_revision(parse_resource_version(rv)?).await?;
         }
-        let mut items = Vec::new();
         loop {
-            let want = limit.map_or(SCAN_PAGE, |l| (l - items.len() as u64).max(1));
+            let want = limit.map_or(SCAN_PAGE, |l| (l - sink.count() as u64).max(1));
             let range = RangeOptions {
                 start_key: start.clone(),
                 limit: Some(want),
@@ -208,10 +247,10 @@ impl Storage<'_> {
             {
                 let object = from_stored(self.info, kv)?;
                 if filter.matches(self.info, &object) {
-                    items.push(object);
+                    sink.push(object)?;
                 }
             }
-            let full = limit.is_some_and(|l| items.len() as u64 >= l);
+            let full = limit.is_some_and(|l| sink.count() as u64 >= l);
             match (page.more, last_key) {
                 (true, Some(last)) if full => {
                     let resume = last.strip_prefix(&prefix).unwrap_or(&last);
@@ -227,8 +266,7 @@ impl Storage<'_> {
                     } else {
                         None
                     };
-                    return Ok(Page {
-                        items,
+                    return Ok(PageMeta {
                         revision: page.revision,
                         continue_token: Some(token),
                         remaining,
@@ -236,8 +274,7 @@ impl Storage<'_> {
                 }
                 (true, Some(last)) => start = Some(format!("{last}\u{0}")),
                 _ => {
-                    return Ok(Page {
-                        items,
+                    return Ok(PageMeta {
                         revision: page.revision,
                         continue_token: None,
                         remaining: None,
@@ -409,14 +446,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page.items.len(), 2);
-        assert_eq!(page.remaining, Some(1));
+        assert_eq!(page.meta.remaining, Some(1));
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}});
         storage
             .create(Some("default"), cm, &Default::default())
             .await
             .unwrap();
         let next = ListOptions {
-            continue_token: page.continue_token,
+            continue_token: page.meta.continue_token,
             ..ListOptions::default()
         };
         let rest = storage
@@ -425,6 +462,6 @@ mod tests {
             .unwrap();
         let names: Vec<&str> = rest.items.iter().map(ferrokube_api::meta::name).collect();
         assert_eq!(names, ["c"], "the snapshot of the first page, without d");
-        assert_eq!(rest.continue_token, None);
+        assert_eq!(rest.meta.continue_token, None);
     }
 }
