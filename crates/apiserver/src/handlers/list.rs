@@ -71,7 +71,7 @@ impl EncodedItems {
         EncodedItems {
             pieces,
             done: Vec::new(),
-            current: Vec::new(),
+            current: Vec::with_capacity(PIECE_BYTES * 2),
             count: 0,
         }
     }
@@ -80,7 +80,7 @@ impl EncodedItems {
     fn into_response(mut self, head: &Value) -> Response {
         let mut body = vec![Bytes::from(self.pieces.head(head))];
         body.append(&mut self.done);
-        body.push(Bytes::from(self.current));
+        body.push(Bytes::copy_from_slice(&self.current));
         body.push(Bytes::from_static(LIST_TAIL));
         let length: usize = body.iter().map(Bytes::len).sum();
         let stream = futures::stream::iter(body.into_iter().map(Ok::<_, Infallible>));
@@ -102,8 +102,10 @@ impl ListSink for EncodedItems {
             .write_item(&mut self.current, &strip_type(object));
         self.count += 1;
         if self.current.len() >= PIECE_BYTES {
-            let piece = std::mem::replace(&mut self.current, Vec::with_capacity(PIECE_BYTES * 2));
-            self.done.push(Bytes::from(piece));
+            // A piece of exactly its size (a vector's spare capacity would stay allocated with
+            // it); the scratch buffer is reused for the next.
+            self.done.push(Bytes::copy_from_slice(&self.current));
+            self.current.clear();
         }
         Ok(())
     }

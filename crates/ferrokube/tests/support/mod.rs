@@ -163,6 +163,11 @@ impl Server {
         kube::Client::try_from(kube::Config::new(url)).expect("client")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILLs the server and starts it again on the same data dir, datastore and port.
     pub fn kill_and_restart(&mut self) {
         self.kill();
