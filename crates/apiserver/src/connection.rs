@@ -12,6 +12,9 @@
 //! Three pieces share a connection's [`Activity`]: [`WatchedIo`] sees bytes arrive,
 //! [`Tracked`] sees requests start and their answers end, and [`drive`] runs hyper's connection
 //! against the deadline the phase gives. [`serve`] accepts and spawns them.
+//!
+//! The kubelet's log server keeps a copy of this module (crates/kubelet/src/connection.rs):
+//! the kubelet may not depend on the API server, and no shared crate fits a server loop.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
