@@ -15,6 +15,7 @@ pub mod selector;
 pub mod strategy;
 pub mod table;
 pub mod validation;
+pub mod yaml_aliases;
 pub mod yaml_depth;
 
 pub use errors::ApiError;

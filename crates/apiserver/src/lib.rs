@@ -3,6 +3,7 @@
 
 mod admission;
 mod bootstrap;
+mod connection;
 mod discovery;
 mod handlers;
 mod health;
@@ -49,9 +50,12 @@ pub struct ApiServerOptions {
     pub shutdown_timeout: Duration,
     /// How long the health checks' `etcd` probe waits for the store (upstream: 2 s).
     pub health_check_timeout: Duration,
-    /// How long a client may take to send a request's headers, and how long a kept-alive
-    /// connection may sit idle before its next request (upstream's ReadHeaderTimeout, 32 s).
+    /// How long a client may take to send a request's headers, from their first byte (for a
+    /// new connection: from its start); upstream's ReadHeaderTimeout, 32 s.
     pub header_read_timeout: Duration,
+    /// How long a connection with no request in flight may sit idle before it is closed
+    /// (HTTP/2: with a GOAWAY); upstream's IdleTimeout, 90 s.
+    pub idle_timeout: Duration,
     /// How long a request's body may take to arrive (upstream's request timeout, 60 s); a body
     /// that stops short answers 504.
     pub body_read_timeout: Duration,
@@ -65,6 +69,7 @@ impl Default for ApiServerOptions {
             shutdown_timeout: Duration::from_secs(5),
             health_check_timeout: Duration::from_secs(2),
             header_read_timeout: Duration::from_secs(32),
+            idle_timeout: Duration::from_secs(90),
             body_read_timeout: Duration::from_secs(60),
         }
     }
@@ -119,65 +124,35 @@ impl ApiServer {
         Router::new().fallback(dispatch).with_state(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves: HTTP/1.1 with upstream's header-read
-    /// timeout; an accept that fails (too many open files) is logged and retried, never the
-    /// end of serving. On shutdown, watches end, requests in flight get `shutdown_timeout` to
-    /// finish, then the connections still open are closed.
+    /// Serves on `listener` until `shutdown` resolves: HTTP/1.1 and cleartext HTTP/2, with
+    /// upstream's header-read and idle timeouts (see `connection`); an accept that fails (too
+    /// many open files) is logged and retried, never the end of serving. On shutdown, watches
+    /// end, requests in flight get `shutdown_timeout` to finish, then the connections still
+    /// open are closed.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let options = &self.inner.options;
-        // HTTP/1.1, and cleartext HTTP/2 for clients that speak it with prior knowledge.
-        let mut http =
-            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-        http.http1()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(options.header_read_timeout);
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let service = hyper_util::service::TowerToHyperService::new(self.router());
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut accept_errors = AcceptErrors::default();
-        loop {
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(err) => {
-                        accept_errors.wait(&err).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            // Watch events are small writes: without TCP_NODELAY, Nagle's algorithm holds
-            // them back until the client's delayed ACK (up to 40 ms).
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::warn!(error = %err, "could not set TCP_NODELAY");
-            }
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let connection = graceful.watch(
-                http.serve_connection_with_upgrades(io, service.clone())
-                    .into_owned(),
-            );
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                }
-            });
-        }
-        drop(listener);
-        self.inner.stopping.send_replace(true);
-        let timeout = options.shutdown_timeout;
-        if tokio::time::timeout(timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                timeout_seconds = timeout.as_secs(),
-                "connections still open after the shutdown timeout; closing them"
-            );
-        }
+        let timeouts = connection::Timeouts {
+            header_read: options.header_read_timeout,
+            idle: options.idle_timeout,
+        };
+        let inner = self.inner.clone();
+        let shutdown = async move {
+            shutdown.await;
+            inner.stopping.send_replace(true);
+        };
+        let router = self.router();
+        connection::serve(
+            listener,
+            router,
+            timeouts,
+            options.shutdown_timeout,
+            shutdown,
+        )
+        .await;
         Ok(())
     }
 
@@ -261,29 +236,6 @@ fn is_length_limit(err: &axum::Error) -> bool {
         source = e.source();
     }
     false
-}
-
-/// Failed accepts (EMFILE when the process is out of file descriptors): a short pause so
-/// that the loop does not spin, and one log line a second at most.
-#[derive(Default)]
-struct AcceptErrors {
-    last_logged: Option<Instant>,
-    since: u64,
-}
-
-impl AcceptErrors {
-    async fn wait(&mut self, err: &std::io::Error) {
-        self.since += 1;
-        if self
-            .last_logged
-            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
-        {
-            tracing::warn!(error = %err, failures = self.since, "accepting a connection failed; retrying");
-            self.last_logged = Some(Instant::now());
-            self.since = 0;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn handle(

@@ -1,6 +1,7 @@
 //! Hostile bodies: YAML nested deeper than the JSON parser's limit is refused before the YAML
 //! parser runs (a 200 KB body of `[` once cost 25 s of CPU), on create and on server-side
-//! apply, while ordinary YAML still decodes; JSON patches whose copies would add more than
+//! apply, and so is YAML whose aliases expand past go-yaml's ratio (14 KB expanding to 4
+//! million values), while ordinary YAML, anchors and all, still decodes; JSON patches whose copies would add more than
 //! 3 MiB, or with more than 10,000 operations, are refused before they are applied.
 
 mod support;
@@ -24,7 +25,9 @@ async fn deeply_nested_yaml_is_refused_before_parsing() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     let message = reply.body["message"].as_str().unwrap();
     assert!(
-        message.contains("yaml parse error: recursion limit exceeded at line 1 column 128"),
+        message.contains(
+            "error converting YAML to JSON: yaml: recursion limit exceeded at line 1 column 128"
+        ),
         "{message}"
     );
 
@@ -40,7 +43,9 @@ async fn deeply_nested_yaml_is_refused_before_parsing() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     let message = reply.body["message"].as_str().unwrap();
     assert!(
-        message.starts_with("error decoding YAML: recursion limit exceeded"),
+        message.starts_with(
+            "error decoding YAML: error converting YAML to JSON: error converting YAML to JSON: yaml: recursion limit exceeded"
+        ),
         "{message}"
     );
 
@@ -73,6 +78,116 @@ async fn ordinary_yaml_still_decodes() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+/// A ConfigMap whose unknown field `b` holds `aliases` aliases of a 2,000-item list: 14 KB of
+/// YAML that expands to 4 million values when `aliases` is 2,000.
+fn alias_bomb(aliases: usize) -> Vec<u8> {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\na: &a [{}]\nb: [{}]\n",
+        vec!["x"; 2000].join(", "),
+        vec!["*a"; aliases].join(", ")
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn yaml_that_aliases_too_much_is_refused_at_once() {
+    let server = TestServer::start().await;
+    let started = std::time::Instant::now();
+    let reply = server
+        .request(
+            Method::POST,
+            CONFIGMAPS,
+            "application/yaml",
+            alias_bomb(2000),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let message = reply.body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the object provided is unrecognized (must be of type ConfigMap): error converting YAML to JSON: yaml: document contains excessive aliasing ("
+        ),
+        "{message}"
+    );
+
+    let apply = format!("{CONFIGMAPS}/bomb?fieldManager=test");
+    let reply = server
+        .request(
+            Method::PATCH,
+            &apply,
+            "application/apply-patch+yaml",
+            alias_bomb(2000),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let message = reply.body["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "error decoding YAML: error converting YAML to JSON: error converting YAML to JSON: yaml: document contains excessive aliasing"
+    );
+
+    let delete = format!("{CONFIGMAPS}/bomb");
+    let reply = server
+        .request(
+            Method::DELETE,
+            &delete,
+            "application/yaml",
+            alias_bomb(2000),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.get(&delete).await.status, 404);
+
+    // 104 aliases stay under go-yaml's ratio (the 105th passes 0.99): the body decodes and the
+    // ConfigMap is created, `a` and `b` dropped as unknown fields.
+    let reply = server
+        .request(
+            Method::POST,
+            CONFIGMAPS,
+            "application/yaml",
+            alias_bomb(104),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn yaml_reusing_an_anchor_a_few_times_still_decodes() {
+    let server = TestServer::start().await;
+    let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: &l {app: web, tier: front}\n  annotations: *l\nspec:\n  selector: {matchLabels: *l}\n  template:\n    metadata: {labels: *l, annotations: *l}\n    spec:\n      nodeSelector: *l\n      containers: [{name: web, image: nginx}]\n";
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let reply = server
+        .request(Method::POST, deployments, "application/yaml", yaml.into())
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let labels = json!({"app": "web", "tier": "front"});
+    assert_eq!(reply.body["metadata"]["annotations"], labels);
+    assert_eq!(reply.body["spec"]["selector"]["matchLabels"], labels);
+    assert_eq!(
+        reply.body["spec"]["template"]["spec"]["nodeSelector"],
+        labels
+    );
+
+    let reply = server
+        .request(
+            Method::PATCH,
+            &format!("{deployments}/web?fieldManager=test&force=true"),
+            "application/apply-patch+yaml",
+            yaml.into(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body["spec"]["template"]["metadata"]["annotations"],
+        labels
+    );
 }
 
 async fn json_patch(server: &TestServer, path: &str, operations: Vec<Value>) -> support::Reply {

@@ -18,6 +18,7 @@ use axum::routing::get;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::connection::{self, Timeouts};
 use crate::logs::{self, LogError, LogOptions};
 use crate::runtime::{ContainerState, Runtime};
 
@@ -44,7 +45,17 @@ pub fn router(pods: PodDirectory, runtime: Arc<dyn Runtime>) -> Router {
         .with_state(LogState { pods, runtime })
 }
 
-/// Serves `router` on `listener` until `shutdown`.
+/// Upstream's timeouts: a request's headers within 32 s of their first byte, a connection
+/// with no request in flight closed after 90 s idle.
+const TIMEOUTS: Timeouts = Timeouts {
+    header_read: Duration::from_secs(32),
+    idle: Duration::from_secs(90),
+};
+
+/// How long followed logs may go on after shutdown begins before their connections close.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `shutdown`, under upstream's connection timeouts.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     pods: PodDirectory,
@@ -52,12 +63,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let app = router(pods, runtime);
-    if let Err(err) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::warn!(error = %err, "the kubelet's log server stopped");
-    }
+    connection::serve(listener, app, TIMEOUTS, SHUTDOWN_TIMEOUT, shutdown).await;
 }
 
 fn error(err: LogError) -> Response {
@@ -185,5 +191,107 @@ impl Follower {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::runtime::hollow::Hollow;
+
+    const SHORT: Timeouts = Timeouts {
+        header_read: Duration::from_secs(1),
+        idle: Duration::from_secs(3),
+    };
+
+    /// The log server's routes served on a free port under `SHORT` timeouts; the port.
+    async fn start() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = router(PodDirectory::default(), Arc::new(Hollow::new(0)));
+        let serving = connection::serve(
+            listener,
+            app,
+            SHORT,
+            SHUTDOWN_TIMEOUT,
+            std::future::pending(),
+        );
+        tokio::spawn(serving);
+        port
+    }
+
+    /// Whether the server has closed the connection (or answered: the test fails then).
+    async fn closed(stream: &mut TcpStream) -> bool {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(Duration::ZERO, stream.read(&mut byte)).await {
+            Ok(Ok(0) | Err(_)) => true,
+            Ok(Ok(_)) => panic!("the server answered"),
+            Err(_) => false,
+        }
+    }
+
+    #[test]
+    fn the_connection_module_is_the_api_servers_copy() {
+        // Their module docs differ; the code may not.
+        let code = |text: &str| -> Vec<String> {
+            let lines = text.lines().filter(|line| !line.starts_with("//!"));
+            lines.map(str::to_owned).collect()
+        };
+        assert!(
+            code(include_str!("connection.rs"))
+                == code(include_str!("../../apiserver/src/connection.rs")),
+            "crates/kubelet/src/connection.rs differs from the API server's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trickled_header_is_cut_off_and_an_idle_connection_closed() {
+        let port = start().await;
+        let mut slow = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let started = Instant::now();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut cut = None;
+        for i in 0..50 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let line = format!("X-Slow-{i}: 1\r\n");
+            if slow.write_all(line.as_bytes()).await.is_err() || closed(&mut slow).await {
+                cut = Some(started.elapsed());
+                break;
+            }
+        }
+        let cut = cut.expect("the server kept reading headers for 10 s");
+        assert!(cut < SHORT.header_read * 2, "{cut:?}");
+
+        // A kept-alive connection outlives the header-read timeout, not the idle one.
+        let mut idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !answer.ends_with(b"\r\n\r\nok") {
+            let n = idle.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        let answered = Instant::now();
+        tokio::time::sleep(SHORT.header_read * 2).await;
+        assert!(!closed(&mut idle).await, "closed within the idle timeout");
+        let n = tokio::time::timeout(SHORT.idle * 3, idle.read(&mut buffer))
+            .await
+            .expect("the idle connection stays open");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+        let idled = answered.elapsed();
+        assert!(
+            idled >= SHORT.idle - Duration::from_millis(100),
+            "{idled:?}"
+        );
     }
 }

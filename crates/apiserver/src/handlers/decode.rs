@@ -120,10 +120,9 @@ fn parse(call: &Call<'_>, info: &ResourceInfo) -> Result<Value, ApiError> {
             let why = format!("couldn't get version/kind; json parse error: {e}");
             unrecognized(info, &why, &call.body)
         }),
-        "application/yaml" => from_yaml(&call.body).map_err(|e| {
-            let why = format!("couldn't get version/kind; yaml parse error: {e}");
-            unrecognized(info, &why, &call.body)
-        }),
+        "application/yaml" => {
+            from_yaml(&call.body).map_err(|why| unrecognized(info, &why, &call.body))
+        }
         "application/vnd.kubernetes.protobuf" => {
             ferrokube_api::protobuf::decode_envelope(&call.body)
                 .map_err(|e| ApiError::bad_request(e.to_string()))
@@ -132,13 +131,22 @@ fn parse(call: &Call<'_>, info: &ResourceInfo) -> Result<Value, ApiError> {
     }
 }
 
-/// A YAML body parsed, after a scan that refuses nesting deeper than the JSON parser's
-/// limit before the parser spends quadratic time on it.
+/// A YAML body parsed, its errors worded as sigs.k8s.io/yaml's `YAMLToJSON` words them
+/// (`error converting YAML to JSON: yaml: …`). Two scans refuse first, before the parser spends
+/// its time: nesting deeper than the JSON parser's limit (the parser is quadratic in it), and
+/// aliases expanding past go-yaml's ratio (`document contains excessive aliasing`).
 pub fn from_yaml<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    if let Some(error) = ferrokube_api::yaml_depth::nesting_error(body) {
-        return Err(error);
+    let refused = ferrokube_api::yaml_depth::nesting_error(body)
+        .or_else(|| ferrokube_api::yaml_aliases::aliasing_error(body).map(str::to_owned));
+    if let Some(why) = refused {
+        return Err(yaml_to_json_error(&why));
     }
-    serde_yaml_ng::from_slice(body).map_err(|e| e.to_string())
+    serde_yaml_ng::from_slice(body).map_err(|e| yaml_to_json_error(&e.to_string()))
+}
+
+/// A YAML error as `YAMLToJSON` returns it: go-yaml's `yaml: ` prefix, wrapped.
+fn yaml_to_json_error(why: &str) -> String {
+    format!("error converting YAML to JSON: yaml: {why}")
 }
 
 /// Rejects a body whose apiVersion or kind names another type.

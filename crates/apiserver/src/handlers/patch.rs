@@ -143,8 +143,12 @@ async fn apply(call: &Call<'_>, target: PatchTarget, dry_run: bool) -> Result<Re
             "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
         ));
     };
-    let applied: Value = super::decode::from_yaml(&call.body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    // sigs.k8s.io/yaml's Unmarshal wraps YAMLToJSON's error once more.
+    let applied: Value = super::decode::from_yaml(&call.body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "error decoding YAML: error converting YAML to JSON: {e}"
+        ))
+    })?;
     check_apply_type(call.info, &applied)?;
     let applied = decode_value(call, call.info, applied)?;
     check_name(call, &applied.object)?;
