@@ -3,7 +3,6 @@
 
 mod admission;
 mod bootstrap;
-mod connection;
 mod discovery;
 mod handlers;
 mod health;
@@ -125,7 +124,7 @@ impl ApiServer {
     }
 
     /// Serves on `listener` until `shutdown` resolves: HTTP/1.1 and cleartext HTTP/2, with
-    /// upstream's header-read and idle timeouts (see `connection`); an accept that fails (too
+    /// upstream's header-read and idle timeouts (see `ferrokube_serve`); an accept that fails (too
     /// many open files) is logged and retried, never the end of serving. On shutdown, watches
     /// end, requests in flight get `shutdown_timeout` to finish, then the connections still
     /// open are closed.
@@ -135,7 +134,7 @@ impl ApiServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let options = &self.inner.options;
-        let timeouts = connection::Timeouts {
+        let timeouts = ferrokube_serve::Timeouts {
             header_read: options.header_read_timeout,
             idle: options.idle_timeout,
         };
@@ -145,7 +144,7 @@ impl ApiServer {
             inner.stopping.send_replace(true);
         };
         let router = self.router();
-        connection::serve(
+        ferrokube_serve::serve(
             listener,
             router,
             timeouts,

@@ -3,7 +3,6 @@
 //! runtime simulates containers for scale tests (`ferrokube server --hollow-nodes N`); the CRI
 //! runtime (containerd) is the next step.
 
-mod connection;
 pub mod containerd;
 pub mod log_server;
 pub mod logs;

@@ -18,9 +18,9 @@ use axum::routing::get;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::connection::{self, Timeouts};
 use crate::logs::{self, LogError, LogOptions};
 use crate::runtime::{ContainerState, Runtime};
+use ferrokube_serve::{self as connection, Timeouts};
 
 /// How often a followed log file is read again.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -233,20 +233,6 @@ mod tests {
             Ok(Ok(_)) => panic!("the server answered"),
             Err(_) => false,
         }
-    }
-
-    #[test]
-    fn the_connection_module_is_the_api_servers_copy() {
-        // Their module docs differ; the code may not.
-        let code = |text: &str| -> Vec<String> {
-            let lines = text.lines().filter(|line| !line.starts_with("//!"));
-            lines.map(str::to_owned).collect()
-        };
-        assert!(
-            code(include_str!("connection.rs"))
-                == code(include_str!("../../apiserver/src/connection.rs")),
-            "crates/kubelet/src/connection.rs differs from the API server's"
-        );
     }
 
     #[tokio::test]

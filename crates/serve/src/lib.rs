@@ -13,9 +13,7 @@
 //! [`Tracked`] sees requests start and their answers end, and [`drive`] runs hyper's connection
 //! against the deadline the phase gives. [`serve`] accepts and spawns them.
 //!
-//! A copy of the API server's crates/apiserver/src/connection.rs, kept identical but for this
-//! paragraph: the kubelet may not depend on the API server, and no shared crate fits a server
-//! loop. A change to one is a change to both.
+//! Both servers of ferrokube use it: the API server and the kubelet's log server.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
