@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Proves the README's run command on a fresh machine. It makes a minimal Debian bookworm root
-# (debootstrap, variant minbase), lends it only the Rust toolchain (read-only) and the crates
-# this host has downloaded, copies HEAD into it (git archive), and there runs
-# `hack/run.sh --disable-agent` (setup, build, `ferrokube server`) until the server's /readyz
-# answers ok; then it stops the server and, whatever happened, ends what still runs in the
-# root, unmounts everything and removes the root. A package missing from hack/setup.sh fails
-# the run, and the end of its output (the build's error) is printed.
-# Needs root; downloads about 100 MB of Debian packages. Usage: hack/fresh-check.sh
+# (debootstrap, variant minbase), lends it only the Rust toolchain (read-only), the crates this
+# host has downloaded and the certificate authorities this host adds to Debian's, copies HEAD
+# into it (git archive), and there runs `hack/run.sh --disable-agent` (setup, build, `ferrokube
+# server`) until the server's /readyz answers ok. Then it stops the server. Whatever happens, it ends what still runs in
+# the root, unmounts everything and removes the root. A package missing from hack/setup.sh
+# fails the run, and the end of the run's output (the build's error) is printed.
+# Needs root and the Debian mirror (the base system and hack/setup.sh's packages are downloaded
+# on every run). Usage: hack/fresh-check.sh
 # Environment: FRESH_CHECK_MIRROR (default http://deb.debian.org/debian), FRESH_CHECK_TIMEOUT
 # (seconds the run may take until /readyz answers, default 3600), FRESH_CHECK_KEEP=1 (keep the
 # unmounted root for a look afterwards).
@@ -91,6 +92,26 @@ mount_host_parts() {
     mount_in_root /root/.cargo/registry/cache -t overlay overlay \
       -o "lowerdir=$cache,upperdir=$work/crates/upper,workdir=$work/crates/work"
   fi
+}
+
+# The certificate authorities this host trusts beyond those Debian's ca-certificates ships (a
+# proxy's, say, without which this machine reaches no HTTPS site), put where that package's
+# update-ca-certificates takes them in: they count only once hack/setup.sh has installed
+# ca-certificates, so a setup.sh that lacks it still fails.
+lend_extra_authorities() {
+  local bundle=/etc/ssl/certs/ca-certificates.crt dest=$root/usr/local/share/ca-certificates
+  [ -f "$bundle" ] || return 0
+  mkdir -p "$dest"
+  find /usr/share/ca-certificates -name '*.crt' -exec cat {} + 2>/dev/null |
+    awk -v out="$dest/host-" '
+      /-----BEGIN CERTIFICATE-----/ { block = "" }
+      { block = block $0 "\n" }
+      /-----END CERTIFICATE-----/ {
+        if (FILENAME == "-") known[block] = 1
+        else if (!(block in known)) { file = out (++lent) ".crt"; printf "%s", block > file; close(file) }
+      }
+      END { printf "hack/fresh-check.sh: lent %d certificate authorities this host adds to Debian'"'"'s\n", lent }
+    ' - "$bundle"
 }
 
 # A clean copy of the repository at HEAD, as a fresh clone has it.
@@ -190,7 +211,6 @@ report_timings() {
     /Finished `release` profile/ { done = at($0) }
     END { printf "hack/fresh-check.sh: setup and registry %d s, release build %d s\n", build, done - build }
   ' "$run_log"
-  log "release binary: $(stat -c %s "$root$target/release/ferrokube") bytes"
 }
 
 # Ends, by pid, every process still running in the root (the image registry that
@@ -252,6 +272,7 @@ main() {
   trap 'exit 143' TERM
   make_root
   mount_host_parts
+  lend_extra_authorities
   copy_repository
   port=$(free_port)
   start_run
