@@ -3,7 +3,8 @@
 # (debootstrap, variant minbase), lends it only the Rust toolchain (read-only), the crates this
 # host has downloaded and the certificate authorities this host adds to Debian's, copies HEAD
 # into it (git archive), and there runs `hack/run.sh --disable-agent` (setup, build, `ferrokube
-# server`) until the server's /readyz answers ok. Then it stops the server. Whatever happens, it ends what still runs in
+# server`) until the server's /readyz answers ok. Then it stops the server and checks the
+# release binary it built (hack/check-binary.sh). Whatever happens, it ends what still runs in
 # the root, unmounts everything and removes the root. A package missing from hack/setup.sh
 # fails the run, and the end of the run's output (the build's error) is printed.
 # Needs root and the Debian mirror (the base system and hack/setup.sh's packages are downloaded
@@ -213,6 +214,12 @@ report_timings() {
   ' "$run_log"
 }
 
+# Checks, in the root, the release binary the run built: its size and what a panic prints.
+check_binary() {
+  chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
+    "$src/hack/check-binary.sh" "$target/release/ferrokube"
+}
+
 # Ends, by pid, every process still running in the root (the image registry that
 # hack/run.sh leaves running, a server that did not stop): SIGTERM, then SIGKILL after 5 s.
 end_root_processes() {
@@ -279,6 +286,7 @@ main() {
   wait_ready
   stop_server
   report_timings
+  check_binary
   log "passed in $((SECONDS - started)) s"
 }
 
