@@ -8,4 +8,4 @@ hack/setup.sh
 # (it keeps running; `hack/registry.sh stop` stops it).
 hack/registry.sh start
 cargo build --release -p ferrokube
-exec target/release/ferrokube server "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/ferrokube" server "$@"

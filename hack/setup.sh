@@ -4,11 +4,12 @@
 # client's build fails on google/protobuf/descriptor.proto), etcd (the tests and benchmarks
 # start their own etcd), and the container stack: containerd, runc and the CNI plugins (ferrokube starts its own containerd),
 # with docker-registry, skopeo, umoci, busybox-static and nginx to build the test images
-# (hack/images.sh, run by hack/registry.sh start).
+# (hack/images.sh, run by hack/registry.sh start). ca-certificates lets cargo reach crates.io
+# over HTTPS: a minimal Debian (debootstrap's minbase, hack/fresh-check.sh) has no CA roots.
 # Safe to run again: it installs only what is missing, and starts no service.
 set -euo pipefail
 
-packages=(protobuf-compiler libprotobuf-dev etcd-server pkg-config build-essential curl
+packages=(protobuf-compiler libprotobuf-dev etcd-server pkg-config build-essential curl ca-certificates
   containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static nginx)
 
 missing=()

@@ -37,6 +37,11 @@ enum Command {
     Scheduler(scheduler::SchedulerConfig),
     /// Runs the node agent (kubelet and containerd) against an API server.
     Agent(agent::AgentConfig),
+    /// Panics on purpose, so that `hack/check-binary.sh` can see what a panic of the shipped
+    /// binary prints (its location, and with `RUST_BACKTRACE=1` a backtrace with file and
+    /// line). Hidden from `--help`.
+    #[command(hide = true)]
+    Panic,
 }
 
 #[tokio::main]
@@ -59,7 +64,15 @@ async fn main() -> anyhow::Result<()> {
         Command::ControllerManager(config) => controller_manager::run(config, shutdown).await,
         Command::Scheduler(config) => scheduler::run(config, shutdown).await,
         Command::Agent(config) => agent::run_alone(config, shutdown).await,
+        Command::Panic => panic_on_purpose(),
     }
+}
+
+/// The panic of `ferrokube panic`: a frame of its own (never inlined), so that a backtrace
+/// shows a function of this crate with its file and line.
+#[inline(never)]
+fn panic_on_purpose() -> ! {
+    panic!("panicking on purpose (`ferrokube panic`)");
 }
 
 /// Raises the soft limit of open files to the hard limit, as Go's runtime does for upstream's
