@@ -558,6 +558,8 @@ fn scaling_paused_and_resumed() {
     let mut paused = deployment(5, "v2", 1, 0);
     paused.spec.as_mut().unwrap().paused = Some(true);
     let single = sized_for(sized(rs("web-old", "v1", 1, 100), 3, 3, 3), 3, 4);
+    let mut paused_unscaled = deployment(3, "v2", 1, 0);
+    paused_unscaled.spec.as_mut().unwrap().paused = Some(true);
     let stuck = sized_for(sized(rs("web-new", "v2", 2, 200), 2, 2, 0), 2, 3);
     let resumed = observed(
         deployment(2, "v2", 1, 0),
@@ -592,9 +594,18 @@ fn scaling_paused_and_resumed() {
         Case {
             what: "paused: resized, the new template not rolled out, marked paused",
             d: paused,
-            rss: vec![single],
+            rss: vec![single.clone()],
             expected: Summary {
                 scales: scales(&[("web-old", 3, 5)]),
+                progressing: condition("Unknown", PAUSED, "Deployment is paused"),
+                ..Default::default()
+            },
+        },
+        Case {
+            what: "paused with a new template: no new ReplicaSet",
+            d: paused_unscaled,
+            rss: vec![single.clone()],
+            expected: Summary {
                 progressing: condition("Unknown", PAUSED, "Deployment is paused"),
                 ..Default::default()
             },
