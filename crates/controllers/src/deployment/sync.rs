@@ -164,8 +164,10 @@ fn fraction(pass: &Pass, i: usize) -> i32 {
         return -spec_replicas(rs);
     }
     let max = replicas(d) + max_surge(d);
-    // Without the annotation, upstream falls back to the Deployment's pods.
+    // Without the annotation (or with 0), upstream falls back to the Deployment's pods; with
+    // none of those either, the ReplicaSet keeps its size.
     let before = max_replicas(rs)
+        .filter(|v| *v > 0)
         .or_else(|| d.status.as_ref().and_then(|s| s.replicas))
         .filter(|v| *v > 0)
         .unwrap_or(max);
