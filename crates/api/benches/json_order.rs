@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use ferrokube_api::json_order::{list, to_vec_ordered};
-use ferrokube_store::testing::{percentile, write_benchmark_section};
+use ferrokube_testing::{percentile, write_benchmark_section};
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 31;

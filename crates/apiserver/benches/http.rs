@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrokube_apiserver::{ApiServer, ApiServerOptions};
-use ferrokube_store::testing::{EtcdServer, percentile, write_benchmark_section};
 use ferrokube_store::{SqliteStore, SqliteStoreOptions, Store};
+use ferrokube_testing::{EtcdServer, percentile, write_benchmark_section};
 use http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};

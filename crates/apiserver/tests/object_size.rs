@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use ferrokube_store::Store;
-use ferrokube_store::testing::EtcdServer;
+use ferrokube_testing::EtcdServer;
 use serde_json::{Value, json};
 use support::TestServer;
 

@@ -8,8 +8,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrokube_store::testing::EtcdServer;
 use ferrokube_store::{EtcdStore, EtcdStoreOptions, Store};
+use ferrokube_testing::EtcdServer;
 use serde_json::{Value, json};
 use support::{TestServer, WatchReader};
 

@@ -1,8 +1,9 @@
 //! What every component that is an API client shares: clients with client-go's request rate
-//! limits, caches whose readiness many tasks can await, an Event recorder, and merge patches
-//! that clear what a writer no longer sets.
+//! limits, caches whose readiness many tasks can await, an Event recorder, merge patches that
+//! clear what a writer no longer sets, and the injected wall clock.
 
 pub mod cache;
+pub mod clock;
 pub mod events;
 pub mod merge_patch;
 pub mod quantity;

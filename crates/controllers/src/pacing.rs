@@ -5,12 +5,15 @@
 //!
 //! Example, share 1/10: a sync that scans 10,000 pods in 8 ms is followed by a pause of 72 ms,
 //! so a stream of pod changes triggers ~12 syncs a second instead of one after another; a
-//! sync of 3 pods (30 µs) waits 270 µs, which no one notices.
+//! sync of 3 pods (30 µs) waits 270 µs, which no one notices. Times are tokio's clock: under
+//! `tokio::time::pause()` a pass takes no time and is never paced.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// The pause after a pass that took `pass`, so that passes take at most 1/`share_inverse` of a
 /// core, and never shorter than `floor`.
@@ -28,7 +31,7 @@ pub fn pause_after(pass: Duration, share_inverse: u32, floor: Duration) -> Durat
 /// work: the pass's duration minus `awaited` is what its pause is made from, so a pass that
 /// deletes 1,000 objects one call at a time is not followed by a pause of minutes.
 pub async fn timed<T>(awaited: &mut Duration, call: impl Future<Output = T>) -> T {
-    let began = tokio::time::Instant::now();
+    let began = Instant::now();
     let out = call.await;
     *awaited += began.elapsed();
     out

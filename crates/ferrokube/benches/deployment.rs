@@ -11,12 +11,13 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use ferrokube_testing::fake_kubelet;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use support::{Backend, Server, fake_kubelet, ok};
+use support::{Backend, Server, ok};
 use tokio::sync::oneshot;
 
 const REPLICAS: usize = 1000;
@@ -143,6 +144,6 @@ async fn main() {
                 only 25 tokens, the spam filter's burst per object. Without it, the API server \
                 and SQLite do.\n\n";
     print!("{section}");
-    let path = ferrokube_store::testing::write_benchmark_section("controllers-bench", &section);
+    let path = ferrokube_testing::write_benchmark_section("controllers-bench", &section);
     println!("written to {}", path.display());
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ferrokube_store::testing::{percentile, write_benchmark_section};
+use ferrokube_testing::{percentile, write_benchmark_section};
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use jiff::Timestamp;

@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferrokube_testing::fake_kubelet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use support::observe::{Observed, observe_pods};
-use support::{
-    Backend, SEED, Server, fails, fake_kubelet, ok, pods_jsonpath, rollout_succeeds, wait_for,
-};
+use support::{Backend, SEED, Server, fails, ok, pods_jsonpath, rollout_succeeds, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_deployment_runs_through_the_chain() {

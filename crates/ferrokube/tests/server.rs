@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ferrokube_store::testing::EtcdServer;
 use ferrokube_store::{RangeOptions, SqliteStore, Store};
+use ferrokube_testing::EtcdServer;
 
 /// Starts the server and waits for its "datastore ready" log line, which it returns.
 fn start_server(args: &[&str]) -> (Child, String) {

@@ -14,7 +14,6 @@ pub mod schedule;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ferrokube_client::cache::trimmed;
 use ferrokube_client::events::{Kind, Recorder};
@@ -25,6 +24,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use cache::Cache;
 use framework::PodInfo;
@@ -393,7 +393,7 @@ pub async fn run(
         let due = scheduler.queue.next_due();
         let sleep = async move {
             match due {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
+                Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };

@@ -1,10 +1,13 @@
 //! The scheduling queue: pods wait in `active` (highest priority first, then oldest), in
 //! backoff after a failed attempt (1 s, doubling to 10 s), or as unschedulable until a cluster
-//! change could make them fit (or 5 minutes pass), as upstream's PriorityQueue.
+//! change could make them fit (or 5 minutes pass), as upstream's PriorityQueue. Its times are
+//! tokio's clock, so that tests under `tokio::time::pause()` move them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrokube_store::testing::{EtcdServer, percentile, write_benchmark_section};
 use ferrokube_store::{RangeOptions, SqliteStore, SqliteStoreOptions, Store};
+use ferrokube_testing::{EtcdServer, percentile, write_benchmark_section};
 
 const PUT_PHASE: Duration = Duration::from_secs(4);
 const RANGE_PHASE: Duration = Duration::from_secs(3);

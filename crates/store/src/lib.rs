@@ -12,8 +12,6 @@ mod log;
 mod memory;
 mod route;
 mod sqlite;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod types;
 mod watch;
 

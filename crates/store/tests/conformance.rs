@@ -7,8 +7,8 @@ mod conformance {
 use std::any::Any;
 use std::sync::Arc;
 
-use ferrokube_store::testing::EtcdServer;
 use ferrokube_store::{MemoryStore, SqliteStore, SqliteStoreOptions, Store};
+use ferrokube_testing::EtcdServer;
 
 /// A store under test and whatever must live as long as it (a temp dir, an etcd process).
 pub struct Subject {

@@ -3,10 +3,13 @@
 //!
 //! Example: after creating `web-abcde`, the next reconcile (before the watch delivers the
 //! pod) counts one pending creation; once the cache holds `web-abcde`, it counts none.
+//! Times are tokio's clock, so that tests under `tokio::time::pause()` can let one expire.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// How long an expectation is trusted before the cache is believed instead.
 pub const TTL: Duration = Duration::from_secs(60);

@@ -7,22 +7,24 @@ pub mod plan;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
 use crate::pacing::{Pacer, timed};
 use crate::retry::Retries;
 use expectations::Expectations;
 use ferrokube_client::cache::{Cache, cache};
+use ferrokube_client::clock::{self, SharedClock};
 use ferrokube_client::events::{Kind, Recorder};
 use ferrokube_client::merge_patch;
 use plan::{Decision, decide, deletion_order, is_active, pod_from_template, slow_start_batches};
@@ -43,6 +45,10 @@ pub enum Error {
     /// The pod cache never became ready.
     #[error("pod cache not ready: {0}")]
     CacheNotReady(String),
+    /// Creating pods failed (the status and a FailedCreate Event say so); the reconcile is
+    /// retried with backoff, as upstream requeues it rate-limited.
+    #[error("creating pods failed: {0}")]
+    CreatePods(String),
 }
 
 struct Context {
@@ -55,11 +61,22 @@ struct Context {
     /// changes (each change triggers a reconcile; each reconcile scans every pod).
     pacer: Pacer,
     recorder: Recorder,
+    /// The wall clock that availability (minReadySeconds) and condition times are read from.
+    clock: SharedClock,
 }
 
 /// Runs the ReplicaSet controller until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    run_with_clock(client, clock::system(), shutdown).await;
+}
+
+/// [`run`], reading the wall clock from `clock` (a test's clock on paused time).
+pub async fn run_with_clock(
+    client: kube::Client,
+    clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     // One watch of all pods feeds the cache the reconciler reads (all pods, for adoption) and
@@ -73,6 +90,7 @@ pub async fn run(
         expectations: Expectations::default(),
         pacer: Pacer::new(SCAN_SHARE_INVERSE),
         recorder: Recorder::new(client.clone(), "replicaset-controller"),
+        clock,
     });
     let controller = Controller::new(
         Api::<ReplicaSet>::all(client.clone()),
@@ -169,7 +187,7 @@ async fn sync(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let (pending_creates, pending_deletes) =
         ctx.expectations
             .pending(&key, &active_names, Instant::now());
-    let status = plan::status(&rs, &active, jiff::Timestamp::now());
+    let status = plan::status(&rs, &active, ctx.clock.now());
     let scan_ended = Instant::now();
     let scan = (scan_ended - scan_began).saturating_sub(awaited);
     ctx.pacer.record(&key, scan_ended, scan);
@@ -181,7 +199,10 @@ async fn sync(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
         Decision::Delete(n) => delete_pods(&ctx, &rs, &pods_api, &key, &active, n).await?,
         Decision::Nothing => {}
     }
-    update_status(&ctx, &rs, status, failure).await?;
+    update_status(&ctx, &rs, status, failure.clone()).await?;
+    if let Some(message) = failure {
+        return Err(Error::CreatePods(message));
+    }
     let (creates, deletes) = ctx
         .expectations
         .pending(&key, &active_names, Instant::now());
@@ -191,7 +212,7 @@ async fn sync(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
         .as_ref()
         .and_then(|s| s.min_ready_seconds)
         .unwrap_or(0);
-    let now = jiff::Timestamp::now();
+    let now = ctx.clock.now();
     let maturing = min_ready > 0
         && active
             .iter()
@@ -293,7 +314,16 @@ async fn delete_pods(
     ranked.sort_by(|a, b| deletion_order(a, b));
     for pod in ranked.into_iter().take(n) {
         let name = pod.name_any();
-        match pods_api.delete(&name, &DeleteParams::default()).await {
+        // Only the pod as ranked: one that changed since (became ready, say) fails with 409,
+        // and the retry ranks the pods again from the fresh cache.
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: pod.uid(),
+                resource_version: pod.resource_version(),
+            }),
+            ..DeleteParams::default()
+        };
+        match pods_api.delete(&name, &params).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(err) => return Err(err.into()),
@@ -313,31 +343,16 @@ async fn delete_pods(
 }
 
 /// Writes `status` (computed from the pods the reconcile saw) with the ReplicaFailure
-/// condition of this reconcile's creations.
+/// condition of this reconcile's creations, if the ReplicaSet is unchanged since it was read:
+/// a newer one fails with 409 and the reconcile is retried on it.
 async fn update_status(
     ctx: &Context,
     rs: &ReplicaSet,
     mut status: k8s_openapi::api::apps::v1::ReplicaSetStatus,
     failure: Option<String>,
 ) -> Result<(), Error> {
-    let mut conditions: Vec<_> = status
-        .conditions
-        .take()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c.type_ != "ReplicaFailure")
-        .collect();
-    if let Some(message) = failure {
-        conditions.push(k8s_openapi::api::apps::v1::ReplicaSetCondition {
-            type_: "ReplicaFailure".into(),
-            status: "True".into(),
-            reason: Some("FailedCreate".into()),
-            message: Some(message),
-            last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::now(),
-            )),
-        });
-    }
+    let conditions = status.conditions.take().unwrap_or_default();
+    let conditions = plan::with_replica_failure(conditions, failure, ctx.clock.now());
     status.conditions = (!conditions.is_empty()).then_some(conditions);
     if rs.status.as_ref() == Some(&status) {
         return Ok(());
@@ -345,7 +360,10 @@ async fn update_status(
     let api: Api<ReplicaSet> =
         Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
     // From the status read to the new one: counts that fell to zero are cleared, not kept.
-    let patch = json!({"status": merge_patch::between_values(rs.status.as_ref(), &status)});
+    let patch = json!({
+        "metadata": {"resourceVersion": rs.resource_version()},
+        "status": merge_patch::between_values(rs.status.as_ref(), &status),
+    });
     match api
         .patch_status(
             &rs.name_any(),

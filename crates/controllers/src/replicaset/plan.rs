@@ -5,12 +5,15 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 /// At most this many pods are created or deleted in one reconcile, as upstream's burst.
 pub const BURST: usize = 500;
+
+/// The condition that says pods could not be created.
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 
 /// What a reconcile does to the pod count.
 #[derive(Debug, PartialEq, Eq)]
@@ -185,11 +188,36 @@ pub fn status(rs: &ReplicaSet, active: &[&Pod], now: Timestamp) -> ReplicaSetSta
     status
 }
 
+/// The conditions with the ReplicaFailure of a reconcile whose creations failed with
+/// `failure`, as upstream's `calculateStatus`: a failure adds the condition unless one is
+/// already there (which keeps its message and `lastTransitionTime`); a reconcile without one
+/// removes it.
+pub fn with_replica_failure(
+    conditions: Vec<ReplicaSetCondition>,
+    failure: Option<String>,
+    now: Timestamp,
+) -> Vec<ReplicaSetCondition> {
+    let failing = conditions.iter().any(|c| c.type_ == REPLICA_FAILURE);
+    let mut conditions: Vec<ReplicaSetCondition> = conditions
+        .into_iter()
+        .filter(|c| failure.is_some() || c.type_ != REPLICA_FAILURE)
+        .collect();
+    if let Some(message) = failure.filter(|_| !failing) {
+        conditions.push(ReplicaSetCondition {
+            type_: REPLICA_FAILURE.into(),
+            status: "True".into(),
+            reason: Some("FailedCreate".into()),
+            message: Some(message),
+            last_transition_time: Some(Time(now)),
+        });
+    }
+    conditions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     #[test]
     fn decide_table() {
@@ -286,5 +314,25 @@ mod tests {
                 "ready-old"
             ]
         );
+    }
+
+    #[test]
+    fn replica_failure_is_added_once_and_removed_on_success() {
+        let at = |s| Timestamp::from_second(s).unwrap();
+        let other = ReplicaSetCondition {
+            type_: "Other".into(),
+            status: "True".into(),
+            ..Default::default()
+        };
+        let failed = with_replica_failure(vec![other.clone()], Some("quota".into()), at(100));
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[1].message.as_deref(), Some("quota"));
+        assert_eq!(failed[1].last_transition_time, Some(Time(at(100))));
+        let again = with_replica_failure(failed.clone(), Some("still quota".into()), at(200));
+        assert_eq!(
+            again, failed,
+            "a failure that goes on keeps the condition as it was"
+        );
+        assert_eq!(with_replica_failure(again, None, at(300)), [other]);
     }
 }

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod fake_kubelet;
 pub mod observe;
 
 use std::io::{BufRead, BufReader};
@@ -12,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ferrokube_store::testing::{EtcdServer, SETUP_HINT};
+use ferrokube_testing::{EtcdServer, SETUP_HINT};
 
 /// The seed command of the chain: `kubectl create deployment nginx-deployment …`.
 pub const SEED: [&str; 6] = [

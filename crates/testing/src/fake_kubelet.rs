@@ -1,14 +1,22 @@
-//! Plays the kubelet until there is one: every new pod becomes Running and Ready, except pods
-//! with an image tagged `:404`, which stay Pending as a broken image would.
+//! Plays the kubelet where there is none: every new pod becomes Running and Ready, except pods
+//! with an image tagged `:404`, which stay Pending as a broken image would. Its timestamps come
+//! from a [`Clock`], so that under paused time a pod is Ready since the test's "now".
 
+use ferrokube_client::clock::{Clock, SharedClock, SystemClock};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
-/// Starts the fake kubelet; abort the handle to stop it.
+/// Starts the fake kubelet on the system clock; abort the handle to stop it.
 pub fn start(client: kube::Client) -> tokio::task::JoinHandle<()> {
+    start_with_clock(client, std::sync::Arc::new(SystemClock))
+}
+
+/// Starts the fake kubelet, stamping its status times from `clock`; abort the handle to stop
+/// it.
+pub fn start_with_clock(client: kube::Client, clock: SharedClock) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let pods: Api<Pod> = Api::all(client.clone());
         let mut stream = std::pin::pin!(
@@ -27,7 +35,7 @@ pub fn start(client: kube::Client) -> tokio::task::JoinHandle<()> {
                 &pod.metadata.namespace.clone().unwrap_or_default(),
             );
             let name = pod.metadata.name.clone().unwrap_or_default();
-            let status = running_status(&pod);
+            let status = running_status(&pod, clock.as_ref());
             // Each pod on its own, as kubelets on many nodes would.
             tokio::spawn(async move {
                 let _ = api
@@ -48,10 +56,8 @@ fn needs_start(pod: &Pod) -> bool {
     !running && !broken && pod.metadata.deletion_timestamp.is_none()
 }
 
-fn running_status(pod: &Pod) -> Value {
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+fn running_status(pod: &Pod, clock: &dyn Clock) -> Value {
+    let now = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let containers: Vec<Value> = pod
         .spec
         .iter()

@@ -1,12 +1,11 @@
-//! Test support: a real etcd server (Debian package `etcd-server`) on free loopback ports with
+//! A real etcd server (Debian package `etcd-server`) on free loopback ports with
 //! a temporary data directory, stopped when dropped.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{EtcdStore, EtcdStoreOptions, StoreError};
+use ferrokube_store::{EtcdStore, EtcdStoreOptions, Store, StoreError};
 
 /// The command that installs what the tests need.
 pub const SETUP_HINT: &str =
@@ -93,7 +92,7 @@ impl EtcdServer {
         while Instant::now() < deadline {
             let options = EtcdStoreOptions::new(vec![self.endpoint.clone()]);
             match EtcdStore::connect(options).await {
-                Ok(store) => match crate::Store::current_revision(&store).await {
+                Ok(store) => match store.current_revision().await {
                     Ok(_) => return,
                     Err(err) => last = Some(err),
                 },
@@ -121,40 +120,4 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind a loopback port")
-}
-
-/// The `p` quantile (0.0–1.0) of sorted durations.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
-/// Replaces the section `name` of the workspace's `docs/BENCHMARKS.md` (between
-/// `<!-- name:begin -->` and `<!-- name:end -->`), keeping every other section.
-pub fn write_benchmark_section(name: &str, section: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root
-        .canonicalize()
-        .unwrap_or(root)
-        .join("docs/BENCHMARKS.md");
-    let (begin, end) = (
-        format!("<!-- {name}:begin -->"),
-        format!("<!-- {name}:end -->"),
-    );
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let block = format!("{begin}\n{section}{end}\n");
-    let updated = match (existing.find(&begin), existing.find(&end)) {
-        (Some(b), Some(e)) => format!(
-            "{}{block}{}",
-            &existing[..b],
-            existing[e + end.len()..].trim_start_matches('\n')
-        ),
-        _ => format!("{}\n\n{block}", existing.trim_end()),
-    };
-    std::fs::create_dir_all(path.parent().expect("docs has a parent")).expect("create docs/");
-    std::fs::write(&path, updated).expect("write docs/BENCHMARKS.md");
-    path
 }
