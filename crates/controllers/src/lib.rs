@@ -1,7 +1,6 @@
 //! The controller manager: level-triggered controllers that talk to the API server only
 //! through its HTTP API, as `kube` clients. Each can be killed and restarted at any moment.
 
-pub mod clock;
 pub mod deployment;
 pub mod garbagecollector;
 pub mod namespace;

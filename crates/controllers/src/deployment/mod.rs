@@ -28,10 +28,10 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 
-use crate::clock::{Clock, SystemClock};
 use crate::ownership::{adopt, controller_uid, owners_of, selector_matches};
 use crate::retry::Retries;
 use ferrokube_client::cache::{Cache, cache};
+use ferrokube_client::clock::{self, SharedClock};
 use ferrokube_client::events::Recorder;
 
 /// Why a reconcile failed; it is retried.
@@ -55,7 +55,7 @@ struct Context {
     retries: Retries,
     replicasets: Cache<ReplicaSet>,
     recorder: Recorder,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
 }
 
 /// Runs the Deployment controller until `shutdown` resolves.
@@ -63,13 +63,13 @@ pub async fn run(
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    run_with_clock(client, Arc::new(SystemClock), shutdown).await;
+    run_with_clock(client, clock::system(), shutdown).await;
 }
 
-/// Runs the Deployment controller with its time from `clock` until `shutdown` resolves.
+/// [`run`], reading the wall clock from `clock` (a test's clock on paused time).
 pub async fn run_with_clock(
     client: kube::Client,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (replicasets, rs_events) = cache(Api::<ReplicaSet>::all(client.clone()));
