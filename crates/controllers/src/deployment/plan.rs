@@ -1,481 +1,263 @@
-//! The Deployment controller's decisions as pure functions: the pod-template hash, template
-//! equality that ignores it, what a ReplicaSet holding the new one's name is to us,
-//! maxSurge/maxUnavailable arithmetic, and how far to scale the new and the old ReplicaSets in
-//! one step of a rolling update.
+//! One pass of the Deployment controller as a pure function: from a Deployment, the
+//! ReplicaSets it owns and the time, the writes to make (`plan`), each tied to the
+//! resourceVersion it was planned from. Upstream's `syncDeployment` chooses the path (deleted,
+//! paused, rollback, scaled, Recreate or RollingUpdate); the strategy modules plan on a `Pass`,
+//! working copies of the ReplicaSets that every step sees as the steps before left them.
+//!
+//! Example: 3 replicas, maxSurge 1, a new template, the old ReplicaSet at 3 (3 available) →
+//! create the new ReplicaSet at 1 replica (revision 2), status Progressing True
+//! NewReplicaSetCreated, no deletions.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
 
-use crate::ownership::{controller_uid, selector_matches};
+use super::annotations::{deployment_revision, rollback_to, set_replicas_annotations};
+use super::replicas::{by_creation, is_recreate, max_surge, replicas, spec_replicas};
+use super::template::equal_ignore_hash;
+use super::{recreate, rollback, rolling, sync};
+use ferrokube_client::events::Kind;
 
-/// The label that ties a ReplicaSet and its pods to one template.
-pub const HASH_LABEL: &str = "pod-template-hash";
-/// Upstream's alphabet for generated names (no vowels, no confusable characters).
-const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// A stable hash of a template and the collision count, encoded as upstream encodes it.
-///
-/// FNV-32a over the template's canonical JSON and the collision count, then each decimal
-/// digit mapped into the safe alphabet (`rand.SafeEncodeString`).
-pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u32::from(*b);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-    };
-    feed(&serde_json::to_vec(template).expect("templates serialize"));
-    if let Some(count) = collision_count {
-        feed(&count.to_le_bytes());
-    }
-    hash.to_string()
-        .bytes()
-        .map(|d| SAFE_ALPHABET[usize::from(d) % SAFE_ALPHABET.len()] as char)
-        .collect()
+/// The writes of one pass, in the order they are made: create, changes, deletions, status,
+/// then the Deployment itself.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The new ReplicaSet, when it does not exist yet.
+    pub create: Option<ReplicaSet>,
+    /// Changes to existing ReplicaSets.
+    pub changes: Vec<Change>,
+    /// Old ReplicaSets beyond the revision history limit.
+    pub deletions: Vec<Deletion>,
+    /// The Deployment's status (with its revision annotation), if it changes.
+    pub status: Option<StatusWrite>,
+    /// The Deployment's template and annotations after a rollback request.
+    pub rollback: Option<Rollback>,
+    /// When to look again though nothing else happens: a second after the progress deadline
+    /// of a rollout that makes no progress.
+    pub recheck: Option<Duration>,
 }
 
-/// A template without the hash label, for comparing templates.
-fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
-    let mut t = template.clone();
-    if let Some(meta) = t.metadata.as_mut() {
-        if let Some(labels) = meta.labels.as_mut() {
-            labels.remove(HASH_LABEL);
-        }
-        meta.labels = meta.labels.take().filter(|l| !l.is_empty());
-    }
-    if let Some(meta) = t.metadata.as_mut() {
-        meta.creation_timestamp = None;
-    }
-    t
+/// What changes in one ReplicaSet, planned from `resource_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub name: String,
+    pub resource_version: String,
+    /// `spec.replicas` from and to, when it changes.
+    pub scale: Option<(i32, i32)>,
+    /// Annotations set (added or changed).
+    pub annotations: BTreeMap<String, String>,
+    /// The new `spec.minReadySeconds`, when it changes.
+    pub min_ready_seconds: Option<i32>,
 }
 
-/// Whether two templates are the same apart from the hash label (as upstream's
-/// `EqualIgnoreHash`); `rollout undo` sends an old template without the label.
-pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    without_hash(a) == without_hash(b)
+/// A ReplicaSet to delete if it is still as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deletion {
+    pub name: String,
+    pub resource_version: String,
 }
 
-/// What a ReplicaSet already holding the name of the Deployment's new one is to it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NameTaken {
-    /// It is the Deployment's own, with its template: nothing to create.
-    Ours,
-    /// An orphan with the Deployment's template and labels: adopt it, nothing to create.
-    Adopt,
-    /// Another template, another controller's, or going: a hash collision, so the Deployment
-    /// counts it (`status.collisionCount`) and hashes again.
-    Collision,
+/// The Deployment's new status, and its new revision annotation if that changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusWrite {
+    pub status: DeploymentStatus,
+    pub revision: Option<String>,
 }
 
-/// What `existing`, read live when creating the new ReplicaSet met its name, is to `d`. The
-/// cache cannot say: after `kubectl delete --cascade=orphan` and a new Deployment, it may still
-/// show the old owner, and counting that as a collision made a second ReplicaSet of one
-/// template (upstream reads its lister here and can do the same).
-pub fn name_taken(existing: &ReplicaSet, d: &Deployment) -> NameTaken {
-    let Some(spec) = d.spec.as_ref() else {
-        return NameTaken::Collision;
-    };
-    let same_template = existing
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .is_some_and(|t| equal_ignore_hash(t, &spec.template));
-    if !same_template {
-        return NameTaken::Collision;
+/// The Deployment after a rollback request: its template (`None`: unchanged), its annotations
+/// (the request's own dropped), and the Event that says what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollback {
+    pub template: Option<PodTemplateSpec>,
+    pub annotations: BTreeMap<String, String>,
+    pub event: (Kind, &'static str, String),
+}
+
+/// Plans one pass over Deployment `d` and the ReplicaSets it owns at `now`.
+pub fn plan(d: &Deployment, owned: &[ReplicaSet], now: Timestamp) -> Plan {
+    let mut pass = Pass::new(d, owned, now);
+    if d.metadata.deletion_timestamp.is_some() {
+        sync::status_only(&mut pass);
+        return pass.finish();
     }
-    let labels = existing.metadata.labels.clone().unwrap_or_default();
-    match controller_uid(existing) {
-        Some(owner) if Some(owner) == d.metadata.uid.as_deref() => NameTaken::Ours,
-        None if existing.metadata.deletion_timestamp.is_none()
-            && selector_matches(&spec.selector, &labels) =>
-        {
-            NameTaken::Adopt
-        }
-        _ => NameTaken::Collision,
-    }
-}
-
-/// An int-or-percent of `total`, rounded up or down.
-fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
-    match value {
-        None => 0,
-        Some(IntOrString::Int(i)) => *i,
-        Some(IntOrString::String(s)) => {
-            let percent: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
-            let exact = percent * f64::from(total) / 100.0;
-            (if round_up {
-                exact.ceil()
-            } else {
-                exact.floor()
-            }) as i32
-        }
-    }
-}
-
-/// (maxSurge, maxUnavailable) in pods: surge rounds up, unavailable down, and both zero
-/// becomes one unavailable, as upstream's `ResolveFenceposts`.
-pub fn fenceposts(deployment: &Deployment) -> (i32, i32) {
-    let spec = deployment.spec.clone().unwrap_or_default();
-    let replicas = spec.replicas.unwrap_or(1);
-    let rolling = spec
-        .strategy
-        .and_then(|s| s.rolling_update)
-        .unwrap_or_default();
-    let surge = scaled_value(rolling.max_surge.as_ref(), replicas, true);
-    let unavailable = scaled_value(rolling.max_unavailable.as_ref(), replicas, false);
-    if surge == 0 && unavailable == 0 {
-        (0, 1)
+    sync::check_paused_conditions(&mut pass);
+    if sync::is_paused(&pass) {
+        sync::sync(&mut pass);
+    } else if rollback_to(d).is_some() {
+        rollback::rollback(&mut pass);
+    } else if sync::is_scaling_event(&mut pass) {
+        sync::sync(&mut pass);
+    } else if is_recreate(d) {
+        recreate::rollout(&mut pass);
     } else {
-        (surge, unavailable)
+        rolling::rollout(&mut pass);
+    }
+    pass.finish()
+}
+
+/// One pass in progress: the ReplicaSets as read and as planned so far, and the rest of the
+/// plan.
+pub struct Pass<'a> {
+    pub d: &'a Deployment,
+    /// The time of the pass, to the second (as conditions are stored).
+    pub now: Timestamp,
+    /// The ReplicaSets as read, oldest first.
+    read: Vec<&'a ReplicaSet>,
+    /// The ReplicaSets as planned: `read`'s, then a new one to create.
+    pub rss: Vec<ReplicaSet>,
+    /// Which of `rss` is the new ReplicaSet (the oldest with the Deployment's template).
+    pub new: Option<usize>,
+    /// The ReplicaSets changed, in the order of their first change.
+    touched: Vec<usize>,
+    /// The status as planned so far (at first as read).
+    pub status: DeploymentStatus,
+    /// The Deployment's revision annotation as planned.
+    pub revision: Option<String>,
+    pub deletions: Vec<Deletion>,
+    pub rollback: Option<Rollback>,
+    pub recheck: Option<Duration>,
+}
+
+impl<'a> Pass<'a> {
+    fn new(d: &'a Deployment, owned: &'a [ReplicaSet], now: Timestamp) -> Self {
+        let mut read: Vec<&ReplicaSet> = owned.iter().collect();
+        read.sort_by(|a, b| by_creation(a, b));
+        let template = d.spec.as_ref().map(|s| &s.template);
+        let new = read.iter().position(|rs| {
+            let own = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+            matches!((own, template), (Some(a), Some(b)) if equal_ignore_hash(a, b))
+        });
+        Pass {
+            d,
+            now: Timestamp::from_second(now.as_second()).unwrap_or(now),
+            rss: read.iter().map(|rs| (*rs).clone()).collect(),
+            read,
+            new,
+            touched: Vec::new(),
+            status: d.status.clone().unwrap_or_default(),
+            revision: deployment_revision(d).map(str::to_owned),
+            deletions: Vec::new(),
+            rollback: None,
+            recheck: None,
+        }
+    }
+
+    /// The indexes of the old ReplicaSets (all but the new one).
+    pub fn olds(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.rss.len()).filter(move |i| Some(*i) != self.new)
+    }
+
+    /// The new ReplicaSet as planned.
+    pub fn new_replicaset(&self) -> Option<&ReplicaSet> {
+        self.new.map(|i| &self.rss[i])
+    }
+
+    /// ReplicaSet `i` as read (a planned creation as planned): what status is counted from,
+    /// and what a deletion is planned from.
+    pub fn as_read(&self, i: usize) -> &ReplicaSet {
+        self.read.get(i).copied().unwrap_or(&self.rss[i])
+    }
+
+    /// Every ReplicaSet as read, with a planned creation.
+    pub fn all_as_read(&self) -> Vec<&ReplicaSet> {
+        (0..self.rss.len()).map(|i| self.as_read(i)).collect()
+    }
+
+    /// ReplicaSet `i`, to change.
+    pub fn touch(&mut self, i: usize) -> &mut ReplicaSet {
+        if !self.touched.contains(&i) {
+            self.touched.push(i);
+        }
+        &mut self.rss[i]
+    }
+
+    /// Plans the creation of `rs` as the new ReplicaSet.
+    pub fn create(&mut self, rs: ReplicaSet) {
+        self.rss.push(rs);
+        self.new = Some(self.rss.len() - 1);
+    }
+
+    /// Scales ReplicaSet `i` to `to`, recording the Deployment's size on it, unless it has that
+    /// size already (`scaleReplicaSetAndRecordEvent`); whether it changed.
+    pub fn scale(&mut self, i: usize, to: i32) -> bool {
+        if spec_replicas(&self.rss[i]) == to {
+            return false;
+        }
+        self.resize(i, to);
+        true
+    }
+
+    /// Scales ReplicaSet `i` to `to` and records the Deployment's size on it, if either
+    /// changes (`scaleReplicaSet`).
+    pub fn resize(&mut self, i: usize, to: i32) {
+        let (desired, max) = (replicas(self.d), replicas(self.d) + max_surge(self.d));
+        let mut rs = self.rss[i].clone();
+        let annotated = set_replicas_annotations(&mut rs, desired, max);
+        if annotated || spec_replicas(&rs) != to {
+            rs.spec.get_or_insert_with(Default::default).replicas = Some(to);
+            *self.touch(i) = rs;
+        }
+    }
+
+    /// The plan: each touched ReplicaSet's differences from how it was read, the status if it
+    /// differs from the Deployment's.
+    fn finish(self) -> Plan {
+        let creating = self.new.filter(|i| *i >= self.read.len());
+        let changes = self
+            .touched
+            .iter()
+            .filter(|i| Some(**i) != creating)
+            .filter_map(|i| change(self.read[*i], &self.rss[*i]))
+            .collect();
+        let mut status = self.status;
+        if status.conditions.as_ref().is_some_and(Vec::is_empty) {
+            status.conditions = None;
+        }
+        let revision = self
+            .revision
+            .filter(|r| deployment_revision(self.d) != Some(r.as_str()));
+        let status_changed = self.d.status.clone().unwrap_or_default() != status;
+        Plan {
+            create: creating.map(|i| self.rss[i].clone()),
+            changes,
+            deletions: self.deletions,
+            status: (status_changed || revision.is_some())
+                .then_some(StatusWrite { status, revision }),
+            rollback: self.rollback,
+            recheck: self.recheck,
+        }
     }
 }
 
-fn spec_replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
-}
-
-fn available(rs: &ReplicaSet) -> i32 {
-    rs.status
-        .as_ref()
-        .and_then(|s| s.available_replicas)
-        .unwrap_or(0)
-}
-
-/// The new ReplicaSet's replicas after one scale-up step: up to replicas + maxSurge pods in all.
-pub fn new_replicas(deployment: &Deployment, all: &[&ReplicaSet], new: &ReplicaSet) -> i32 {
-    let replicas = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
-    let (surge, _) = fenceposts(deployment);
-    let current: i32 = all.iter().map(|rs| spec_replicas(rs)).sum();
-    let max_total = replicas + surge;
-    if current >= max_total {
-        return spec_replicas(new);
-    }
-    let scale_up = (max_total - current).min(replicas - spec_replicas(new));
-    spec_replicas(new) + scale_up.max(0)
-}
-
-/// How many old pods one scale-down step may remove: keep replicas − maxUnavailable available.
-pub fn old_scale_down_budget(
-    deployment: &Deployment,
-    all: &[&ReplicaSet],
-    new: &ReplicaSet,
-) -> i32 {
-    let replicas = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
-    let (_, unavailable) = fenceposts(deployment);
-    let total: i32 = all.iter().map(|rs| spec_replicas(rs)).sum();
-    let min_available = replicas - unavailable;
-    let new_unavailable = spec_replicas(new) - available(new);
-    (total - min_available - new_unavailable).max(0)
-}
-
-/// The annotation recording replicas + maxSurge when a ReplicaSet was last scaled.
-pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
-
-/// Upstream's `getReplicaSetFraction`: how much of the change a ReplicaSet takes, from its
-/// share of the size it was scaled for.
-fn fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
-    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    if replicas == 0 {
-        return -spec_replicas(rs);
-    }
-    let max = replicas + fenceposts(d).0;
-    let before = rs
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(MAX_REPLICAS))
-        .and_then(|v| v.parse::<i32>().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(max);
-    let size = f64::from(spec_replicas(rs)) * f64::from(max) / f64::from(before);
-    size.round() as i32 - spec_replicas(rs)
-}
-
-/// Upstream's proportional scaling of the active ReplicaSets of a Deployment whose replicas
-/// changed mid-rollout: the change is shared in proportion to their sizes, largest first (ties:
-/// newer first when growing, older first when shrinking), leftovers to the largest.
-///
-/// Example (upstream's conformance case): 10 replicas, maxSurge 3, maxUnavailable 2, a rollout
-/// stuck at old 8 + new 5, scaled to 30: old becomes 20 and new 13.
-pub fn proportional_sizes(d: &Deployment, active: &[&ReplicaSet]) -> Vec<(String, i32)> {
-    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let allowed = if replicas > 0 {
-        replicas + fenceposts(d).0
-    } else {
-        0
-    };
-    let current: i32 = active.iter().map(|rs| spec_replicas(rs)).sum();
-    let to_add = allowed - current;
-    let mut sorted: Vec<&ReplicaSet> = active.to_vec();
-    let created = |rs: &ReplicaSet| rs.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    sorted.sort_by(|a, b| {
-        let by_size = spec_replicas(b).cmp(&spec_replicas(a));
-        let newer_first = created(b).cmp(&created(a));
-        by_size.then(if to_add > 0 {
-            newer_first
-        } else {
-            newer_first.reverse()
-        })
-    });
-    let mut added = 0;
-    let mut sizes: Vec<(String, i32)> = sorted
+/// What differs between a ReplicaSet as read and as planned, if anything.
+fn change(read: &ReplicaSet, planned: &ReplicaSet) -> Option<Change> {
+    let (from, to) = (spec_replicas(read), spec_replicas(planned));
+    let before = read.annotations();
+    let annotations: BTreeMap<String, String> = planned
+        .annotations()
         .iter()
-        .map(|rs| {
-            let proportion = if to_add == 0 || spec_replicas(rs) == 0 || to_add == added {
-                0
-            } else if to_add > 0 {
-                fraction(rs, d).min(to_add - added)
-            } else {
-                fraction(rs, d).max(to_add - added)
-            };
-            added += proportion;
-            (
-                rs.metadata.name.clone().unwrap_or_default(),
-                spec_replicas(rs) + proportion,
-            )
-        })
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if let Some(first) = sizes.first_mut() {
-        first.1 = (first.1 + to_add - added).max(0);
-    }
-    sizes
+    let min_ready = |rs: &ReplicaSet| rs.spec.as_ref().and_then(|s| s.min_ready_seconds);
+    let min_ready_seconds =
+        (min_ready(read) != min_ready(planned)).then(|| min_ready(planned).unwrap_or(0));
+    let change = Change {
+        name: read.name_any(),
+        resource_version: read.resource_version().unwrap_or_default(),
+        scale: (from != to).then_some((from, to)),
+        annotations,
+        min_ready_seconds,
+    };
+    let unchanged = change.scale.is_none()
+        && change.annotations.is_empty()
+        && change.min_ready_seconds.is_none();
+    (!unchanged).then_some(change)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::api::apps::v1::{
-        DeploymentSpec, DeploymentStrategy, ReplicaSetSpec, ReplicaSetStatus,
-        RollingUpdateDeployment,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    fn deployment(replicas: i32, surge: IntOrString, unavailable: IntOrString) -> Deployment {
-        Deployment {
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                strategy: Some(DeploymentStrategy {
-                    type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment {
-                        max_surge: Some(surge),
-                        max_unavailable: Some(unavailable),
-                    }),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn rs(replicas: i32, available: i32) -> ReplicaSet {
-        ReplicaSet {
-            spec: Some(ReplicaSetSpec {
-                replicas: Some(replicas),
-                ..Default::default()
-            }),
-            status: Some(ReplicaSetStatus {
-                available_replicas: Some(available),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn pct(s: &str) -> IntOrString {
-        IntOrString::String(s.into())
-    }
-
-    #[test]
-    fn fenceposts_table() {
-        let cases = [
-            (10, pct("25%"), pct("25%"), (3, 2)),
-            (1, pct("25%"), pct("25%"), (1, 0)),
-            (4, IntOrString::Int(0), IntOrString::Int(0), (0, 1)),
-            (10, IntOrString::Int(3), IntOrString::Int(2), (3, 2)),
-        ];
-        for (replicas, surge, unavailable, want) in cases {
-            assert_eq!(
-                fenceposts(&deployment(replicas, surge.clone(), unavailable.clone())),
-                want,
-                "{replicas} {surge:?} {unavailable:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn rolling_steps() {
-        let d = deployment(3, IntOrString::Int(1), IntOrString::Int(0));
-        let old = rs(3, 3);
-        let new = rs(0, 0);
-        assert_eq!(new_replicas(&d, &[&old, &new], &new), 1, "surge by one");
-        let new = rs(1, 0);
-        assert_eq!(
-            old_scale_down_budget(&d, &[&old, &new], &new),
-            0,
-            "the new pod is not available yet"
-        );
-        let new = rs(1, 1);
-        assert_eq!(old_scale_down_budget(&d, &[&old, &new], &new), 1);
-        assert_eq!(
-            new_replicas(&d, &[&old, &new], &new),
-            1,
-            "at max total until an old pod goes"
-        );
-    }
-
-    #[test]
-    fn proportional_scaling_as_upstream_conformance() {
-        let mut d = deployment(30, IntOrString::Int(3), IntOrString::Int(2));
-        d.metadata.name = Some("web".into());
-        let mut old = rs(8, 8);
-        old.metadata.name = Some("old".into());
-        old.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "13".to_owned())].into());
-        old.metadata.creation_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::from_second(100).unwrap(),
-            ));
-        let mut new = rs(5, 0);
-        new.metadata.name = Some("new".into());
-        new.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "13".to_owned())].into());
-        new.metadata.creation_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::from_second(200).unwrap(),
-            ));
-        let sizes = proportional_sizes(&d, &[&old, &new]);
-        assert_eq!(sizes, [("old".to_owned(), 20), ("new".to_owned(), 13)]);
-        // Scaling back down to 10 shrinks both in proportion, never below zero.
-        let mut shrink = deployment(10, IntOrString::Int(3), IntOrString::Int(2));
-        shrink.metadata.name = Some("web".into());
-        let mut old = rs(20, 20);
-        old.metadata.name = Some("old".into());
-        old.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "33".to_owned())].into());
-        let mut new = rs(13, 0);
-        new.metadata.name = Some("new".into());
-        new.metadata.annotations = Some([(MAX_REPLICAS.to_owned(), "33".to_owned())].into());
-        let sizes = proportional_sizes(&shrink, &[&old, &new]);
-        assert_eq!(sizes.iter().map(|(_, n)| n).sum::<i32>(), 13, "{sizes:?}");
-        assert_eq!(sizes, [("old".to_owned(), 8), ("new".to_owned(), 5)]);
-    }
-
-    #[test]
-    fn name_taken_table() {
-        let template = |image: &str| PodTemplateSpec {
-            metadata: Some(ObjectMeta {
-                labels: Some([("app".to_owned(), "web".to_owned())].into()),
-                ..Default::default()
-            }),
-            spec: Some(k8s_openapi::api::core::v1::PodSpec {
-                containers: vec![k8s_openapi::api::core::v1::Container {
-                    name: "nginx".into(),
-                    image: Some(image.into()),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-        };
-        let mut d = deployment(5, pct("25%"), pct("25%"));
-        d.metadata.uid = Some("d-uid".into());
-        let spec = d.spec.as_mut().unwrap();
-        spec.template = template("nginx:1.26");
-        spec.selector.match_labels = Some([("app".to_owned(), "web".to_owned())].into());
-        let replicaset = |image: &str, owner: Option<&str>, labels: &[(&str, &str)]| {
-            let mut rs = rs(5, 5);
-            let mut t = template(image);
-            let hash = template_hash(&t, None);
-            t.metadata
-                .as_mut()
-                .unwrap()
-                .labels
-                .as_mut()
-                .unwrap()
-                .insert(HASH_LABEL.into(), hash);
-            rs.spec.as_mut().unwrap().template = Some(t);
-            rs.metadata.labels = Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            );
-            rs.metadata.owner_references = owner.map(|uid| {
-                let mut owner = d.clone();
-                owner.metadata.uid = Some(uid.into());
-                vec![crate::ownership::controller_reference(&owner)]
-            });
-            rs
-        };
-        let app = [("app", "web")];
-        let mut going = replicaset("nginx:1.26", None, &app);
-        going.metadata.deletion_timestamp = Some(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
-        );
-        let cases = [
-            (
-                "ours",
-                replicaset("nginx:1.26", Some("d-uid"), &app),
-                NameTaken::Ours,
-            ),
-            (
-                "an orphan",
-                replicaset("nginx:1.26", None, &app),
-                NameTaken::Adopt,
-            ),
-            (
-                "an orphan the selector misses",
-                replicaset("nginx:1.26", None, &[("app", "db")]),
-                NameTaken::Collision,
-            ),
-            ("an orphan being deleted", going, NameTaken::Collision),
-            (
-                "another controller's",
-                replicaset("nginx:1.26", Some("other"), &app),
-                NameTaken::Collision,
-            ),
-            (
-                "another template, ours",
-                replicaset("nginx:1.25", Some("d-uid"), &app),
-                NameTaken::Collision,
-            ),
-            (
-                "another template, orphaned",
-                replicaset("nginx:1.25", None, &app),
-                NameTaken::Collision,
-            ),
-        ];
-        for (what, existing, expected) in cases {
-            assert_eq!(name_taken(&existing, &d), expected, "{what}");
-        }
-    }
-
-    #[test]
-    fn hash_is_stable_and_ignores_nothing_else() {
-        let mut template = PodTemplateSpec {
-            metadata: Some(ObjectMeta::default()),
-            spec: None,
-        };
-        let a = template_hash(&template, None);
-        assert_eq!(a, template_hash(&template, None));
-        assert!(a.bytes().all(|b| SAFE_ALPHABET.contains(&b)));
-        assert_ne!(
-            a,
-            template_hash(&template, Some(1)),
-            "the collision count changes the hash"
-        );
-        let mut hashed = template.clone();
-        hashed.metadata.as_mut().unwrap().labels =
-            Some([(HASH_LABEL.to_owned(), a.clone())].into());
-        assert!(equal_ignore_hash(&template, &hashed));
-        template.metadata.as_mut().unwrap().labels =
-            Some([("app".to_owned(), "x".to_owned())].into());
-        assert!(!equal_ignore_hash(&template, &hashed));
-    }
-}
+mod tests;
