@@ -28,6 +28,11 @@ impl Clock for SystemClock {
     }
 }
 
+/// `t` as Kubernetes writes a `Time` (RFC 3339, whole seconds, UTC): `2026-12-02T17:59:20Z`.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// The system's wall clock, shared.
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
@@ -36,6 +41,12 @@ pub fn system() -> SharedClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_in_whole_seconds_utc() {
+        let t: Timestamp = "2026-12-02T17:59:20.734Z".parse().unwrap();
+        assert_eq!(rfc3339(t), "2026-12-02T17:59:20Z");
+    }
 
     #[test]
     fn the_system_clock_reads_the_wall_clock() {

@@ -1,6 +1,7 @@
 //! The node a kubelet registers and keeps alive: its Node object (capacity, conditions,
 //! addresses, nodeInfo) and its Lease in `kube-node-lease`, renewed every 10 seconds.
 
+use ferrokube_client::clock::rfc3339 as time;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
@@ -26,10 +27,6 @@ pub struct Machine {
     pub runtime_version: String,
     /// The port of the kubelet's log server (0: none).
     pub kubelet_port: u16,
-}
-
-fn time(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The Node object as the kubelet registers it, with Ready and the pressure conditions.

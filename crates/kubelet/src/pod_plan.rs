@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ferrokube_client::clock::rfc3339 as time;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
@@ -276,10 +277,6 @@ pub fn next_step(
         }
     }
     Step::Wait { until }
-}
-
-fn time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn terminated(run: &ContainerInfo) -> Option<Value> {

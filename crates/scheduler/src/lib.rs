@@ -324,9 +324,7 @@ async fn report_unschedulable(
     if current.is_some_and(|c| c.status == "False" && c.message.as_deref() == Some(&message)) {
         return;
     }
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let now = ferrokube_client::clock::rfc3339(jiff::Timestamp::now());
     let patch = json!({"status": {"conditions": [{
         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
         "message": message, "lastProbeTime": null, "lastTransitionTime": now,

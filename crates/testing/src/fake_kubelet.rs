@@ -57,7 +57,7 @@ fn needs_start(pod: &Pod) -> bool {
 }
 
 fn running_status(pod: &Pod, clock: &dyn Clock) -> Value {
-    let now = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = ferrokube_client::clock::rfc3339(clock.now());
     let containers: Vec<Value> = pod
         .spec
         .iter()
