@@ -58,6 +58,8 @@ pub struct ApiServerOptions {
     /// How long a request's body may take to arrive (upstream's request timeout, 60 s); a body
     /// that stops short answers 504.
     pub body_read_timeout: Duration,
+    /// More `/metrics` lines from the process around the server (its heap figures, say).
+    pub process_metrics: Option<fn() -> String>,
 }
 
 impl Default for ApiServerOptions {
@@ -70,6 +72,7 @@ impl Default for ApiServerOptions {
             header_read_timeout: Duration::from_secs(32),
             idle_timeout: Duration::from_secs(90),
             body_read_timeout: Duration::from_secs(60),
+            process_metrics: None,
         }
     }
 }
@@ -250,7 +253,7 @@ async fn handle(
         Route::Health(path) => health::respond(server, &path, &query)
             .await
             .ok_or_else(ApiError::path_not_found),
-        Route::Metrics => Ok(server.metrics.render()),
+        Route::Metrics => Ok(server.metrics.render(server.options.process_metrics)),
         Route::CoreVersions => Ok(discovery::core_versions(server, headers)),
         Route::Groups => Ok(discovery::groups(server, headers)),
         Route::Group(group) => discovery::group(server, &group),

@@ -68,7 +68,8 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self) -> Response {
+    /// The request series, then the lines `process` renders, if any.
+    pub fn render(&self, process: Option<fn() -> String>) -> Response {
         let series = self.series.lock().expect("metrics lock");
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, resource and HTTP response code.\n");
@@ -105,6 +106,9 @@ impl Metrics {
                 "apiserver_request_duration_seconds_count{{{labels}}} {}",
                 s.count
             );
+        }
+        if let Some(process) = process {
+            out.push_str(&process());
         }
         Response::builder()
             .status(200)

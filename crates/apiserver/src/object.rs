@@ -38,11 +38,14 @@ pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
 }
 
-/// The RFC 3339 form upstream uses for timestamps: whole seconds, `Z`.
+/// The RFC 3339 form upstream uses for timestamps: whole seconds (truncated, as Go's
+/// `metav1.Time` marshals), `Z`; k8s-openapi's `Time` encodes it, the one formatter the API
+/// clients use too (`ferrokube_client::clock::rfc3339`).
 pub fn timestamp(t: Timestamp) -> String {
-    t.round(jiff::Unit::Second)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    match serde_json::to_value(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t)) {
+        Ok(Value::String(text)) => text,
+        _ => String::new(),
+    }
 }
 
 /// Characters upstream's `generateName` suffixes use (no vowels, no confusable digits).

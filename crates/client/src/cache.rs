@@ -53,9 +53,26 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
+    cache_of_parts(api, |_| {})
+}
+
+/// [`cache`], holding each object as `keep` leaves it (beyond `trimmed`): only the fields its
+/// reader uses, as upstream's informers' transforms.
+pub fn cache_of_parts<K>(
+    api: Api<K>,
+    keep: fn(&mut K),
+) -> (
+    Cache<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
     let (store, writer) = reflector::store();
     let (ready_tx, ready) = watch::channel(false);
-    let stream = reflector::reflector(writer, trimmed(watcher(api, watcher::Config::default())))
+    let events = trimmed(watcher(api, watcher::Config::default())).modify(keep);
+    let stream = reflector::reflector(writer, events)
         .default_backoff()
         .inspect(move |event| {
             if let Ok(watcher::Event::InitDone) = event {

@@ -28,9 +28,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// `t` as Kubernetes writes a `Time` (RFC 3339, whole seconds, UTC): `2026-12-02T17:59:20Z`.
+/// `t` as Kubernetes writes a `Time` (RFC 3339, whole seconds, UTC): `2026-12-02T17:59:20Z`;
+/// k8s-openapi's `Time` encodes it, the one formatter the API server uses too.
 pub fn rfc3339(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    match serde_json::to_value(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t)) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
 }
 
 /// The system's wall clock, shared.

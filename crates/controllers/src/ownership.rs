@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -34,15 +35,33 @@ pub fn controller_uid<K: Resource>(obj: &K) -> Option<&str> {
         .map(|r| r.uid.as_str())
 }
 
-/// Whether a selector matches labels; an empty selector matches nothing (as upstream's
-/// controllers treat it).
+/// A controller's label selector, parsed once (kube-core's `Selector`): an empty selector
+/// selects nothing, as upstream's controllers treat it, and so does one that does not parse
+/// (an unknown operator), as upstream's `LabelSelectorAsSelector` errors are.
+pub struct ControllerSelector(Option<Selector>);
+
+impl ControllerSelector {
+    pub fn new(selector: &LabelSelector) -> Self {
+        let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && selector
+                .match_expressions
+                .as_ref()
+                .is_none_or(|e| e.is_empty());
+        ControllerSelector(
+            (!empty)
+                .then(|| Selector::try_from(selector.clone()).ok())
+                .flatten(),
+        )
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.as_ref().is_some_and(|s| s.matches(labels))
+    }
+}
+
+/// Whether a selector matches labels, for one check (see [`ControllerSelector`]).
 pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|e| e.is_empty());
-    !empty && ferrokube_api::selector::label_selector_matches(selector, labels)
+    ControllerSelector::new(selector).matches(labels)
 }
 
 /// The owners of kind `K` a child's change concerns: its controller if it is a `K`, or, for
@@ -170,5 +189,54 @@ mod tests {
             !selector_matches(&LabelSelector::default(), &labels),
             "an empty selector matches nothing"
         );
+    }
+
+    #[test]
+    fn selectors_with_expressions_as_upstream() {
+        let selector =
+            |v: serde_json::Value| -> LabelSelector { serde_json::from_value(v).unwrap() };
+        let labels: BTreeMap<String, String> = [
+            ("app".into(), "web".into()),
+            ("tier".into(), "front".into()),
+        ]
+        .into();
+        let cases = [
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "db"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+                false,
+            ),
+            (
+                json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}),
+                true,
+            ),
+            (json!({"matchLabels": {"app": "db"}}), false),
+            // An operator upstream does not know selects nothing (its selector does not parse).
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "Like", "values": ["web"]}]}),
+                false,
+            ),
+            (json!({"matchLabels": {}, "matchExpressions": []}), false),
+        ];
+        for (spec, want) in cases {
+            let parsed = ControllerSelector::new(&selector(spec.clone()));
+            assert_eq!(parsed.matches(&labels), want, "{spec}");
+            assert_eq!(
+                selector_matches(&selector(spec.clone()), &labels),
+                want,
+                "{spec}"
+            );
+        }
     }
 }

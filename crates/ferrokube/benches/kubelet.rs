@@ -8,8 +8,9 @@
 //!   sandbox, container creation and start, and status report.
 //! - **10,000 pods on 100 hollow nodes**: `ferrokube server --hollow-nodes 100` (simulated
 //!   runtime) and `kubectl create deployment --replicas=10000`; the time until all pods exist,
-//!   are bound and are Running, as a watch sees them, with the client rate limits off; three
-//!   runs, each on a fresh server, and their median.
+//!   are bound and are Running, as a watch sees them, with the default flags; three runs, each
+//!   on a fresh server, and their median; then the server's memory idle, at 1,000 and at
+//!   10,000 pods, with its heap per component.
 //!
 //! Run: `cargo bench -p ferrokube --bench kubelet` (both), or with `-- startup` / `-- hollow`
 //! for one of them.
@@ -563,6 +564,9 @@ struct Rollout {
     bound: Duration,
     running: Duration,
     nodes_took: Duration,
+    /// The server's resident set 5 s after all were Running, and its peak during the run.
+    resident: u64,
+    peak: u64,
 }
 
 async fn hollow_rollout() -> Rollout {
@@ -570,15 +574,7 @@ async fn hollow_rollout() -> Rollout {
     let began = Instant::now();
     let server = Server::start_with(
         &Backend::sqlite().await,
-        &[
-            "--disable-agent",
-            "--hollow-nodes",
-            &nodes,
-            "--kube-api-qps",
-            "0",
-            "--scheduler-kube-api-qps",
-            "0",
-        ],
+        &["--disable-agent", "--hollow-nodes", &nodes],
     );
     let client = server.client();
     nodes_ready(&client, HOLLOW_NODES).await;
@@ -617,22 +613,173 @@ async fn hollow_rollout() -> Rollout {
         );
     };
     let since = |at: Option<Instant>| at.map_or(Duration::MAX, |at| at - started);
+    tokio::time::sleep(SETTLE).await;
+    let (resident, peak) = resident_and_peak(server.pid());
     let rollout = Rollout {
         exist: since(reached.exist),
         bound: since(reached.bound),
         running: since(reached.running),
         nodes_took,
+        resident,
+        peak,
     };
     // The hollow pods need no cleanup: the server and its data dir go.
     drop(server);
     rollout
 }
 
+/// How long the server is left to settle before its memory is read.
+const SETTLE: Duration = Duration::from_secs(5);
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// `VmRSS` and `VmHWM` of `pid`, in bytes.
+fn resident_and_peak(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kb| kb.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The server's memory at one point: resident set, and live heap bytes per component.
+struct MemorySample {
+    pods: usize,
+    resident: u64,
+    heap: Vec<(String, u64)>,
+}
+
+/// Reads the resident set of the server and its `ferrokube_heap_live_bytes` metrics.
+async fn memory_sample(server: &Server, client: &kube::Client, pods: usize) -> MemorySample {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let metrics = client.request_text(request).await.expect("/metrics");
+    let heap: Vec<(String, u64)> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("ferrokube_heap_live_bytes{component=\""))
+        .filter_map(|rest| {
+            let (component, value) = rest.split_once("\"} ")?;
+            Some((
+                component.to_owned(),
+                value.trim().parse::<i64>().ok()?.max(0) as u64,
+            ))
+        })
+        .collect();
+    assert!(!heap.is_empty(), "no heap figures on /metrics:\n{metrics}");
+    MemorySample {
+        pods,
+        resident: resident_and_peak(server.pid()).0,
+        heap,
+    }
+}
+
+/// Waits until `total` pods in `default` are Running (as a watch sees them).
+async fn all_running(client: &kube::Client, total: usize) {
+    let counts = Arc::new(Counts::default());
+    let counter = count_pods(client.clone(), total, counts.clone());
+    tokio::time::timeout(HOLLOW_GIVE_UP, counter)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} of {total} pods Running after {HOLLOW_GIVE_UP:?}",
+                counts.running.load(Ordering::Relaxed)
+            )
+        })
+        .expect("pod counter");
+}
+
+/// The server's memory idle with its hollow nodes, at 1,000 pods and at 10,000 (the same
+/// Deployment scaled up), each 5 s after the pods were all Running; with the heap counted
+/// per component (`FERROKUBE_HEAP_STATS=1`).
+async fn hollow_memory() -> Vec<MemorySample> {
+    let nodes = HOLLOW_NODES.to_string();
+    let server = Server::start_with_prepared(
+        &Backend::sqlite().await,
+        &["--disable-agent", "--hollow-nodes", &nodes],
+        |command| {
+            command.env("FERROKUBE_HEAP_STATS", "1");
+        },
+    );
+    let client = server.client();
+    nodes_ready(&client, HOLLOW_NODES).await;
+    tokio::time::sleep(SETTLE).await;
+    let mut samples = vec![memory_sample(&server, &client, 0).await];
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "deployment",
+            "bench",
+            "--image=nginx",
+            "--replicas=1000",
+        ],
+    ));
+    all_running(&client, 1000).await;
+    tokio::time::sleep(SETTLE).await;
+    samples.push(memory_sample(&server, &client, 1000).await);
+    let replicas = format!("--replicas={HOLLOW_PODS}");
+    ok(server.kubectl(None, &["scale", "deployment", "bench", &replicas]));
+    all_running(&client, HOLLOW_PODS).await;
+    tokio::time::sleep(SETTLE).await;
+    samples.push(memory_sample(&server, &client, HOLLOW_PODS).await);
+    samples
+}
+
+/// The memory table: resident set and heap per component for each sample, and per pod.
+fn memory_table(samples: &[MemorySample]) -> String {
+    let components: Vec<&str> = samples[0].heap.iter().map(|(c, _)| c.as_str()).collect();
+    let mut out = format!(
+        "| pods | resident | {} | heap in all |\n| --- | --- | {}--- |\n",
+        components
+            .iter()
+            .map(|c| format!("heap: {c}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "--- | ".repeat(components.len()),
+    );
+    for sample in samples {
+        let heap: u64 = sample.heap.iter().map(|(_, b)| b).sum();
+        let cells: Vec<String> = sample
+            .heap
+            .iter()
+            .map(|(_, b)| format!("{:.1} MiB", *b as f64 / MIB))
+            .collect();
+        out += &format!(
+            "| {} | **{:.0} MiB** | {} | {:.1} MiB |\n",
+            sample.pods,
+            sample.resident as f64 / MIB,
+            cells.join(" | "),
+            heap as f64 / MIB,
+        );
+    }
+    let (first, last) = (&samples[0], &samples[samples.len() - 1]);
+    let per_pod = |a: u64, b: u64| (b as f64 - a as f64) / (last.pods - first.pods) as f64 / 1024.0;
+    let heap_of = |s: &MemorySample| s.heap.iter().map(|(_, b)| b).sum::<u64>();
+    out += &format!(
+        "| per pod (idle → {}) | {:.1} KiB | {} | {:.1} KiB |\n",
+        last.pods,
+        per_pod(first.resident, last.resident),
+        first
+            .heap
+            .iter()
+            .zip(&last.heap)
+            .map(|((_, a), (_, b))| format!("{:.1} KiB", per_pod(*a, *b)))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        per_pod(heap_of(first), heap_of(last)),
+    );
+    out
+}
+
 /// Rollouts per benchmark run: this VM's speed drifts by a third within minutes, so one run
 /// says little; the median of three, each on a fresh server, says more.
 const HOLLOW_RUNS: usize = 3;
 
-fn hollow_section(runs: &[Rollout]) -> String {
+fn hollow_section(runs: &[Rollout], memory: &[MemorySample]) -> String {
     let per_sec = |d: Duration| HOLLOW_PODS as f64 / d.as_secs_f64();
     let mut by_running: Vec<&Rollout> = runs.iter().collect();
     by_running.sort_by_key(|r| r.running);
@@ -647,7 +794,7 @@ fn hollow_section(runs: &[Rollout]) -> String {
         .enumerate()
         .map(|(i, r)| {
             format!(
-                "| {} | {:.1} s ({:.0} pods/s) | {:.1} s ({:.0} pods/s) | {:.1} s ({:.0} pods/s) |\n",
+                "| {} | {:.1} s ({:.0} pods/s) | {:.1} s ({:.0} pods/s) | {:.1} s ({:.0} pods/s) | {:.0} MiB | {:.0} MiB |\n",
                 i + 1,
                 r.exist.as_secs_f64(),
                 per_sec(r.exist),
@@ -655,25 +802,35 @@ fn hollow_section(runs: &[Rollout]) -> String {
                 per_sec(r.bound),
                 r.running.as_secs_f64(),
                 per_sec(r.running),
+                r.resident as f64 / MIB,
+                r.peak as f64 / MIB,
             )
         })
         .collect();
+    let resident = memory.last().map_or(0, |m| m.resident);
+    let memory_verdict = if resident as f64 / MIB <= 400.0 {
+        "met"
+    } else {
+        "missed"
+    };
     format!(
         "## Kubelet: {HOLLOW_PODS} pods on {HOLLOW_NODES} hollow nodes\n\n\
          `cargo bench -p ferrokube --bench kubelet -- hollow` (2 cores, everything in one \
          process besides kubectl and the benchmark's watch): `ferrokube server` (SQLite) with \
          `--hollow-nodes {HOLLOW_NODES}` (110 pods each; simulated runtime: containers start at \
-         once; nodes Ready {:.1} s after the start), then `kubectl create deployment bench \
-         --image=nginx --replicas={HOLLOW_PODS}`; {HOLLOW_RUNS} runs, each on a fresh server. \
-         Times from the `kubectl create` call, as a watch on pods sees them (distinct pods; \
-         bound: `spec.nodeName` set; Running: `status.phase`).\n\n\
-         **Client rate limits are off**: `--kube-api-qps 0` (controllers) and \
-         `--scheduler-kube-api-qps 0` (scheduler); a QPS of 0 means no limit, and the burst \
-         flags then do not matter. The hollow kubelets share one client that has no limit \
-         either. With upstream's defaults (controllers 20 QPS, scheduler 50 QPS) the \
-         ReplicaSet controller alone would need {} s to create the pods.\n\n\
-         | run | all {HOLLOW_PODS} pods exist | all bound | all Running |\n\
-         | --- | --- | --- | --- |\n\
+         once; nodes Ready {:.1} s after the start) and its default flags, then `kubectl create \
+         deployment bench --image=nginx --replicas={HOLLOW_PODS}`; {HOLLOW_RUNS} runs, each on \
+         a fresh server. Times from the `kubectl create` call, as a watch on pods sees them \
+         (distinct pods; bound: `spec.nodeName` set; Running: `status.phase`); the server's \
+         resident set (`VmRSS`) {}s after all were Running, and its peak (`VmHWM`).\n\n\
+         The controllers and the scheduler have no client-side rate limit by default (they \
+         reach a listener of their own in the process; `--kube-api-qps` and \
+         `--scheduler-kube-api-qps` set one); the hollow kubelets share one client without \
+         one either. Every client has at most 64 requests in flight. With upstream's limits \
+         (controllers 20 QPS, scheduler 50 QPS) the ReplicaSet controller alone would need \
+         {} s to create the pods.\n\n\
+         | run | all {HOLLOW_PODS} pods exist | all bound | all Running | resident after | peak |\n\
+         | --- | --- | --- | --- | --- | --- |\n\
          {rows}\n\
          Median: all Running in **{:.1} s**. Target: within 20 s ({verdict}); kwok's CI bar \
          is {HOLLOW_PODS} pods in 120 s. Each pod costs a create, a bind, a status patch and \
@@ -682,16 +839,27 @@ fn hollow_section(runs: &[Rollout]) -> String {
          As upstream's, it creates at most 500 pods per sync, in slow-start batches of 1, 2, \
          4, … pods, each batch waiting for the one before; binding keeps up with creation and \
          Running follows within a fraction of a second. The server keeps both cores busy. The \
-         controllers, the scheduler, and the API listener that serves only them each run on \
-         a thread of their own, so that the kubelets' status patches and Events (five \
-         requests per pod) do not delay them; before that, a single pod create waited 40-90 \
-         ms and binding trailed creation at ~400 pods/s. Runs vary with the machine's state: \
-         the same build took 17.2-20.8 s to all Running on this VM within minutes, and about \
-         a third longer at other times of the day.\n\n",
+         controllers, the scheduler, the hollow nodes and the API listener that serves only \
+         the controllers and the scheduler each run on a thread of their own, so that the \
+         kubelets' status patches and Events (five requests per pod) do not delay them. Runs \
+         vary with the machine's state, by a fifth or more within minutes.\n\n\
+         ### Memory with {HOLLOW_PODS} pods\n\n\
+         Another server, started with `FERROKUBE_HEAP_STATS=1`: idle with its {HOLLOW_NODES} \
+         hollow nodes, then a Deployment of 1000 pods, then scaled to {HOLLOW_PODS}, each \
+         read {}s after all its pods were Running. Resident: `VmRSS`. Heap: bytes allocated and \
+         not yet freed, by the component whose thread allocated them (`ferrokube_heap_live_bytes` \
+         on `/metrics`; the hollow nodes run on a thread of their own; SQLite's page caches, \
+         thread stacks, the binary and the allocator's free pages are in the resident set \
+         only).\n\n\
+         {}\n\
+         Target: at most 400 MiB resident at {HOLLOW_PODS} pods ({memory_verdict}).\n\n",
         runs[0].nodes_took.as_secs_f64(),
+        SETTLE.as_secs(),
         HOLLOW_PODS / 20,
         median.running.as_secs_f64(),
         8 * HOLLOW_PODS,
+        SETTLE.as_secs(),
+        memory_table(memory),
     )
 }
 
@@ -717,7 +885,8 @@ async fn main() {
         for _ in 0..HOLLOW_RUNS {
             runs.push(hollow_rollout().await);
         }
-        let section = hollow_section(&runs);
+        let memory = hollow_memory().await;
+        let section = hollow_section(&runs, &memory);
         print!("{section}");
         let path = write_benchmark_section("kubelet-hollow-bench", &section);
         println!("written to {}", path.display());

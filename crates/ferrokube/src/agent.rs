@@ -146,5 +146,5 @@ pub fn client(config: kube::Config) -> anyhow::Result<kube::Client> {
         kube_api_burst: 100,
     };
     let agent = ferrokube_client::user_agent("kubelet", "kubelet");
-    ferrokube_client::build(config, &limits, &agent)
+    Ok(ferrokube_client::build(config, &limits, &agent)?)
 }

@@ -10,8 +10,13 @@ pub struct ControllerManagerConfig {
     /// The kubeconfig to reach the API server with.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
-    #[command(flatten)]
-    pub limits: ferrokube_client::ClientLimits,
+    /// Requests per second to the API server after a burst (upstream's default); 0 for no
+    /// limit.
+    #[arg(long, default_value_t = 20.0)]
+    pub kube_api_qps: f32,
+    /// Requests allowed at once before the per-second rate applies (upstream's default).
+    #[arg(long, default_value_t = 30)]
+    pub kube_api_burst: u32,
 }
 
 /// Runs the controllers until `shutdown` resolves.
@@ -20,7 +25,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let client_config = ferrokube_client::config_from_kubeconfig(&config.kubeconfig).await?;
-    let clients = ferrokube_client::per_controller(client_config, config.limits.clone())?;
+    let limits = ferrokube_client::ClientLimits {
+        kube_api_qps: config.kube_api_qps,
+        kube_api_burst: config.kube_api_burst,
+    };
+    let clients = ferrokube_client::per_controller(client_config, limits)?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "controller manager starting");
     ferrokube_controllers::run(clients, shutdown).await;
     Ok(())

@@ -64,5 +64,5 @@ pub async fn run(
 /// The scheduler's API client, limited as `limits` says, with its User-Agent.
 pub fn client(config: kube::Config, limits: &ClientLimits) -> anyhow::Result<kube::Client> {
     let agent = ferrokube_client::user_agent("kube-scheduler", "scheduler");
-    ferrokube_client::build(config, limits, &agent)
+    Ok(ferrokube_client::build(config, limits, &agent)?)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use std::time::Duration;
 
+use crate::heap::Component;
 use ferrokube_apiserver::{ApiServer, ApiServerOptions};
 use ferrokube_store::{CompactionPolicy, Datastore, StoreTuning};
 
@@ -40,15 +41,22 @@ pub struct ServerConfig {
     /// etcd: the prefix of every key ferrokube stores.
     #[arg(long, default_value = "/registry/")]
     pub etcd_prefix: String,
-    /// Request limits of the controllers' client.
-    #[command(flatten)]
-    pub limits: ferrokube_client::ClientLimits,
+    /// The controllers' requests per second; 0 (the default) for no limit: they reach a
+    /// listener of their own in this process, so a client-side limit would only set the pace
+    /// (upstream's API server protects itself with priority and fairness instead).
+    #[arg(long, default_value_t = 0.0)]
+    pub kube_api_qps: f32,
+    /// The controllers' burst of requests, when `--kube-api-qps` sets a limit (upstream: 30).
+    #[arg(long, default_value_t = 30)]
+    pub kube_api_burst: u32,
     #[command(flatten)]
     pub scheduling: crate::scheduler::SchedulingFlags,
-    /// The scheduler's requests per second (upstream's scheduler default); 0 for no limit.
-    #[arg(long, default_value_t = 50.0)]
+    /// The scheduler's requests per second; 0 (the default) for no limit, as for the
+    /// controllers.
+    #[arg(long, default_value_t = 0.0)]
     pub scheduler_kube_api_qps: f32,
-    /// The scheduler's burst of requests.
+    /// The scheduler's burst of requests, when `--scheduler-kube-api-qps` sets a limit
+    /// (upstream: 100).
     #[arg(long, default_value_t = 100)]
     pub scheduler_kube_api_burst: u32,
     /// Also run this many simulated nodes (`hollow-node-0`, …): kubelets whose containers start
@@ -92,6 +100,7 @@ pub async fn run(
     let address = listener.local_addr()?;
     let options = ApiServerOptions {
         advertise_address: address.to_string(),
+        process_metrics: Some(crate::heap::metrics),
         ..ApiServerOptions::default()
     };
     let api = ApiServer::new(store, options);
@@ -105,10 +114,14 @@ pub async fn run(
     let client_config = kube::Config::new(format!("http://{address}").parse()?);
     let (control_plane, control_address) = serve_control_plane(&api, shutdown.clone())?;
     let control_config = kube::Config::new(format!("http://{control_address}").parse()?);
-    let clients = ferrokube_client::per_controller(control_config.clone(), config.limits.clone())?;
+    let limits = ferrokube_client::ClientLimits {
+        kube_api_qps: config.kube_api_qps,
+        kube_api_burst: config.kube_api_burst,
+    };
+    let clients = ferrokube_client::per_controller(control_config.clone(), limits)?;
     let controllers = {
         let shutdown = shutdown.clone();
-        on_own_thread("controllers", move || {
+        on_own_thread("controllers", Component::Controllers, move || {
             ferrokube_controllers::run(clients, shutdown)
         })?
     };
@@ -124,7 +137,7 @@ pub async fn run(
             config.scheduling.options(),
             shutdown.clone(),
         );
-        on_own_thread("scheduler", move || async move {
+        on_own_thread("scheduler", Component::Scheduler, move || async move {
             let client =
                 crate::scheduler::client(client_config, &scheduler_limits).expect("checked above");
             ferrokube_scheduler::run(client, options, shutdown).await;
@@ -152,8 +165,8 @@ pub async fn run(
     for finished in [controllers, scheduler, control_plane] {
         let _ = finished.await;
     }
-    for node in hollow {
-        node.await?;
+    if let Some(hollow) = hollow {
+        let _ = hollow.await;
     }
     if let Some(agent) = agent {
         agent.await?;
@@ -180,15 +193,19 @@ fn serve_control_plane(
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
     let api = api.clone();
-    let served = on_own_thread("apiserver-control", move || async move {
-        let served = match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => api.serve(listener, shutdown).await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = served {
-            tracing::error!(error = %err, "the control plane's API listener stopped");
-        }
-    })?;
+    let served = on_own_thread(
+        "apiserver-control",
+        Component::ApiServer,
+        move || async move {
+            let served = match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => api.serve(listener, shutdown).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = served {
+                tracing::error!(error = %err, "the control plane's API listener stopped");
+            }
+        },
+    )?;
     Ok((served, address))
 }
 
@@ -204,6 +221,7 @@ type Finished = tokio::sync::oneshot::Receiver<()>;
 /// Its client is built on that thread, so that its HTTP connections are driven there too.
 fn on_own_thread<F>(
     name: &str,
+    component: Component,
     make: impl FnOnce() -> F + Send + 'static,
 ) -> anyhow::Result<Finished>
 where
@@ -213,6 +231,7 @@ where
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
+            crate::heap::set_component(component);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -224,46 +243,60 @@ where
     Ok(finished)
 }
 
-/// Starts `count` hollow kubelets (4 CPU, 32 GiB, 110 pods each, as kubemark's), sharing one
-/// client without a rate limit.
+/// Starts `count` hollow kubelets (4 CPU, 32 GiB, 110 pods each, as kubemark's) on a thread of
+/// their own (so that their memory and CPU are told apart from the API server's), sharing one
+/// client without a rate limit; none when `count` is 0.
 fn start_hollow_nodes(
     count: u32,
     client_config: &kube::Config,
     shutdown: &(impl Future<Output = ()> + Clone + Send + 'static),
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Option<Finished>> {
     if count == 0 {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let unlimited = ferrokube_client::ClientLimits {
-        kube_api_qps: 0.0,
-        kube_api_burst: 0,
-    };
+    let unlimited = ferrokube_client::ClientLimits::UNLIMITED;
     let agent = ferrokube_client::user_agent("kubelet", "hollow-kubelet");
-    let client = ferrokube_client::build(client_config.clone(), &unlimited, &agent)?;
-    Ok((0..count)
-        .map(|i| {
-            let machine = ferrokube_kubelet::node::Machine {
-                name: format!("hollow-node-{i}"),
-                address: format!("10.64.{}.{}", i / 256, i % 256),
-                milli_cpu: 4000,
-                memory_bytes: 32 << 30,
-                ephemeral_storage_bytes: 100 << 30,
-                max_pods: 110,
-                runtime_version: "hollow://0.1.0".into(),
-                kubelet_port: 0,
-            };
-            let options = ferrokube_kubelet::KubeletOptions {
-                machine,
-                runtime: std::sync::Arc::new(ferrokube_kubelet::runtime::hollow::Hollow::new(i)),
-                log_listener: None,
-            };
-            tokio::spawn(ferrokube_kubelet::run(
-                client.clone(),
-                options,
-                shutdown.clone(),
-            ))
-        })
-        .collect())
+    // Checked here, so that building it again on the nodes' thread cannot fail.
+    ferrokube_client::build(client_config.clone(), &unlimited, &agent)?;
+    let (client_config, shutdown) = (client_config.clone(), shutdown.clone());
+    let finished = on_own_thread("hollow-nodes", Component::HollowNodes, move || async move {
+        let client =
+            ferrokube_client::build(client_config, &unlimited, &agent).expect("checked above");
+        let nodes: Vec<_> = (0..count)
+            .map(|i| {
+                tokio::spawn(ferrokube_kubelet::run(
+                    client.clone(),
+                    hollow_node(i),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        for node in nodes {
+            if let Err(err) = node.await {
+                tracing::error!(error = %err, "a hollow node failed");
+            }
+        }
+    })?;
+    Ok(Some(finished))
+}
+
+/// The options of hollow node `i`.
+fn hollow_node(i: u32) -> ferrokube_kubelet::KubeletOptions {
+    let machine = ferrokube_kubelet::node::Machine {
+        name: format!("hollow-node-{i}"),
+        address: format!("10.64.{}.{}", i / 256, i % 256),
+        milli_cpu: 4000,
+        memory_bytes: 32 << 30,
+        ephemeral_storage_bytes: 100 << 30,
+        max_pods: 110,
+        runtime_version: "hollow://0.1.0".into(),
+        kubelet_port: 0,
+    };
+    ferrokube_kubelet::KubeletOptions {
+        machine,
+        runtime: std::sync::Arc::new(ferrokube_kubelet::runtime::hollow::Hollow::new(i)),
+        log_listener: None,
+    }
 }
 
 /// Writes `DIR/admin.kubeconfig` pointing at `server`; returns its absolute path.

@@ -74,7 +74,7 @@ fn last_event(stream: TcpStream) -> Value {
 
 /// 800 updates of a 1 MiB ConfigMap while one watcher never reads. Before the watch cache was
 /// bounded by bytes the server grew by 2 GB (3.7 GB with the stuck watcher) and kept it. The
-/// bound, 300 MiB above idle: 64 MiB of recent events, 32 MiB of shared watch lines, 16 MiB
+/// bound, 300 MiB above idle: 64 MiB of recent events, 8 MiB of shared watch lines, 16 MiB
 /// queued for the stuck watcher, and a few requests in flight.
 #[tokio::test]
 async fn big_updates_with_a_stuck_watcher_stay_bounded() {
@@ -183,5 +183,83 @@ async fn ten_concurrent_lists_of_twenty_thousand_configmaps_stay_bounded() {
         "peak {} MiB against idle {} MiB",
         peak / MIB,
         idle / MIB
+    );
+}
+
+/// The live heap of each component on `/metrics`, with `FERROKUBE_HEAP_STATS=1` only; the
+/// hollow nodes' figure grows as their pods arrive.
+#[tokio::test]
+async fn heap_figures_per_component_are_on_metrics_when_asked_for() {
+    let heap = |metrics: &str| -> Vec<(String, i64)> {
+        metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("ferrokube_heap_live_bytes{component=\""))
+            .filter_map(|rest| {
+                let (component, value) = rest.split_once("\"} ")?;
+                Some((component.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    };
+    let metrics =
+        |server: &Server| support::ok(server.kubectl(None, &["get", "--raw", "/metrics"]));
+    let plain = Server::start(&Backend::sqlite().await);
+    assert!(
+        heap(&metrics(&plain)).is_empty(),
+        "no figures unless asked for"
+    );
+    drop(plain);
+
+    let server = Server::start_with_prepared(
+        &Backend::sqlite().await,
+        &["--disable-agent", "--hollow-nodes", "2"],
+        |command| {
+            command.env("FERROKUBE_HEAP_STATS", "1");
+        },
+    );
+    let before = heap(&metrics(&server));
+    let names: Vec<&str> = before.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "apiserver",
+            "controllers",
+            "scheduler",
+            "hollow-nodes",
+            "sqlite"
+        ]
+    );
+    assert!(before.iter().all(|(_, bytes)| *bytes > 0), "{before:?}");
+    support::ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "deployment",
+            "heap",
+            "--image=nginx",
+            "--replicas=100",
+        ],
+    ));
+    support::wait_for(
+        &server,
+        &[
+            "get",
+            "deployment",
+            "heap",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        |out| out == "100",
+    );
+    let after = heap(&metrics(&server));
+    let of = |figures: &[(String, i64)], name: &str| {
+        figures
+            .iter()
+            .find(|(c, _)| c == name)
+            .map(|(_, b)| *b)
+            .unwrap()
+    };
+    assert!(
+        of(&after, "hollow-nodes") > of(&before, "hollow-nodes") + 100 * 1024,
+        "100 pods' workers: {before:?} -> {after:?}"
     );
 }

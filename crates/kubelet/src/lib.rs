@@ -208,19 +208,23 @@ pub async fn run(
         ));
     }
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", machine.name));
-    let mut pods =
-        std::pin::pin!(trimmed(watcher(Api::<Pod>::all(client), config)).default_backoff());
+    // The kubelet works its pods' status out from the runtime and never reads the one stored.
+    let pods = trimmed(watcher(Api::<Pod>::all(client), config)).modify(|pod| pod.status = None);
+    let mut pods = std::pin::pin!(pods.default_backoff());
     let mut relisted: Option<HashSet<String>> = None;
     loop {
         let event = tokio::select! {
             event = pods.next() => event,
             () = shutdown.clone() => break,
         };
-        let Some(Ok(event)) = event else {
-            if event.is_none() {
-                break;
+        let event = match event {
+            Some(Ok(event)) => event,
+            Some(Err(err)) => {
+                // The watcher retries with a backoff; say why it had to.
+                tracing::warn!(node = %machine.name, error = %err, "watching this node's pods failed; retrying");
+                continue;
             }
-            continue;
+            None => break,
         };
         match event {
             watcher::Event::Init => relisted = Some(HashSet::new()),

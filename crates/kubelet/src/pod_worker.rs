@@ -31,10 +31,15 @@ pub struct WorkerContext {
 }
 
 /// Runs one pod until it is gone: `updates` carries the newest version of the pod.
+///
+/// The steps that talk to the runtime or the API are boxed: a future is as large as its
+/// largest await, and this one waits, unboxed, for each of 10,000 hollow pods (5 KB each before).
 pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
     let mut pulls = PullFailures::new();
     let mut probes = probe::Trackers::new();
-    let mut reported: Option<Value> = None;
+    // The last status written, as a hash of its encoding (8 bytes kept per pod where its JSON
+    // tree was ~8 KB; upstream's kubelet compares container specs by hash the same way).
+    let mut reported: Option<u64> = None;
     let mut settled = None;
     let mut warned_crash: Option<(String, u32)> = None;
     let start_time = jiff::Timestamp::now();
@@ -51,7 +56,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
         let now = jiff::Timestamp::now();
         let until = match pod_plan::next_step(&pod, state.as_ref(), &pulls, now) {
             Step::Terminate => {
-                terminate(&ctx, &pod, state.as_ref()).await;
+                Box::pin(terminate(&ctx, &pod, state.as_ref())).await;
                 return;
             }
             Step::RunSandbox => {
@@ -63,7 +68,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             }
             Step::Start { name, attempt } => {
                 let (sandbox, containers) = state.expect("a sandbox when starting containers");
-                start_container(
+                Box::pin(start_container(
                     &ctx,
                     &pod,
                     &sandbox,
@@ -71,14 +76,14 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                     &name,
                     attempt,
                     &mut pulls,
-                )
+                ))
                 .await;
                 continue;
             }
             Step::Wait { until } => until,
         };
         if let Some((sandbox, containers)) = &state {
-            if run_probes(&ctx, &pod, sandbox, containers, &mut probes).await {
+            if Box::pin(run_probes(&ctx, &pod, sandbox, containers, &mut probes)).await {
                 // A container was killed: read the runtime again.
                 continue;
             }
@@ -105,11 +110,12 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 (&ctx.host_ip, start_time),
                 now,
             );
-            warn_crash_loop(&ctx, &pod, &status, &mut warned_crash).await;
-            if reported.as_ref() == Some(&status) {
+            Box::pin(warn_crash_loop(&ctx, &pod, &status, &mut warned_crash)).await;
+            let encoded = hash_of(&status);
+            if reported == Some(encoded) {
                 settled = Some(inputs);
-            } else if report(&ctx, &pod, &status).await {
-                reported = Some(status);
+            } else if Box::pin(report(&ctx, &pod, &status)).await {
+                reported = Some(encoded);
                 // The next report of a failed pull says ImagePullBackOff, as upstream's.
                 for (name, failure) in pulls
                     .iter_mut()
@@ -117,13 +123,13 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 {
                     failure.backing_off = true;
                     let image = image_of(&pod, name);
-                    event(
+                    Box::pin(event(
                         &ctx,
                         &pod,
                         Kind::Normal,
                         "BackOff",
                         format!("Back-off pulling image \"{image}\""),
-                    )
+                    ))
                     .await;
                 }
             }
@@ -132,6 +138,14 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             return;
         }
     }
+}
+
+/// A hash of a status's JSON encoding (deterministic: the same status, the same hash).
+fn hash_of(status: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    status.to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Sleeps until the pod changes, `until` comes, or the next relist is due; false once the

@@ -124,7 +124,7 @@ impl Cache {
 
     /// A pod seen bound to a node (or updated there): counted there, no longer assumed.
     pub fn set_bound_pod(&mut self, pod: Arc<Pod>) {
-        let info = Arc::new(PodInfo::new(pod));
+        let info = Arc::new(PodInfo::bound(pod));
         let node = info
             .pod
             .spec

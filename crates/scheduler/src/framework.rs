@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, Taint, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::resources::{self, Resources};
 
@@ -72,6 +73,35 @@ impl PodInfo {
             priority: spec.and_then(|s| s.priority).unwrap_or(0),
             pod,
         }
+    }
+
+    /// The info of a pod bound to its node: what a later pod's checks read of it (its
+    /// identity, labels, node and affinity terms, besides the counts worked out here); its
+    /// containers, tolerations and the rest were most of the scheduler's memory with 10,000
+    /// pods bound.
+    pub fn bound(pod: Arc<Pod>) -> PodInfo {
+        let mut info = PodInfo::new(pod);
+        let pod = &info.pod;
+        let spec = pod.spec.as_ref();
+        let skeleton = Arc::new(Pod {
+            metadata: ObjectMeta {
+                name: pod.metadata.name.clone(),
+                namespace: pod.metadata.namespace.clone(),
+                uid: pod.metadata.uid.clone(),
+                labels: pod.metadata.labels.clone(),
+                owner_references: pod.metadata.owner_references.clone(),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: spec.and_then(|s| s.node_name.clone()),
+                affinity: spec.and_then(|s| s.affinity.clone()),
+                priority: spec.and_then(|s| s.priority),
+                ..Default::default()
+            }),
+            status: None,
+        });
+        info.pod = skeleton;
+        info
     }
 
     pub fn tolerations(&self) -> &[Toleration] {
@@ -225,6 +255,100 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A pod with what each plugin reads and much that none does.
+    fn busy_pod(node: Option<&str>) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1",
+                "labels": {"app": "web"}, "annotations": {"big": "x".repeat(1000)},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                    "uid": "rs", "controller": true}]},
+            "spec": {
+                "nodeName": node, "priority": 7, "schedulerName": "default-scheduler",
+                "nodeSelector": {"disk": "ssd"},
+                "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "kubernetes.io/hostname",
+                     "labelSelector": {"matchLabels": {"app": "web"}}}]}},
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "initContainers": [{"name": "init", "image": "busybox", "restartPolicy": "Always",
+                    "resources": {"requests": {"cpu": "50m"}}}],
+                "containers": [{"name": "web", "image": "nginx", "command": ["nginx"],
+                    "env": [{"name": "A", "value": "b"}],
+                    "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}},
+                    "ports": [{"containerPort": 80, "hostPort": 8080}]}]},
+            "status": {"phase": "Pending", "podIP": "10.0.0.1", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"},
+                {"type": "Ready", "status": "False"}]}
+        }))
+        .unwrap()
+    }
+
+    fn same_counts(a: &PodInfo, b: &PodInfo) {
+        assert_eq!(
+            (
+                &a.namespace,
+                &a.name,
+                &a.uid,
+                &a.labels,
+                &a.owner,
+                a.priority
+            ),
+            (
+                &b.namespace,
+                &b.name,
+                &b.uid,
+                &b.labels,
+                &b.owner,
+                b.priority
+            )
+        );
+        assert_eq!(a.requests, b.requests);
+        assert_eq!(a.non_zero_requests, b.non_zero_requests);
+        assert_eq!(a.host_ports, b.host_ports);
+    }
+
+    #[test]
+    fn a_trimmed_pod_is_scheduled_as_the_whole_one() {
+        let full = busy_pod(None);
+        let mut trimmed = full.clone();
+        crate::keep_what_scheduler_reads(&mut trimmed);
+        let (a, b) = (
+            PodInfo::new(Arc::new(full.clone())),
+            PodInfo::new(Arc::new(trimmed.clone())),
+        );
+        same_counts(&a, &b);
+        assert_eq!(a.tolerations(), b.tolerations());
+        let (spec, kept) = (full.spec.unwrap(), trimmed.spec.unwrap());
+        assert_eq!(spec.affinity, kept.affinity);
+        assert_eq!(spec.node_selector, kept.node_selector);
+        assert_eq!(kept.containers[0].image, None, "images are not read");
+        assert_eq!(kept.containers[0].env, None);
+        assert_eq!(kept.volumes, None);
+        assert_eq!(trimmed.metadata.annotations, None);
+        let status = trimmed.status.unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Pending"));
+        let kinds: Vec<&str> = status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(kinds, ["PodScheduled"]);
+    }
+
+    #[test]
+    fn a_bound_pod_keeps_its_counts_labels_and_affinity_terms() {
+        let full = Arc::new(busy_pod(Some("n1")));
+        let (whole, bound) = (PodInfo::new(full.clone()), PodInfo::bound(full.clone()));
+        same_counts(&whole, &bound);
+        let spec = bound.pod.spec.as_ref().unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some("n1"));
+        assert_eq!(spec.affinity, full.spec.as_ref().unwrap().affinity);
+        assert!(spec.containers.is_empty());
+        assert_eq!(bound.pod.metadata.labels, full.metadata.labels);
+        assert!(bound.pod.status.is_none());
+    }
 
     fn toleration(v: serde_json::Value) -> Toleration {
         serde_json::from_value(v).unwrap()

@@ -342,6 +342,62 @@ async fn report_unschedulable(
     }
 }
 
+/// Whether a pod's label selector (of an affinity term or a spread constraint) matches
+/// `labels`, through kube-core's `Selector`: an empty selector matches every pod and one that
+/// does not parse matches none, as upstream's `LabelSelectorAsSelector`.
+pub(crate) fn label_selector_matches(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    use kube::core::SelectorExt;
+    kube::core::Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
+}
+
+/// Drops the parts of a watched pod no plugin reads, as upstream's informers' transforms: its
+/// annotations, its volumes, its containers' images, commands, environment, mounts and
+/// probes (a container keeps its name, resources, ports and restart policy), and its status but
+/// the phase and the PodScheduled condition. With 10,000 pods these were most of the scheduler's memory. A
+/// plugin that comes to read more (volume binding) keeps it here.
+pub fn keep_what_scheduler_reads(pod: &mut Pod) {
+    pod.metadata.annotations = None;
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.volumes = None;
+        let slim = |c: &mut k8s_openapi::api::core::v1::Container| {
+            *c = k8s_openapi::api::core::v1::Container {
+                name: std::mem::take(&mut c.name),
+                resources: c.resources.take(),
+                ports: c.ports.take(),
+                restart_policy: c.restart_policy.take(),
+                ..Default::default()
+            }
+        };
+        spec.containers.iter_mut().for_each(slim);
+        spec.init_containers.iter_mut().flatten().for_each(slim);
+        spec.ephemeral_containers = None;
+    }
+    if let Some(status) = pod.status.take() {
+        let scheduled = status.conditions.map(|conditions| {
+            conditions
+                .into_iter()
+                .filter(|c| c.type_ == "PodScheduled")
+                .collect()
+        });
+        pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: status.phase,
+            conditions: scheduled,
+            ..Default::default()
+        });
+    }
+}
+
+/// The event, or `None` with the error logged: the watcher retries with a backoff, and the log
+/// says why it had to.
+fn logged<T>(event: Result<T, watcher::Error>, what: &str) -> Option<T> {
+    event
+        .inspect_err(|err| tracing::warn!(error = %err, "watching {what} failed; retrying"))
+        .ok()
+}
+
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
@@ -353,14 +409,15 @@ pub async fn run(
         Api::<Pod>::all(client.clone()),
         watcher::Config::default(),
     ))
+    .modify(keep_what_scheduler_reads)
     .default_backoff()
-    .filter_map(|e| futures::future::ready(e.ok().map(|e| Input::Pod(Box::new(e)))));
+    .filter_map(|e| futures::future::ready(logged(e, "pods").map(|e| Input::Pod(Box::new(e)))));
     let nodes = trimmed(watcher(
         Api::<Node>::all(client.clone()),
         watcher::Config::default(),
     ))
     .default_backoff()
-    .filter_map(|e| futures::future::ready(e.ok().map(|e| Input::Node(Box::new(e)))));
+    .filter_map(|e| futures::future::ready(logged(e, "nodes").map(|e| Input::Node(Box::new(e)))));
     let mut inputs = std::pin::pin!(futures::stream::select(pods, nodes));
     let mut scheduler = Scheduler {
         recorder: Recorder::new(client.clone(), "default-scheduler"),

@@ -21,7 +21,7 @@ pub use error::StoreError;
 pub use etcd::{DEFAULT_REQUEST_TIMEOUT, EtcdStore, EtcdStoreOptions};
 pub use memory::MemoryStore;
 pub use route::{IndexedField, Route};
-pub use sqlite::{SqliteStore, SqliteStoreOptions};
+pub use sqlite::{SqliteStore, SqliteStoreOptions, sqlite_memory_used};
 pub use types::{
     EventKind, GetResult, KeyValue, MAX_WRITE_BYTES, RangeOptions, RangeResult, Revision,
     WatchEvent, WriteResult, check_write_size, has_prefix, prefix_end,

@@ -22,6 +22,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::pacing::{pause_after, timed};
 use plan::{Action, Graph};
@@ -46,16 +47,19 @@ pub async fn run(
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    // The caches' watch tasks, stopped (and waited for) on shutdown.
+    let mut caches = JoinSet::new();
     tokio::select! {
-        () = collect(client) => {}
+        () = collect(client, &mut caches) => {}
         () = shutdown => {}
     }
+    caches.shutdown().await;
 }
 
-async fn collect(client: kube::Client) {
+async fn collect(client: kube::Client, caches: &mut JoinSet<()>) {
     let changed = Arc::new(Notify::new());
     let watched = loop {
-        match watch_everything(&client, &changed).await {
+        match watch_everything(&client, &changed, caches).await {
             Ok(watched) => break watched,
             Err(err) => {
                 tracing::warn!(error = %err, "garbage collector discovery failed; retrying");
@@ -96,6 +100,7 @@ async fn collect(client: kube::Client) {
 async fn watch_everything(
     client: &kube::Client,
     changed: &Arc<Notify>,
+    caches: &mut JoinSet<()>,
 ) -> Result<Vec<Watched>, kube::Error> {
     let discovery = Discovery::new(client.clone()).run().await?;
     let mut watched = Vec::new();
@@ -113,10 +118,10 @@ async fn watch_everything(
             let notify = changed.clone();
             let stream = reflector::reflector(
                 writer,
-                ferrokube_client::cache::trimmed(watcher(api, watcher::Config::default())),
+                watcher(api, watcher::Config::default()).modify(keep_what_gc_reads),
             )
             .default_backoff();
-            tokio::spawn(stream.for_each(move |_| {
+            caches.spawn(stream.for_each(move |_| {
                 notify.notify_one();
                 futures::future::ready(())
             }));
@@ -128,6 +133,17 @@ async fn watch_everything(
         }
     }
     Ok(watched)
+}
+
+/// Drops all of a cached object but the metadata the collector reads (identity, owners,
+/// finalizers, deletion): upstream's collector watches metadata only, and a whole pod as a JSON
+/// tree was the largest copy of it in the controllers' memory.
+fn keep_what_gc_reads(obj: &mut DynamicObject) {
+    obj.data = Value::Null;
+    let meta = &mut obj.metadata;
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.annotations = None;
 }
 
 fn api_for(client: &kube::Client, w: &Watched, obj: &DynamicObject) -> Api<DynamicObject> {

@@ -19,11 +19,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::ownership::{adopt, controller_uid, owners_of, release, selector_matches};
+use crate::ownership::{ControllerSelector, adopt, controller_uid, owners_of, release};
 use crate::pacing::{Pacer, timed};
 use crate::retry::Retries;
 use expectations::Expectations;
-use ferrokube_client::cache::{Cache, cache};
+use ferrokube_client::cache::{Cache, cache_of_parts};
 use ferrokube_client::clock::{self, SharedClock};
 use ferrokube_client::events::{Kind, Recorder};
 use ferrokube_client::merge_patch;
@@ -82,7 +82,8 @@ pub async fn run_with_clock(
     // One watch of all pods feeds the cache the reconciler reads (all pods, for adoption) and
     // triggers the owning ReplicaSets, so a reconcile never runs on a cache older than its
     // trigger.
-    let (pods, pod_events) = cache(Api::<Pod>::all(client.clone()));
+    let (pods, pod_events) =
+        cache_of_parts(Api::<Pod>::all(client.clone()), plan::keep_what_rs_reads);
     let ctx = Arc::new(Context {
         client: client.clone(),
         retries: Retries::default(),
@@ -151,16 +152,17 @@ async fn sync(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
         .filter(|p| p.namespace().as_deref() == Some(&namespace))
         .collect();
 
-    let selector = rs
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
+    let selector = ControllerSelector::new(
+        rs.spec
+            .as_ref()
+            .map(|s| &s.selector)
+            .unwrap_or(&Default::default()),
+    );
     let mut owned: Vec<Arc<Pod>> = Vec::new();
     // Time in release and adoption calls: waiting, left out of the scan's pacing.
     let mut awaited = Duration::ZERO;
     for pod in &in_namespace {
-        let matches = selector_matches(&selector, pod.labels());
+        let matches = selector.matches(pod.labels());
         match controller_uid(pod.as_ref()) {
             Some(owner) if owner == uid && matches => owned.push(pod.clone()),
             Some(owner) if owner == uid => {

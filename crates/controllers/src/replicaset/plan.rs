@@ -214,10 +214,116 @@ pub fn with_replica_failure(
     conditions
 }
 
+/// Drops the parts of a cached pod the controller never reads: the spec but its node, the
+/// status but its phase, its Ready condition and its containers' restart counts (what
+/// counting, availability and the deletion order use; a container that never restarted is
+/// left out, as it counts 0). A pod's containers, volumes and container states were most of it.
+pub fn keep_what_rs_reads(pod: &mut Pod) {
+    use k8s_openapi::api::core::v1::{ContainerStatus, PodSpec, PodStatus};
+    let node_name = pod.spec.as_mut().and_then(|s| s.node_name.take());
+    pod.spec = Some(PodSpec {
+        node_name,
+        ..Default::default()
+    });
+    if let Some(status) = pod.status.take() {
+        let ready = status.conditions.map(|conditions| {
+            conditions
+                .into_iter()
+                .filter(|c| c.type_ == "Ready")
+                .collect()
+        });
+        let restarted = status.container_statuses.map(|statuses| {
+            statuses
+                .into_iter()
+                .filter(|c| c.restart_count > 0)
+                .map(|c| ContainerStatus {
+                    restart_count: c.restart_count,
+                    ..Default::default()
+                })
+                .collect::<Vec<_>>()
+        });
+        pod.status = Some(PodStatus {
+            phase: status.phase,
+            conditions: ready,
+            container_statuses: restarted.filter(|r| !r.is_empty()),
+            ..Default::default()
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
+
+    /// A pod as the kubelet and the scheduler leave it: containers, five conditions, a
+    /// container status.
+    fn full_pod(name: &str, ready: &str, restarts: i32, node: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"),
+                "labels": {"app": "web"}, "creationTimestamp": "2026-12-03T10:00:00Z",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                    "uid": "rs", "controller": true}]},
+            "spec": {"nodeName": node, "containers": [{"name": "web", "image": "nginx",
+                "env": [{"name": "A", "value": "b"}], "ports": [{"containerPort": 80}]}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "conditions": [
+                {"type": "PodReadyToStartContainers", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "Ready", "status": ready, "lastTransitionTime": "2026-12-03T10:00:05Z"},
+                {"type": "ContainersReady", "status": ready},
+                {"type": "PodScheduled", "status": "True"}],
+              "containerStatuses": [{"name": "web", "image": "nginx", "imageID": "x",
+                "ready": ready == "True", "restartCount": restarts,
+                "state": {"running": {"startedAt": "2026-12-03T10:00:04Z"}}}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cached_part_of_a_pod_answers_as_the_whole_pod() {
+        let pods = [
+            full_pod("a", "True", 0, Some("n1")),
+            full_pod("b", "False", 3, Some("n1")),
+            full_pod("c", "True", 1, None),
+            full_pod("d", "False", 0, None),
+        ];
+        let kept: Vec<Pod> = pods
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                keep_what_rs_reads(&mut p);
+                p
+            })
+            .collect();
+        let now = "2026-12-03T10:01:00Z".parse().unwrap();
+        for (full, kept) in pods.iter().zip(&kept) {
+            assert_eq!(is_active(full), is_active(kept));
+            assert_eq!(is_ready(full), is_ready(kept));
+            assert_eq!(is_available(full, 30, now), is_available(kept, 30, now));
+            assert_eq!(is_available(full, 90, now), is_available(kept, 90, now));
+            assert_eq!(restarts(full), restarts(kept));
+            assert_eq!(kept.metadata, full.metadata, "metadata is kept whole");
+        }
+        for (i, j) in [(0, 1), (0, 2), (1, 2), (2, 3), (1, 3)] {
+            assert_eq!(
+                deletion_order(&pods[i], &pods[j]),
+                deletion_order(&kept[i], &kept[j]),
+                "{i} against {j}"
+            );
+        }
+        // What went: the containers, the other conditions, the container states.
+        let a = &kept[0];
+        assert!(a.spec.as_ref().unwrap().containers.is_empty());
+        let status = a.status.as_ref().unwrap();
+        assert_eq!(status.conditions.as_ref().unwrap().len(), 1);
+        assert!(
+            status.container_statuses.is_none(),
+            "no restarts, nothing kept"
+        );
+        assert!(status.pod_ip.is_none());
+        let b = kept[1].status.as_ref().unwrap();
+        assert_eq!(b.container_statuses.as_ref().unwrap()[0].restart_count, 3);
+    }
 
     #[test]
     fn decide_table() {

@@ -65,6 +65,15 @@ impl Server {
 
     /// Starts a server with its own temporary data dir and extra flags.
     pub fn start_with(backend: &Backend, flags: &[&str]) -> Server {
+        Server::start_with_prepared(backend, flags, |_| {})
+    }
+
+    /// `start_with`, with the command adjusted first (an environment variable for the child).
+    pub fn start_with_prepared(
+        backend: &Backend,
+        flags: &[&str],
+        prepare: impl FnOnce(&mut Command),
+    ) -> Server {
         let temp = tempfile::tempdir().unwrap();
         let mut args = backend.args();
         args.extend(flags.iter().map(|f| f.to_string()));
@@ -72,7 +81,7 @@ impl Server {
         if !flags.contains(&"--disable-agent") && !flags.contains(&"--kubelet-port") {
             args.extend(["--kubelet-port".to_owned(), "0".to_owned()]);
         }
-        let mut server = Server::start_in(temp.path(), args, 0);
+        let mut server = Server::start_prepared(temp.path(), args, 0, prepare);
         server._temp = Some(temp);
         server
     }

@@ -87,7 +87,7 @@ fn selects(term: &PodAffinityTerm, owner_namespace: &str, target: &PodInfo) -> b
         && term
             .label_selector
             .as_ref()
-            .is_some_and(|s| ferrokube_api::selector::label_selector_matches(s, &target.labels))
+            .is_some_and(|s| crate::label_selector_matches(s, &target.labels))
 }
 
 fn domain(node: &NodeInfo, key: &str) -> Option<Domain> {

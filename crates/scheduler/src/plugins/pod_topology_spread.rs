@@ -31,8 +31,7 @@ impl Group {
         match self {
             Group::Owner(uid) => pod.owner.as_deref() == Some(uid),
             Group::Labels(namespace, selector) => {
-                pod.namespace == *namespace
-                    && ferrokube_api::selector::label_selector_matches(selector, &pod.labels)
+                pod.namespace == *namespace && crate::label_selector_matches(selector, &pod.labels)
             }
         }
     }

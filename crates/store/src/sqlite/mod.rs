@@ -41,6 +41,13 @@ impl SqliteStoreOptions {
     }
 }
 
+/// Bytes SQLite holds on its own heap in this process (its page caches, prepared statements),
+/// which Rust's allocator does not see.
+pub fn sqlite_memory_used() -> i64 {
+    // SAFETY: a plain read of SQLite's global memory counter; callable from any thread.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
+}
+
 /// A [`Store`] in one SQLite file; cheap to clone, clones share the file and writer.
 #[derive(Clone)]
 pub struct SqliteStore {
