@@ -99,6 +99,8 @@ async fn heartbeat(client: kube::Client, machine: Machine, node_uid: String) {
 struct Workers {
     ctx: WorkerContext,
     running: HashMap<String, watch::Sender<Arc<Pod>>>,
+    /// The workers' tasks, waited for on shutdown.
+    tasks: tokio::task::JoinSet<()>,
     /// The same pods by namespace and name, for the log server.
     directory: log_server::PodDirectory,
 }
@@ -118,12 +120,13 @@ impl Workers {
             return;
         }
         let (tx, rx) = watch::channel(pod);
-        tokio::spawn(pod_worker::run(self.ctx.clone(), rx));
+        self.tasks.spawn(pod_worker::run(self.ctx.clone(), rx));
         self.running.insert(uid, tx);
     }
 
     /// Drops the workers that finished (their pods are gone).
     fn forget_finished(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
         let before = self.running.len();
         self.running.retain(|_, tx| !tx.is_closed());
         if self.running.len() != before {
@@ -132,6 +135,21 @@ impl Workers {
                 .write()
                 .expect("pod directory lock")
                 .retain(|_, pod| pod.metadata.uid.as_ref().is_some_and(|u| uids.contains(u)));
+        }
+    }
+
+    /// Ends every worker at its next wait (its channel closes) and waits for them, at most
+    /// `STOP_GRACE`; their containers keep running, as upstream's kubelet leaves them when it
+    /// stops.
+    async fn stop(mut self) {
+        self.running.clear();
+        let tasks = &mut self.tasks;
+        let all_ended = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(STOP_GRACE, all_ended).await.is_err() {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "pod workers still busy at shutdown; stopping them"
+            );
         }
     }
 
@@ -145,6 +163,9 @@ impl Workers {
         self.update(pod);
     }
 }
+
+/// How long pod workers get to finish their step when the kubelet stops.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long the containers of a pod that no longer exists get to stop.
 const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -197,6 +218,7 @@ pub async fn run(
             host_ip: machine.address.clone(),
         },
         running: HashMap::new(),
+        tasks: tokio::task::JoinSet::new(),
         directory: log_server::PodDirectory::default(),
     };
     if let Some(listener) = options.log_listener {
@@ -260,6 +282,7 @@ pub async fn run(
         workers.forget_finished();
     }
     beat.abort();
+    workers.stop().await;
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
 
 /// A failed image pull being retried.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PullFailure {
     pub message: String,
     pub failures: u32,

@@ -89,62 +89,56 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             }
             let health = probe::health(&pod, containers, &probes);
             // Most relists find nothing new: the status is only worked out again on a change.
-            let inputs = (
-                pod.metadata.resource_version.clone(),
-                state.clone(),
-                pulls.clone(),
-                health.clone(),
-            );
-            if settled.as_ref() == Some(&inputs) {
-                if !wait(&mut updates, until, now).await {
-                    return;
-                }
-                continue;
-            }
-            let status = pod_plan::pod_status(
-                &pod,
-                sandbox,
-                containers,
-                &pulls,
-                &health,
-                (&ctx.host_ip, start_time),
-                now,
-            );
-            Box::pin(warn_crash_loop(&ctx, &pod, &status, &mut warned_crash)).await;
-            let encoded = hash_of(&status);
-            if reported == Some(encoded) {
-                settled = Some(inputs);
-            } else if Box::pin(report(&ctx, &pod, &status)).await {
-                reported = Some(encoded);
-                // The next report of a failed pull says ImagePullBackOff, as upstream's.
-                for (name, failure) in pulls
-                    .iter_mut()
-                    .filter(|(_, f)| !f.backing_off && !f.never_pull)
-                {
-                    failure.backing_off = true;
-                    let image = image_of(&pod, name);
-                    Box::pin(event(
-                        &ctx,
-                        &pod,
-                        Kind::Normal,
-                        "BackOff",
-                        format!("Back-off pulling image \"{image}\""),
-                    ))
-                    .await;
+            // Kept as a hash (8 bytes a pod, where clones of all four were ~1 KB).
+            let inputs = hash_of(&(&pod.metadata.resource_version, &state, &pulls, &health));
+            if settled != Some(inputs) {
+                let status = pod_plan::pod_status(
+                    &pod,
+                    sandbox,
+                    containers,
+                    &pulls,
+                    &health,
+                    (&ctx.host_ip, start_time),
+                    now,
+                );
+                Box::pin(warn_crash_loop(&ctx, &pod, &status, &mut warned_crash)).await;
+                let encoded = hash_of(&status.to_string());
+                if reported == Some(encoded) {
+                    settled = Some(inputs);
+                } else if Box::pin(report(&ctx, &pod, &status)).await {
+                    reported = Some(encoded);
+                    // The next report of a failed pull says ImagePullBackOff, as upstream's.
+                    for (name, failure) in pulls
+                        .iter_mut()
+                        .filter(|(_, f)| !f.backing_off && !f.never_pull)
+                    {
+                        failure.backing_off = true;
+                        let image = image_of(&pod, name);
+                        Box::pin(event(
+                            &ctx,
+                            &pod,
+                            Kind::Normal,
+                            "BackOff",
+                            format!("Back-off pulling image \"{image}\""),
+                        ))
+                        .await;
+                    }
                 }
             }
         }
+        // The runtime's answer is read again after the wait: not held while waiting.
+        drop(state);
         if !wait(&mut updates, until, now).await {
             return;
         }
     }
 }
 
-/// A hash of a status's JSON encoding (deterministic: the same status, the same hash).
-fn hash_of(status: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
+/// A hash of `value` (deterministic: the same value, the same hash, in one process).
+fn hash_of(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
     let mut hasher = std::hash::DefaultHasher::new();
-    status.to_string().hash(&mut hasher);
+    value.hash(&mut hasher);
     hasher.finish()
 }
 

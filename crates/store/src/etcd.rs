@@ -10,7 +10,7 @@ use etcd_client::{
 };
 
 use crate::Store;
-use crate::error::StoreError;
+use crate::error::{EtcdRefusal, StoreError, etcd_refusal};
 use crate::route::Route;
 use crate::types::{
     EventKind, GetResult, KeyValue, RangeOptions, RangeResult, Revision, WatchEvent, WriteResult,
@@ -18,10 +18,6 @@ use crate::types::{
 };
 use crate::watch::WatchStream;
 
-/// etcd's text for a read or watch below its compacted revision.
-const ETCD_COMPACTED: &str = "required revision has been compacted";
-/// etcd's text for a read above its current revision.
-const ETCD_FUTURE: &str = "required revision is a future revision";
 /// How long to wait for etcd to name its compacted revision.
 const COMPACTION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,13 +85,12 @@ impl EtcdStore {
 
     /// Maps etcd's errors for a read at `requested` onto the store's own.
     async fn read_error(&self, err: etcd_client::Error, requested: Option<Revision>) -> StoreError {
-        let text = err.to_string();
-        match requested {
-            Some(requested) if text.contains(ETCD_COMPACTED) => StoreError::Compacted {
+        match (requested, etcd_refusal(&err)) {
+            (Some(requested), Some(EtcdRefusal::Compacted)) => StoreError::Compacted {
                 requested,
                 compacted: self.compacted_revision().await.unwrap_or(Revision::ZERO),
             },
-            Some(requested) if text.contains(ETCD_FUTURE) => StoreError::FutureRevision {
+            (Some(requested), Some(EtcdRefusal::FutureRevision)) => StoreError::FutureRevision {
                 requested,
                 current: self.current_revision().await.unwrap_or(Revision::ZERO),
             },
@@ -380,14 +375,14 @@ impl Store for EtcdStore {
                 .get(self.full_key(prefix), Some(probe))
                 .await
             {
-                if err.to_string().contains(ETCD_COMPACTED) {
+                if etcd_refusal(&err) == Some(EtcdRefusal::Compacted) {
                     let compacted = self.compacted_revision().await?;
                     return Err(StoreError::Compacted {
                         requested: start,
                         compacted,
                     });
                 }
-                if !err.to_string().contains(ETCD_FUTURE) {
+                if etcd_refusal(&err) != Some(EtcdRefusal::FutureRevision) {
                     return Err(err.into());
                 }
             }

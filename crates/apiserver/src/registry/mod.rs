@@ -149,9 +149,7 @@ pub fn store_error(err: StoreError, resource: &GroupResource, name: &str) -> Api
             ApiError::request_timeout()
         }
         StoreError::TooLarge { .. } => ApiError::unclassified(ETCD_TOO_LARGE),
-        StoreError::Etcd(text) if text.contains(ETCD_TOO_LARGE) => {
-            ApiError::unclassified(ETCD_TOO_LARGE)
-        }
+        StoreError::EtcdTooLarge(_) => ApiError::unclassified(ETCD_TOO_LARGE),
         other => ApiError::internal(other.to_string()),
     }
 }
@@ -202,7 +200,7 @@ mod tests {
             ),
             (too_large, 500, "", "etcdserver: request is too large"),
             (
-                StoreError::Etcd("etcdserver: request is too large".into()),
+                StoreError::EtcdTooLarge("etcdserver: request is too large".into()),
                 500,
                 "",
                 "etcdserver: request is too large",

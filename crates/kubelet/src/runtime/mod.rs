@@ -7,7 +7,7 @@ pub mod hollow;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 /// What a container is doing, as the runtime reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ContainerState {
     Created,
     Running {
@@ -21,7 +21,7 @@ pub enum ContainerState {
 }
 
 /// A container the runtime knows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ContainerInfo {
     pub id: String,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct ExecResult {
 }
 
 /// A pod's sandbox: its network namespace and IP.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SandboxInfo {
     pub id: String,
     pub ip: String,

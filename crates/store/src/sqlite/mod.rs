@@ -66,7 +66,7 @@ impl SqliteStore {
     pub fn open(options: SqliteStoreOptions) -> Result<Self, StoreError> {
         if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Sqlite(format!("creating {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::sqlite(format!("creating {}: ", dir.display()), e))?;
         }
         let conn = schema::open_writer(&options.path)?;
         let hub = WatchHub::new();
@@ -81,7 +81,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|e| StoreError::Sqlite(format!("starting writer thread: {e}")))?;
+            .map_err(|e| StoreError::sqlite("starting writer thread: ", e))?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 requests,
@@ -127,7 +127,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Sqlite(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::sqlite("read task failed: ", e))?
 }
 
 #[async_trait]

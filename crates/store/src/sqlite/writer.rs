@@ -164,10 +164,8 @@ impl Writer {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 tracing::error!(error = %err, "store batch failed; nothing in it was committed");
-                writes
-                    .iter()
-                    .map(|_| Err(StoreError::Sqlite(err.to_string())))
-                    .collect()
+                let err = StoreError::from(err);
+                writes.iter().map(|_| Err(err.clone())).collect()
             }
         };
         self.published
