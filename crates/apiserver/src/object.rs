@@ -94,9 +94,10 @@ mod tests {
         let s = random_suffix();
         assert_eq!(s.len(), 5);
         assert!(s.bytes().all(|b| NAME_ALPHABET.contains(&b)));
+        // Truncated to the second, as Go's metav1.Time marshals (RFC 3339, no fraction).
         assert_eq!(
             timestamp("2026-01-02T03:04:05.6Z".parse().unwrap()),
-            "2026-01-02T03:04:06Z"
+            "2026-01-02T03:04:05Z"
         );
         assert!(parse_resource_version("abc").is_err());
     }
