@@ -39,6 +39,11 @@ where
     pub fn state(&self) -> Vec<Arc<K>> {
         self.store.state()
     }
+
+    /// The cached object `key` names, if any.
+    pub fn get(&self, key: &reflector::ObjectRef<K>) -> Option<Arc<K>> {
+        self.store.get(key)
+    }
 }
 
 /// A cache of every `K` and the stream that fills it, yielding each object it touches (for a

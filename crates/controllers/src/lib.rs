@@ -8,6 +8,7 @@ pub mod ownership;
 pub mod pacing;
 pub mod replicaset;
 pub mod retry;
+pub mod serviceaccount;
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +41,10 @@ pub async fn run(
         )),
         tokio::spawn(garbagecollector::run(
             client_for("generic-garbage-collector"),
+            shutdown.clone(),
+        )),
+        tokio::spawn(serviceaccount::run(
+            client_for("service-account-controller"),
             shutdown.clone(),
         )),
     ];
