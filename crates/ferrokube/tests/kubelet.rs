@@ -591,6 +591,42 @@ async fn probes_restart_unhealthy_containers_and_gate_readiness() {
         events.contains("Readiness probe failed: HTTP probe failed with statuscode: 404"),
         "{events}"
     );
+    // The failures aggregate into one Event whose series counts them, as upstream's recorder
+    // does ("(x3 over 4s)" in kubectl describe), not one Event per failure.
+    let unhealthy = [
+        "get",
+        "events",
+        "--field-selector",
+        "reason=Unhealthy",
+        "-o",
+        "jsonpath={range .items[*]}{.message}={.series.count};{end}",
+    ];
+    let readiness = |listed: &str| -> Vec<String> {
+        listed
+            .split(';')
+            .filter_map(|e| {
+                e.strip_prefix("Readiness probe failed: HTTP probe failed with statuscode: 404=")
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let listed = wait_for(&server, &unhealthy, |o| {
+        readiness(o)
+            .iter()
+            .any(|c| c.parse::<u32>().is_ok_and(|c| c >= 2))
+    });
+    assert_eq!(
+        readiness(&listed).len(),
+        1,
+        "one Unhealthy Event for the repeated failure: {listed}"
+    );
+    let described = ok(server.kubectl(None, &["describe", "pods", "-l", "app=unready"]));
+    assert!(
+        described
+            .lines()
+            .any(|l| l.contains("Unhealthy") && l.contains("(x")),
+        "{described}"
+    );
     let available = [
         "get",
         "deployment",
@@ -729,4 +765,35 @@ async fn init_containers_limits_and_image_pull_policies() {
     for pod in ["first", "second", "never"] {
         ok(server.kubectl(None, &["delete", "pod", pod, "--timeout=60s"]));
     }
+}
+
+/// A pod whose name is longer than a hostname may be (63 characters) runs, with its name cut
+/// to 63 as upstream's kubelet cuts it; before, `sethostname` refused it and the pod never
+/// started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_with_a_70_character_name_runs_with_its_hostname_cut() {
+    let server = node_server(&["--pod-cidr", "10.42.6.0/24", "--cni-network", "fk-names"]).await;
+    let name = format!("long-{}", "n".repeat(65));
+    assert_eq!(name.len(), 70);
+    ok(server.kubectl(
+        None,
+        &[
+            "run",
+            &name,
+            "--image=busybox",
+            "--restart=Never",
+            "--",
+            "sh",
+            "-c",
+            "hostname; sleep 3600",
+        ],
+    ));
+    wait_for(
+        &server,
+        &["get", "pod", &name, "-o", "jsonpath={.status.phase}"],
+        |o| o == "Running",
+    );
+    let hostname = wait_for(&server, &["logs", &name], |o| !o.is_empty());
+    assert_eq!(hostname.trim(), &name[..63]);
+    ok(server.kubectl(None, &["delete", "pod", &name, "--timeout=60s"]));
 }

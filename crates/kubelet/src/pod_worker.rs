@@ -62,6 +62,15 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             Step::RunSandbox => {
                 if let Err(err) = ctx.runtime.run_sandbox(&pod).await {
                     tracing::warn!(pod = %pod.name_any(), error = %err, "sandbox failed");
+                    let note = format!("Failed to create pod sandbox: {err}");
+                    Box::pin(event(
+                        &ctx,
+                        &pod,
+                        Kind::Warning,
+                        "FailedCreatePodSandBox",
+                        note,
+                    ))
+                    .await;
                     tokio::time::sleep(RELIST).await;
                 }
                 continue;

@@ -66,6 +66,16 @@ fn default(event: &mut Event) {
     event.type_.get_or_insert_with(|| "Normal".to_owned());
 }
 
+/// The Count column as upstream prints it: the series' count, else `count`, else 1 (a
+/// singleton of the new API has none).
+fn count(event: &Event) -> i32 {
+    match (event.series.as_ref().and_then(|s| s.count), event.count) {
+        (Some(count), _) => count,
+        (None, Some(count)) if count != 0 => count,
+        _ => 1,
+    }
+}
+
 fn cells(event: &Event, now: Timestamp) -> Vec<Value> {
     let (name, _) = name_and_age(&event.metadata, now);
     let last = event
@@ -101,7 +111,7 @@ fn cells(event: &Event, now: Timestamp) -> Vec<Value> {
         json!(involved.field_path.clone().unwrap_or_default()),
         json!(source),
         json!(age(first.as_ref(), now)),
-        json!(event.count.unwrap_or(1)),
+        json!(count(event)),
         name,
     ]
 }

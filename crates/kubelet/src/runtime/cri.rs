@@ -38,6 +38,28 @@ fn timestamp(nanos: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_nanosecond(i128::from(nanos)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
+/// The longest hostname the kernel takes (`sethostname` refuses longer ones).
+const MAX_HOSTNAME: usize = 63;
+
+/// The pod's hostname: `spec.hostname`, else its name, cut to 63 characters and stripped of
+/// the `-` and `.` that would then end it (upstream's `truncatePodHostnameIfNeeded`), so that a
+/// pod with a longer name starts.
+pub fn pod_hostname(pod: &Pod) -> String {
+    let hostname = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.hostname.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| pod.metadata.name.clone().unwrap_or_default());
+    if hostname.len() <= MAX_HOSTNAME {
+        return hostname;
+    }
+    // Names are DNS labels or subdomains: ASCII, so any byte is a character boundary.
+    hostname[..MAX_HOSTNAME]
+        .trim_end_matches(['-', '.'])
+        .to_owned()
+}
+
 /// The sandbox configuration of a pod: metadata, hostname, log directory, DNS, host ports and
 /// the labels that find it again.
 pub fn sandbox_config(pod: &Pod, log_root: &Path, cluster_dns: &[String]) -> cri::PodSandboxConfig {
@@ -76,9 +98,7 @@ pub fn sandbox_config(pod: &Pod, log_root: &Path, cluster_dns: &[String]) -> cri
             namespace: namespace.clone(),
             attempt: 0,
         }),
-        hostname: spec
-            .and_then(|s| s.hostname.clone())
-            .unwrap_or_else(|| name.clone()),
+        hostname: pod_hostname(pod),
         log_directory: log_root
             .join(format!("{namespace}_{name}_{uid}"))
             .to_string_lossy()
@@ -632,6 +652,30 @@ impl Runtime for Cri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostnames_are_cut_to_63_characters_as_upstream() {
+        let pod = |name: &str, hostname: Option<&str>| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name}, "spec": {"hostname": hostname, "containers": []},
+            }))
+            .unwrap()
+        };
+        let long = "a".repeat(70);
+        let dash_at_63 = format!("{}-b{}", "a".repeat(62), "c".repeat(10));
+        let dots = format!("{}..-x", "a".repeat(60));
+        let cases = [
+            (pod("web", None), "web".to_owned()),
+            (pod("web", Some("front")), "front".to_owned()),
+            (pod(&long, None), "a".repeat(63)),
+            (pod(&dash_at_63, None), "a".repeat(62)),
+            (pod(&dots, None), "a".repeat(60)),
+            (pod(&"b".repeat(63), None), "b".repeat(63)),
+        ];
+        for (pod, want) in cases {
+            assert_eq!(pod_hostname(&pod), want, "{:?}", pod.metadata.name);
+        }
+    }
 
     #[test]
     fn limits_as_upstream_converts_them() {
