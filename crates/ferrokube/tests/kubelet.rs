@@ -775,19 +775,12 @@ async fn a_pod_with_a_70_character_name_runs_with_its_hostname_cut() {
     let server = node_server(&["--pod-cidr", "10.42.6.0/24", "--cni-network", "fk-names"]).await;
     let name = format!("long-{}", "n".repeat(65));
     assert_eq!(name.len(), 70);
-    ok(server.kubectl(
-        None,
-        &[
-            "run",
-            &name,
-            "--image=busybox",
-            "--restart=Never",
-            "--",
-            "sh",
-            "-c",
-            "hostname; sleep 3600",
-        ],
+    // A manifest, not `kubectl run`: that would use the name as a label value and a
+    // container name too, which may not be longer than 63 (upstream refuses them as well).
+    let pod = support::manifest(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    command: [sh, -c, 'hostname; sleep 3600']\n"
     ));
+    ok(server.kubectl(None, &["create", "-f", pod.path().to_str().unwrap()]));
     wait_for(
         &server,
         &["get", "pod", &name, "-o", "jsonpath={.status.phase}"],
