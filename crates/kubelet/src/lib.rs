@@ -187,6 +187,36 @@ async fn remove_orphans(runtime: Arc<dyn Runtime>, known: HashSet<String>) {
     }
 }
 
+/// Drops the parts of a pod's stored status the kubelet never reads (it works the status out
+/// from the runtime): it keeps the QoS class (its cgroups and resources follow it) and the
+/// waiting reasons of containers not started (the log server's answer for them). A running
+/// pod keeps only its QoS class.
+pub fn keep_what_kubelet_reads(pod: &mut Pod) {
+    use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
+    let Some(status) = pod.status.take() else {
+        return;
+    };
+    let waiting = |statuses: Option<Vec<ContainerStatus>>| {
+        let kept: Vec<ContainerStatus> = statuses
+            .into_iter()
+            .flatten()
+            .filter(|c| c.state.as_ref().is_some_and(|s| s.waiting.is_some()))
+            .map(|c| ContainerStatus {
+                name: c.name,
+                state: c.state,
+                ..Default::default()
+            })
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    };
+    pod.status = Some(PodStatus {
+        qos_class: status.qos_class,
+        container_statuses: waiting(status.container_statuses),
+        init_container_statuses: waiting(status.init_container_statuses),
+        ..Default::default()
+    });
+}
+
 /// Runs the kubelet until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
@@ -230,8 +260,7 @@ pub async fn run(
         ));
     }
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", machine.name));
-    // The kubelet works its pods' status out from the runtime and never reads the one stored.
-    let pods = trimmed(watcher(Api::<Pod>::all(client), config)).modify(|pod| pod.status = None);
+    let pods = trimmed(watcher(Api::<Pod>::all(client), config)).modify(keep_what_kubelet_reads);
     let mut pods = std::pin::pin!(pods.default_backoff());
     let mut relisted: Option<HashSet<String>> = None;
     loop {
@@ -288,6 +317,51 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_status_answers_as_the_whole_one() {
+        let pod = |waiting: bool| -> Pod {
+            let state = if waiting {
+                serde_json::json!({"waiting": {"reason": "ImagePullBackOff", "message": "x"}})
+            } else {
+                serde_json::json!({"running": {"startedAt": "2026-12-03T10:00:00Z"}})
+            };
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "web", "uid": "u1"},
+                "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+                "status": {"phase": "Pending", "qosClass": "Burstable", "podIP": "10.0.0.9",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "",
+                        "ready": false, "restartCount": 0, "state": state}]},
+            }))
+            .unwrap()
+        };
+        for waiting in [true, false] {
+            let full = pod(waiting);
+            let mut kept = full.clone();
+            keep_what_kubelet_reads(&mut kept);
+            assert_eq!(
+                runtime::cri::cgroup_parent(&kept),
+                runtime::cri::cgroup_parent(&full)
+            );
+            assert_eq!(
+                runtime::cri::cgroup_parent(&kept),
+                "/kubepods/burstable/podu1"
+            );
+            assert_eq!(
+                logs::waiting_reason(&kept, "app"),
+                logs::waiting_reason(&full, "app")
+            );
+            let status = kept.status.unwrap();
+            assert_eq!(status.pod_ip, None);
+            assert_eq!(status.conditions, None);
+            assert_eq!(
+                status.container_statuses.is_some(),
+                waiting,
+                "only waiting ones"
+            );
+        }
+    }
 
     /// A kubelet whose API server never answers still stops when asked to: its registration
     /// retries wait on the shutdown signal too.

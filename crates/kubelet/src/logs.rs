@@ -70,7 +70,7 @@ impl LogOptions {
 }
 
 /// The container's waiting reason in the pod's reported status, if it has one.
-fn waiting_reason(pod: &Pod, container: &str) -> String {
+pub(crate) fn waiting_reason(pod: &Pod, container: &str) -> String {
     let status = pod.status.as_ref();
     status
         .into_iter()
