@@ -57,25 +57,12 @@ pub struct Recorder {
 /// so that 10,000 pods' Events cost ~100 bytes each while their series may go on.
 type Series = std::collections::HashMap<u64, Seen>;
 
-/// What makes two Events the same one again (client-go's `getKey`): the object, reason,
-/// action, note and type.
-fn series_key(
-    regarding: &ObjectReference,
-    kind: Kind,
-    reason: &str,
-    action: &str,
-    note: &str,
-) -> u64 {
+/// What makes two Events the same one again (client-go's `getKey`): the object (its
+/// `spam_key`), reason, action, note and type.
+fn series_key(object: &str, kind: Kind, reason: &str, action: &str, note: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
-    (
-        spam_key(regarding),
-        kind == Kind::Warning,
-        reason,
-        action,
-        note,
-    )
-        .hash(&mut hasher);
+    (object, kind == Kind::Warning, reason, action, note).hash(&mut hasher);
     hasher.finish()
 }
 
@@ -205,7 +192,8 @@ impl Recorder {
         action: &str,
         note: &str,
     ) {
-        if self.spam.check_key(&spam_key(regarding)).is_err() {
+        let object = spam_key(regarding);
+        if self.spam.check_key(&object).is_err() {
             tracing::debug!(reason, note, "event dropped by the spam filter");
             return;
         }
@@ -215,7 +203,7 @@ impl Recorder {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_owned());
-        let key = series_key(regarding, kind, reason, action, note);
+        let key = series_key(&object, kind, reason, action, note);
         let name = event.metadata.name.clone().unwrap_or_default();
         let write = record(
             &mut self.series.lock().expect("series lock"),
@@ -298,8 +286,15 @@ mod tests {
             namespace: Some("default".into()),
             ..Default::default()
         };
-        let unhealthy =
-            |note: &str| series_key(&object, Kind::Warning, "Unhealthy", "Unhealthy", note);
+        let unhealthy = |note: &str| {
+            series_key(
+                &spam_key(&object),
+                Kind::Warning,
+                "Unhealthy",
+                "Unhealthy",
+                note,
+            )
+        };
         let first = ("web.1", "default");
         let failed = unhealthy("Readiness probe failed: 503");
         assert_eq!(record(&mut series, failed, first, at(0)), Write::Create);
@@ -323,7 +318,7 @@ mod tests {
             Write::Create
         );
         let normal = series_key(
-            &object,
+            &spam_key(&object),
             Kind::Normal,
             "Unhealthy",
             "Unhealthy",

@@ -64,6 +64,24 @@ pub async fn run(
     }
 }
 
+/// One outcome of a controller's run stream, logged for `controller` (`"replicaset
+/// controller"`): a failed reconcile or watch says so; a deleted object still queued is nothing
+/// to say.
+pub(crate) fn log_outcome<T, E, Q>(
+    controller: &str,
+    outcome: Result<T, kube::runtime::controller::Error<E, Q>>,
+) -> futures::future::Ready<()>
+where
+    E: std::error::Error + 'static,
+    Q: std::error::Error + 'static,
+{
+    match outcome {
+        Ok(_) | Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
+        Err(err) => tracing::warn!(error = %err, "{controller}"),
+    }
+    futures::future::ready(())
+}
+
 /// A status count as upstream serializes it: counts are `omitempty`, so 0 is left out.
 pub(crate) fn nonzero(n: i32) -> Option<i32> {
     (n != 0).then_some(n)

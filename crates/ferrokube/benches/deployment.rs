@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use support::{Backend, Server, ok};
+use support::{Backend, Server, nodes_ready, ok};
 use tokio::sync::oneshot;
 
 /// Hollow nodes: 10 of 110 pods each hold 1,000 pods.
@@ -91,7 +91,7 @@ async fn run_once(replicas: usize, limits: &[&str]) -> Milestones {
     flags.extend(limits);
     let server = Server::start_with(&Backend::sqlite().await, &flags);
     let client = server.client();
-    nodes_ready(&client).await;
+    nodes_ready(&client, NODES.parse().unwrap()).await;
     let (pods_exist, pods_bound) = count_pods(client.clone(), replicas);
     let started = Instant::now();
     let replicas_flag = format!("--replicas={replicas}");
@@ -127,31 +127,6 @@ async fn run_once(replicas: usize, limits: &[&str]) -> Milestones {
         pods_bound,
         available_condition: available_at.unwrap_or(all_available),
         all_available,
-    }
-}
-
-/// Waits until the hollow nodes are Ready.
-async fn nodes_ready(client: &kube::Client) {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let want: usize = NODES.parse().unwrap();
-    let began = Instant::now();
-    loop {
-        let ready = nodes.list(&Default::default()).await.map_or(0, |list| {
-            list.items
-                .iter()
-                .filter(|n| {
-                    n.status
-                        .iter()
-                        .flat_map(|s| s.conditions.iter().flatten())
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
-                .count()
-        });
-        if ready == want {
-            return;
-        }
-        assert!(began.elapsed() < GIVE_UP, "{ready} of {want} nodes Ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -30,12 +30,12 @@ use hyper_util::rt::TokioIo;
 use jiff::Timestamp;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-use support::{Backend, Server, ok};
+use support::{Backend, Server, heap_figures, nodes_ready, ok, resident_and_peak};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -71,33 +71,6 @@ fn require_registry() {
         "the image registry on 127.0.0.1:5000 is not running: run `bash hack/registry.sh start` \
          (after `hack/setup.sh`) before `cargo bench -p ferrokube --bench kubelet`"
     );
-}
-
-fn node_ready(node: &Node) -> bool {
-    node.status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
-/// Waits until `n` nodes are Ready.
-async fn nodes_ready(client: &kube::Client, n: usize) {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = match nodes.list(&ListParams::default()).await {
-            Ok(list) => list.items.iter().filter(|n| node_ready(n)).count(),
-            Err(_) => 0,
-        };
-        if ready >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {ready} of {n} nodes Ready after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn bound(pod: &Pod) -> bool {
@@ -632,21 +605,6 @@ async fn hollow_rollout() -> Rollout {
 const SETTLE: Duration = Duration::from_secs(5);
 const MIB: f64 = (1u64 << 20) as f64;
 
-/// `VmRSS` and `VmHWM` of `pid`, in bytes.
-fn resident_and_peak(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().strip_suffix("kB"))
-            .and_then(|kb| kb.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{name} in {status}"))
-            * 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// The server's memory at one point: resident set, and live heap bytes per component.
 struct MemorySample {
     pods: usize,
@@ -658,16 +616,9 @@ struct MemorySample {
 async fn memory_sample(server: &Server, client: &kube::Client, pods: usize) -> MemorySample {
     let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
     let metrics = client.request_text(request).await.expect("/metrics");
-    let heap: Vec<(String, u64)> = metrics
-        .lines()
-        .filter_map(|line| line.strip_prefix("ferrokube_heap_live_bytes{component=\""))
-        .filter_map(|rest| {
-            let (component, value) = rest.split_once("\"} ")?;
-            Some((
-                component.to_owned(),
-                value.trim().parse::<i64>().ok()?.max(0) as u64,
-            ))
-        })
+    let heap: Vec<(String, u64)> = heap_figures(&metrics)
+        .into_iter()
+        .map(|(component, bytes)| (component, bytes.max(0) as u64))
         .collect();
     assert!(!heap.is_empty(), "no heap figures on /metrics:\n{metrics}");
     MemorySample {

@@ -16,7 +16,7 @@ static ALLOCATOR: heap::Counted = heap::Counted(mimalloc::MiMalloc);
 
 /// mimalloc's `purge_delay` option: index 15 of `mi_option_e` in mimalloc 2 and 3 alike.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-/// mimalloc's `arena_eager_commit` option: index 4 of `mi_option_e` in mimalloc 2.
+/// mimalloc's `arena_eager_commit` option: index 4 of `mi_option_e` in mimalloc 2 and 3 alike.
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 /// How long freed memory stays committed before mimalloc returns it to the OS. With the
 /// default, 10 ms, the server returned memory and faulted it back in (the kernel zeroing each

@@ -13,24 +13,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{Backend, Server};
+use support::{Backend, Server, heap_figures, resident_and_peak};
 
 const MIB: u64 = 1 << 20;
-
-/// `VmRSS` and `VmHWM` of `pid`, in bytes.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().strip_suffix("kB"))
-            .and_then(|kb| kb.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{name} in {status}"))
-            * 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 /// Resets the peak resident set of `pid` to its current one.
 fn reset_peak(pid: u32) {
@@ -40,7 +25,7 @@ fn reset_peak(pid: u32) {
 /// The resident set once the server has settled after `what`.
 async fn settled(pid: u32) -> u64 {
     tokio::time::sleep(Duration::from_secs(2)).await;
-    memory(pid).0
+    resident_and_peak(pid).0
 }
 
 /// A watch opened over a raw connection and then not read.
@@ -105,7 +90,7 @@ async fn big_updates_with_a_stuck_watcher_stay_bounded() {
             .await
             .unwrap_or_else(|err| panic!("update {i}: {err}"));
     }
-    let (after, peak) = memory(pid);
+    let (after, peak) = resident_and_peak(pid);
     let end = last_event(watcher);
     println!(
         "memory: idle {} MiB; 800 updates of a 1 MiB ConfigMap with a stuck watcher: peak {} MiB (+{} MiB), after {} MiB",
@@ -169,7 +154,7 @@ async fn ten_concurrent_lists_of_twenty_thousand_configmaps_stay_bounded() {
     for list in futures::future::join_all(lists).await {
         assert_eq!(list.unwrap().unwrap().items.len(), 20_000);
     }
-    let (after, peak) = memory(pid);
+    let (after, peak) = resident_and_peak(pid);
     println!(
         "memory: idle {} MiB with 20,000 ConfigMaps ({:.1} MB as a list); 10 concurrent lists of all: peak {} MiB (+{} MiB), after {} MiB",
         idle / MIB,
@@ -190,21 +175,11 @@ async fn ten_concurrent_lists_of_twenty_thousand_configmaps_stay_bounded() {
 /// hollow nodes' figure grows as their pods arrive.
 #[tokio::test]
 async fn heap_figures_per_component_are_on_metrics_when_asked_for() {
-    let heap = |metrics: &str| -> Vec<(String, i64)> {
-        metrics
-            .lines()
-            .filter_map(|l| l.strip_prefix("ferrokube_heap_live_bytes{component=\""))
-            .filter_map(|rest| {
-                let (component, value) = rest.split_once("\"} ")?;
-                Some((component.to_owned(), value.parse().ok()?))
-            })
-            .collect()
-    };
     let metrics =
         |server: &Server| support::ok(server.kubectl(None, &["get", "--raw", "/metrics"]));
     let plain = Server::start(&Backend::sqlite().await);
     assert!(
-        heap(&metrics(&plain)).is_empty(),
+        heap_figures(&metrics(&plain)).is_empty(),
         "no figures unless asked for"
     );
     drop(plain);
@@ -216,7 +191,7 @@ async fn heap_figures_per_component_are_on_metrics_when_asked_for() {
             command.env("FERROKUBE_HEAP_STATS", "1");
         },
     );
-    let before = heap(&metrics(&server));
+    let before = heap_figures(&metrics(&server));
     let names: Vec<&str> = before.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(
         names,
@@ -250,7 +225,7 @@ async fn heap_figures_per_component_are_on_metrics_when_asked_for() {
         ],
         |out| out == "100",
     );
-    let after = heap(&metrics(&server));
+    let after = heap_figures(&metrics(&server));
     let of = |figures: &[(String, i64)], name: &str| {
         figures
             .iter()

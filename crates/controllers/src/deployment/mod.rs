@@ -90,13 +90,7 @@ pub async fn run_with_clock(
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            match result {
-                Err(kube::runtime::controller::Error::ObjectNotFound(_)) | Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "deployment controller"),
-            }
-            futures::future::ready(())
-        })
+        .for_each(|outcome| crate::log_outcome("deployment controller", outcome))
         .await;
 }
 

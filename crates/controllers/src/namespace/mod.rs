@@ -148,16 +148,7 @@ pub async fn run(
                 retries: Retries::default(),
             }),
         )
-        .for_each(|result| {
-            if let Err(err) = result {
-                match err {
-                    // A deleted object still queued: nothing to do.
-                    kube::runtime::controller::Error::ObjectNotFound(_) => {}
-                    err => tracing::warn!(error = %err, "namespace controller"),
-                }
-            }
-            futures::future::ready(())
-        })
+        .for_each(|outcome| crate::log_outcome("namespace controller", outcome))
         .await;
 }
 

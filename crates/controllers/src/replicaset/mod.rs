@@ -106,16 +106,7 @@ pub async fn run_with_clock(
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            if let Err(err) = result {
-                match err {
-                    // A deleted object still queued: nothing to do.
-                    kube::runtime::controller::Error::ObjectNotFound(_) => {}
-                    err => tracing::warn!(error = %err, "replicaset controller"),
-                }
-            }
-            futures::future::ready(())
-        })
+        .for_each(|outcome| crate::log_outcome("replicaset controller", outcome))
         .await;
 }
 

@@ -62,15 +62,7 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            if let Err(err) = result {
-                match err {
-                    kube::runtime::controller::Error::ObjectNotFound(_) => {}
-                    err => tracing::warn!(error = %err, "service account controller"),
-                }
-            }
-            futures::future::ready(())
-        })
+        .for_each(|outcome| crate::log_outcome("service account controller", outcome))
         .await;
 }
 

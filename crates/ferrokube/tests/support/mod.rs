@@ -359,3 +359,57 @@ pub fn pods_jsonpath(server: &Server, selector: &str, path: &str) -> String {
     let jsonpath = format!("jsonpath={{.items[*]{path}}}");
     ok(server.kubectl(None, &["get", "pods", "-l", selector, "-o", &jsonpath]))
 }
+
+/// `VmRSS` and `VmHWM` of `pid`, in bytes.
+pub fn resident_and_peak(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kb| kb.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The `ferrokube_heap_live_bytes` figures in a `/metrics` text, by component, in its order.
+pub fn heap_figures(metrics: &str) -> Vec<(String, i64)> {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("ferrokube_heap_live_bytes{component=\""))
+        .filter_map(|rest| {
+            let (component, value) = rest.split_once("\"} ")?;
+            Some((component.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Waits (up to 60 s) until at least `n` nodes are Ready.
+pub async fn nodes_ready(client: &kube::Client, n: usize) {
+    use k8s_openapi::api::core::v1::Node;
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let ready = |node: &Node| {
+        node.status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let count = match nodes.list(&Default::default()).await {
+            Ok(list) => list.items.iter().filter(|n| ready(n)).count(),
+            Err(_) => 0,
+        };
+        if count >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {count} of {n} nodes Ready after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
