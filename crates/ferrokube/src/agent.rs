@@ -73,8 +73,8 @@ pub async fn run(
     let name = flags
         .node_name
         .clone()
-        .unwrap_or_else(ferrokube_kubelet::machine::hostname);
-    let mut machine = ferrokube_kubelet::machine::this_machine(name, Path::new(&data_dir), version);
+        .unwrap_or_else(ferrokube_kubelet::node::machine::hostname);
+    let mut machine = ferrokube_kubelet::node::machine::this_machine(name, Path::new(&data_dir), version);
     let address = (machine.address.as_str(), flags.kubelet_port);
     let log_listener = tokio::net::TcpListener::bind(address)
         .await

@@ -6,12 +6,8 @@
 pub mod containerd;
 pub mod log_server;
 pub mod logs;
-pub mod machine;
 pub mod node;
-pub mod pod_plan;
-pub mod pod_worker;
-pub mod probe;
-pub mod prober;
+pub mod pod;
 pub mod runtime;
 
 use std::collections::{HashMap, HashSet};
@@ -21,15 +17,15 @@ use std::sync::Arc;
 use ferrokube_client::cache::trimmed;
 use ferrokube_client::events::Recorder;
 use futures::StreamExt;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
 use node::Machine;
-use pod_worker::WorkerContext;
+use node::heartbeat::{heartbeat, register};
+use pod::worker::WorkerContext;
 use runtime::Runtime;
 
 /// How a kubelet is set up.
@@ -39,60 +35,6 @@ pub struct KubeletOptions {
     /// Where the kubelet serves container logs (the port in `machine.kubelet_port`); none for
     /// hollow nodes.
     pub log_listener: Option<tokio::net::TcpListener>,
-}
-
-/// Creates the Node, or refreshes the status of an existing one; returns its UID.
-async fn register(client: &kube::Client, machine: &Machine) -> Result<String, kube::Error> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = node::node_object(machine, jiff::Timestamp::now());
-    match nodes.create(&PostParams::default(), &node).await {
-        Ok(created) => Ok(created.uid().unwrap_or_default()),
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            let patch = serde_json::json!({"status": node.status});
-            let updated = nodes
-                .patch_status(
-                    &machine.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await?;
-            Ok(updated.uid().unwrap_or_default())
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// Renews the Lease every 10 s and rewrites the Node's status every 5 minutes.
-async fn heartbeat(client: kube::Client, machine: Machine, node_uid: String) {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let mut last_status = std::time::Instant::now();
-    loop {
-        let lease = node::lease_object(&machine.name, &node_uid, jiff::Timestamp::now());
-        let renewed = match leases.create(&PostParams::default(), &lease).await {
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                let patch = serde_json::json!({"spec": lease.spec});
-                leases
-                    .patch(
-                        &machine.name,
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .map(drop)
-            }
-            other => other.map(drop),
-        };
-        if let Err(err) = renewed {
-            tracing::warn!(node = %machine.name, error = %err, "could not renew the node lease");
-        }
-        if last_status.elapsed() >= node::STATUS_REPORT {
-            match register(&client, &machine).await {
-                Ok(_) => last_status = std::time::Instant::now(),
-                Err(err) => tracing::warn!(node = %machine.name, error = %err, "node status"),
-            }
-        }
-        tokio::time::sleep(node::LEASE_RENEW).await;
-    }
 }
 
 /// Hands each pod event to the pod's worker, starting workers as pods appear.
@@ -120,7 +62,7 @@ impl Workers {
             return;
         }
         let (tx, rx) = watch::channel(pod);
-        self.tasks.spawn(pod_worker::run(self.ctx.clone(), rx));
+        self.tasks.spawn(pod::worker::run(self.ctx.clone(), rx));
         self.running.insert(uid, tx);
     }
 
@@ -373,7 +315,7 @@ mod tests {
         drop(closed);
         let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
         let machine =
-            machine::this_machine("lonely".into(), std::path::Path::new("/"), "hollow".into());
+            node::machine::this_machine("lonely".into(), std::path::Path::new("/"), "hollow".into());
         let options = KubeletOptions {
             machine,
             runtime: Arc::new(runtime::hollow::Hollow::new(0)),

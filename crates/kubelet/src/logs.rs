@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::pod_plan;
+use crate::pod::plan as pod_plan;
 use crate::runtime::ContainerInfo;
 
 /// What `kubectl logs` asked for (the kubelet's `containerLogs` query).

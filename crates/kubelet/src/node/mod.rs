@@ -6,6 +6,9 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
 
+pub mod heartbeat;
+pub mod machine;
+
 /// The kubelet version reported in `nodeInfo`.
 pub const KUBELET_VERSION: &str = ferrokube_client::KUBE_VERSION;
 /// How often the Lease is renewed (upstream's default).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod, Probe};
 
-use crate::pod_plan;
+use super::plan as pod_plan;
 use crate::runtime::{ContainerInfo, ContainerState};
 
 /// The three kinds of probe.

@@ -13,9 +13,9 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::pod_plan::{self, ImageSource, PullFailure, PullFailures, Step};
-use crate::probe::{self, Kind as ProbeKind, Outcome};
-use crate::prober::{self, Target, Verdict};
+use super::plan::{self as pod_plan, ImageSource, PullFailure, PullFailures, Step};
+use super::probe::{self, Kind as ProbeKind, Outcome};
+use super::prober::{self, Target, Verdict};
 use crate::runtime::{ContainerInfo, Runtime, RuntimeError, SandboxInfo};
 
 /// How often the runtime is read again without a change of the pod.

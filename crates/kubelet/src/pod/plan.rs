@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
 
-use crate::probe::Health;
+use super::probe::Health;
 use crate::runtime::{ContainerInfo, ContainerState, SandboxInfo};
 
 /// Upstream's crash-loop backoff ceiling.
