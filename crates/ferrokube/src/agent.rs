@@ -85,6 +85,7 @@ pub async fn run(
         machine,
         runtime: Arc::new(cri),
         log_listener: Some(log_listener),
+        volumes_root: Some(std::path::absolute(data_dir.join("kubelet").join("pods"))?),
     };
     ferrokube_kubelet::run(client, options, shutdown).await;
     drop(containerd);

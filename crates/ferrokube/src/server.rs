@@ -296,6 +296,7 @@ fn hollow_node(i: u32) -> ferrokube_kubelet::KubeletOptions {
         machine,
         runtime: std::sync::Arc::new(ferrokube_kubelet::runtime::hollow::Hollow::new(i)),
         log_listener: None,
+        volumes_root: None,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod logs;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod sources;
+pub mod volume;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -35,6 +37,9 @@ pub struct KubeletOptions {
     /// Where the kubelet serves container logs (the port in `machine.kubelet_port`); none for
     /// hollow nodes.
     pub log_listener: Option<tokio::net::TcpListener>,
+    /// Where pods' volumes are set up (`<data dir>/kubelet/pods`); none for hollow nodes, whose
+    /// volumes are simulated.
+    pub volumes_root: Option<std::path::PathBuf>,
 }
 
 /// Hands each pod event to the pod's worker, starting workers as pods appear.
@@ -112,8 +117,9 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the containers of a pod that no longer exists get to stop.
 const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Removes the sandboxes (and containers) of pods not in `known`.
-async fn remove_orphans(runtime: Arc<dyn Runtime>, known: HashSet<String>) {
+/// Removes the sandboxes (and containers) and then the volumes of pods not in `known`.
+async fn remove_orphans(ctx: WorkerContext, known: HashSet<String>) {
+    let runtime = ctx.runtime;
     let uids = match runtime.pod_uids().await {
         Ok(uids) => uids,
         Err(err) => {
@@ -125,6 +131,15 @@ async fn remove_orphans(runtime: Arc<dyn Runtime>, known: HashSet<String>) {
         tracing::info!(pod_uid = %uid, "removing the sandbox of a pod that no longer exists");
         if let Err(err) = runtime.remove_sandbox(&uid, ORPHAN_GRACE).await {
             tracing::warn!(pod_uid = %uid, error = %err, "could not remove an orphaned sandbox");
+        }
+    }
+    let Some(root) = ctx.volumes_root else {
+        return;
+    };
+    for uid in volume::pod_uids(&root).into_iter().filter(|u| !known.contains(u)) {
+        tracing::info!(pod_uid = %uid, "removing the volumes of a pod that no longer exists");
+        if let Err(err) = volume::tear_down(&root, &uid) {
+            tracing::warn!(pod_uid = %uid, error = %err, "could not remove an orphaned pod's volumes");
         }
     }
 }
@@ -187,7 +202,13 @@ pub async fn run(
             client: client.clone(),
             runtime: options.runtime,
             recorder: Recorder::new(client.clone(), "kubelet"),
-            host_ip: machine.address.clone(),
+            node: Arc::new(pod::env::NodeFacts {
+                host_ip: machine.address.clone(),
+                milli_cpu: machine.milli_cpu,
+                memory_bytes: machine.memory_bytes,
+                ephemeral_storage_bytes: machine.ephemeral_storage_bytes,
+            }),
+            volumes_root: options.volumes_root.map(Arc::from),
         },
         running: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
@@ -245,7 +266,7 @@ pub async fn run(
                     .into_iter()
                     .chain(workers.running.keys().cloned())
                     .collect();
-                tokio::spawn(remove_orphans(workers.ctx.runtime.clone(), known));
+                tokio::spawn(remove_orphans(workers.ctx.clone(), known));
             }
             watcher::Event::Apply(pod) => workers.update(pod),
             watcher::Event::Delete(pod) => workers.gone(pod),
@@ -320,6 +341,7 @@ mod tests {
             machine,
             runtime: Arc::new(runtime::hollow::Hollow::new(0)),
             log_listener: None,
+            volumes_root: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let kubelet = tokio::spawn(run(client, options, async move {

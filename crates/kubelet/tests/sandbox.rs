@@ -38,6 +38,7 @@ impl Runtime for NoSandboxes {
         sandbox: &SandboxInfo,
         pod: &Pod,
         container: &Container,
+        _setup: &ferrokube_kubelet::runtime::ContainerSetup,
         image_id: &str,
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {
@@ -90,6 +91,7 @@ async fn a_sandbox_that_cannot_be_made_is_a_failed_create_pod_sandbox_event() {
         machine,
         runtime: Arc::new(NoSandboxes(Hollow::new(0))),
         log_listener: None,
+        volumes_root: None,
     };
     tokio::spawn(ferrokube_kubelet::run(
         api.client(),

@@ -23,16 +23,27 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A container that ran this long restarts without backoff.
 pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
 
-/// A failed image pull being retried.
+/// What stopped a container from starting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The image could not be pulled (ErrImagePull, then ImagePullBackOff).
+    Pull,
+    /// The image is missing and the policy is Never (ErrImageNeverPull).
+    NeverPull,
+    /// Its environment or mounts could not be worked out (CreateContainerConfigError), e.g. a
+    /// ConfigMap it reads does not exist.
+    Config,
+}
+
+/// A failed start of a container, being retried.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PullFailure {
+pub struct StartFailure {
+    pub kind: FailureKind,
     pub message: String,
     pub failures: u32,
     pub retry_at: Timestamp,
     /// Once reported as ErrImagePull, the status says ImagePullBackOff.
     pub backing_off: bool,
-    /// The image is missing and the policy is Never (ErrImageNeverPull).
-    pub never_pull: bool,
 }
 
 /// The pull policy in force: the container's, or by the image's tag when unset.
@@ -64,8 +75,8 @@ pub fn image_source(policy: Option<&str>, image: &str, present: Option<String>) 
     }
 }
 
-/// Failed pulls by container name.
-pub type PullFailures = BTreeMap<String, PullFailure>;
+/// Failed starts by container name.
+pub type StartFailures = BTreeMap<String, StartFailure>;
 
 /// The next thing to do for a pod.
 #[derive(Debug, PartialEq, Eq)]
@@ -186,7 +197,7 @@ pub fn initialized(pod: &Pod, runs: &[ContainerInfo]) -> bool {
 fn next_init_step(
     pod: &Pod,
     runs: &[ContainerInfo],
-    pulls: &PullFailures,
+    pulls: &StartFailures,
     now: Timestamp,
 ) -> Option<Step> {
     if initialized(pod, runs) {
@@ -234,7 +245,7 @@ fn next_init_step(
 pub fn next_step(
     pod: &Pod,
     state: Option<&(SandboxInfo, Vec<ContainerInfo>)>,
-    pulls: &PullFailures,
+    pulls: &StartFailures,
     now: Timestamp,
 ) -> Step {
     if pod.metadata.deletion_timestamp.is_some() {
@@ -302,7 +313,7 @@ fn container_status(
     pod: &Pod,
     c: &Container,
     containers: &[ContainerInfo],
-    pulls: &PullFailures,
+    pulls: &StartFailures,
     health: &Health,
     now: Timestamp,
 ) -> Value {
@@ -324,7 +335,12 @@ fn container_status(
     let running = run.is_some_and(|r| matches!(r.state, ContainerState::Running { .. }));
     let (started, ready) = health.get(&c.name).copied().unwrap_or((true, true));
     let state = match (pulls.get(&c.name), run) {
-        (Some(f), _) if !running && f.never_pull => waiting("ErrImageNeverPull", f.message.clone()),
+        (Some(f), _) if !running && f.kind == FailureKind::NeverPull => {
+            waiting("ErrImageNeverPull", f.message.clone())
+        }
+        (Some(f), _) if !running && f.kind == FailureKind::Config => {
+            waiting("CreateContainerConfigError", f.message.clone())
+        }
         (Some(f), _) if !running => {
             if f.backing_off {
                 waiting(
@@ -425,9 +441,9 @@ fn phase(pod: &Pod, containers: &[ContainerInfo]) -> &'static str {
 /// The pod's status as the kubelet reports it.
 pub fn pod_status(
     pod: &Pod,
-    sandbox: &SandboxInfo,
+    sandbox: Option<&SandboxInfo>,
     containers: &[ContainerInfo],
-    pulls: &PullFailures,
+    pulls: &StartFailures,
     health: &Health,
     (host_ip, start_time): (&str, Timestamp),
     now: Timestamp,
@@ -469,7 +485,7 @@ pub fn pod_status(
     let mut status = json!({
         "phase": phase(pod, containers),
         "conditions": [
-            condition("PodReadyToStartContainers", true, None),
+            condition("PodReadyToStartContainers", sandbox.is_some(), None),
             condition("Initialized", initialized, Some(("ContainersNotInitialized", incomplete.as_str()))),
             condition("Ready", all_ready, not_ready),
             condition("ContainersReady", all_ready, not_ready),
@@ -477,11 +493,13 @@ pub fn pod_status(
         ],
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
-        "podIP": sandbox.ip,
-        "podIPs": [{"ip": sandbox.ip}],
         "startTime": started,
         "containerStatuses": statuses,
     });
+    if let Some(sandbox) = sandbox {
+        status["podIP"] = json!(sandbox.ip);
+        status["podIPs"] = json!([{"ip": sandbox.ip}]);
+    }
     if !init_statuses.is_empty() {
         status["initContainerStatuses"] = json!(init_statuses);
     }
@@ -511,10 +529,10 @@ mod tests {
     }
 
     /// The status at second 5 of a pod that started at second 0.
-    fn status_of(p: &Pod, runs: &[ContainerInfo], pulls: &PullFailures) -> Value {
+    fn status_of(p: &Pod, runs: &[ContainerInfo], pulls: &StartFailures) -> Value {
         pod_status(
             p,
-            &sandbox(),
+            Some(&sandbox()),
             runs,
             pulls,
             &Health::new(),
@@ -596,23 +614,23 @@ mod tests {
     type Case = (
         Pod,
         Option<(SandboxInfo, Vec<ContainerInfo>)>,
-        PullFailures,
+        StartFailures,
         i64,
         Step,
     );
 
     #[test]
     fn steps() {
-        let none = PullFailures::new();
-        let pull = |retry: i64| -> PullFailures {
+        let none = StartFailures::new();
+        let pull = |retry: i64| -> StartFailures {
             [(
                 "b".to_owned(),
-                PullFailure {
+                StartFailure {
+                    kind: FailureKind::Pull,
                     message: "not found".into(),
                     failures: 1,
                     retry_at: at(retry),
                     backing_off: false,
-                    never_pull: false,
                 },
             )]
             .into()
@@ -753,7 +771,7 @@ mod tests {
         let p = with_init("Always");
         let step = |runs: Vec<ContainerInfo>, now| {
             let state = Some((sandbox(), runs));
-            next_step(&p, state.as_ref(), &PullFailures::new(), at(now))
+            next_step(&p, state.as_ref(), &StartFailures::new(), at(now))
         };
         let start = |name: &str, attempt| Step::Start {
             name: name.into(),
@@ -776,7 +794,7 @@ mod tests {
             Step::Wait { until: None }
         );
 
-        let none = PullFailures::new();
+        let none = StartFailures::new();
         let status = |p: &Pod, runs: &[ContainerInfo]| status_of(p, runs, &none);
         let init = status(&p, &[running("i", 0)]);
         assert_eq!(init["phase"], "Pending");
@@ -819,7 +837,7 @@ mod tests {
             exited("a", 1, 1, 2, 3),
             running("b", 0),
         ];
-        let s = status_of(&p, &cs, &PullFailures::new());
+        let s = status_of(&p, &cs, &StartFailures::new());
         let a = &s["containerStatuses"][0];
         assert_eq!(a["restartCount"], 1);
         assert_eq!(a["state"]["waiting"]["reason"], "CrashLoopBackOff");
@@ -844,7 +862,7 @@ mod tests {
     fn phases_and_pull_states() {
         let never = pod("Never", false);
         let done = vec![exited("a", 0, 0, 0, 1), exited("b", 0, 0, 0, 1)];
-        let s = status_of(&never, &done, &PullFailures::new());
+        let s = status_of(&never, &done, &StartFailures::new());
         assert_eq!(s["phase"], "Succeeded");
         assert_eq!(
             s["containerStatuses"][0]["state"]["terminated"]["reason"],
@@ -852,19 +870,19 @@ mod tests {
         );
         let failed = vec![exited("a", 0, 0, 0, 1), exited("b", 0, 2, 0, 1)];
         assert_eq!(
-            status_of(&never, &failed, &PullFailures::new())["phase"],
+            status_of(&never, &failed, &StartFailures::new())["phase"],
             "Failed"
         );
 
         let p = pod("Always", false);
-        let mut pulls: PullFailures = [(
+        let mut pulls: StartFailures = [(
             "b".to_owned(),
-            PullFailure {
+            StartFailure {
+                    kind: FailureKind::Pull,
                 message: "not found".into(),
                 failures: 1,
                 retry_at: at(10),
                 backing_off: false,
-                never_pull: false,
             },
         )]
         .into();

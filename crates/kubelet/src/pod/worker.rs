@@ -13,13 +13,19 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::plan::{self as pod_plan, ImageSource, PullFailure, PullFailures, Step};
+use super::env::NodeFacts;
+use super::plan::{self as pod_plan, FailureKind, ImageSource, StartFailure, StartFailures, Step};
 use super::probe::{self, Kind as ProbeKind, Outcome};
 use super::prober::{self, Target, Verdict};
-use crate::runtime::{ContainerInfo, Runtime, RuntimeError, SandboxInfo};
+use crate::runtime::{ContainerInfo, ContainerSetup, Runtime, RuntimeError, SandboxInfo};
+use super::volumes::Volumes;
+use crate::sources;
+use crate::volume::{self, PodVolumes};
 
 /// How often the runtime is read again without a change of the pod.
 const RELIST: Duration = Duration::from_secs(1);
+/// How long a container whose configuration failed waits before it is tried again.
+const CONFIG_RETRY: Duration = Duration::from_secs(10);
 
 /// Everything a worker needs besides its pod.
 #[derive(Clone)]
@@ -27,7 +33,10 @@ pub struct WorkerContext {
     pub client: kube::Client,
     pub runtime: Arc<dyn Runtime>,
     pub recorder: Recorder,
-    pub host_ip: String,
+    /// The node's address and allocatable resources (for fieldRefs and resourceFieldRefs).
+    pub node: Arc<NodeFacts>,
+    /// Where pods' volumes are set up; none on hollow nodes, whose volumes are simulated.
+    pub volumes_root: Option<Arc<std::path::Path>>,
 }
 
 /// Runs one pod until it is gone: `updates` carries the newest version of the pod.
@@ -35,7 +44,8 @@ pub struct WorkerContext {
 /// The steps that talk to the runtime or the API are boxed: a future is as large as its
 /// largest await, and this one waits, unboxed, for each of 10,000 hollow pods (5 KB each before).
 pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
-    let mut pulls = PullFailures::new();
+    let mut pulls = StartFailures::new();
+    let mut volumes = Volumes::default();
     let mut probes = probe::Trackers::new();
     // The last status written, as a hash of its encoding (8 bytes kept per pod where its JSON
     // tree was ~8 KB; upstream's kubelet compares container specs by hash the same way).
@@ -57,9 +67,29 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
         let until = match pod_plan::next_step(&pod, state.as_ref(), &pulls, now) {
             Step::Terminate => {
                 Box::pin(terminate(&ctx, &pod, state.as_ref())).await;
+                volumes.tear_down(&ctx, &pod);
                 return;
             }
             Step::RunSandbox => {
+                if !Box::pin(volumes.set_up(&ctx, &pod)).await {
+                    let status = pod_plan::pod_status(
+                        &pod,
+                        None,
+                        &[],
+                        &pulls,
+                        &probe::Health::default(),
+                        (&ctx.node.host_ip, start_time),
+                        now,
+                    );
+                    let encoded = hash_of(&status.to_string());
+                    if reported != Some(encoded) && Box::pin(report(&ctx, &pod, &status)).await {
+                        reported = Some(encoded);
+                    }
+                    if !wait(&mut updates, volumes.retry_at, now).await {
+                        return;
+                    }
+                    continue;
+                }
                 if let Err(err) = ctx.runtime.run_sandbox(&pod).await {
                     tracing::warn!(pod = %pod.name_any(), error = %err, "sandbox failed");
                     let note = format!("Failed to create pod sandbox: {err}");
@@ -77,16 +107,9 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             }
             Step::Start { name, attempt } => {
                 let (sandbox, containers) = state.expect("a sandbox when starting containers");
-                Box::pin(start_container(
-                    &ctx,
-                    &pod,
-                    &sandbox,
-                    &containers,
-                    &name,
-                    attempt,
-                    &mut pulls,
-                ))
-                .await;
+                let runs = (&sandbox, containers.as_slice());
+                let mounted = volumes.mounted.as_ref();
+                Box::pin(start_container(&ctx, &pod, runs, mounted, &name, attempt, &mut pulls)).await;
                 continue;
             }
             Step::Wait { until } => until,
@@ -103,11 +126,11 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             if settled != Some(inputs) {
                 let status = pod_plan::pod_status(
                     &pod,
-                    sandbox,
+                    Some(sandbox),
                     containers,
                     &pulls,
                     &health,
-                    (&ctx.host_ip, start_time),
+                    (&ctx.node.host_ip, start_time),
                     now,
                 );
                 Box::pin(warn_crash_loop(&ctx, &pod, &status, &mut warned_crash)).await;
@@ -119,7 +142,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                     // The next report of a failed pull says ImagePullBackOff, as upstream's.
                     for (name, failure) in pulls
                         .iter_mut()
-                        .filter(|(_, f)| !f.backing_off && !f.never_pull)
+                        .filter(|(_, f)| !f.backing_off && f.kind == FailureKind::Pull)
                     {
                         failure.backing_off = true;
                         let image = image_of(&pod, name);
@@ -135,6 +158,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 }
             }
         }
+        Box::pin(volumes.resync(&ctx, &pod)).await;
         // The runtime's answer is read again after the wait: not held while waiting.
         drop(state);
         if !wait(&mut updates, until, now).await {
@@ -283,7 +307,7 @@ async fn warn_crash_loop(
     }
 }
 
-async fn event(ctx: &WorkerContext, pod: &Pod, kind: Kind, reason: &str, note: String) {
+pub(super) async fn event(ctx: &WorkerContext, pod: &Pod, kind: Kind, reason: &str, note: String) {
     let mut reference = pod.object_ref(&());
     reference.field_path = None;
     ctx.recorder
@@ -291,17 +315,62 @@ async fn event(ctx: &WorkerContext, pod: &Pod, kind: Kind, reason: &str, note: S
         .await;
 }
 
-/// Pulls (unless an earlier run's image is there and the policy allows it), creates and starts
-/// the container's `attempt`-th run, and removes runs older than the previous one.
-#[allow(clippy::too_many_arguments)]
+/// The container's environment, command and mounts, with upstream's
+/// `InvalidEnvironmentVariableNames` warnings; or why it cannot start.
+async fn container_setup(
+    ctx: &WorkerContext,
+    pod: &Pod,
+    container: &Container,
+    pod_ip: &str,
+    mounted: Option<&PodVolumes>,
+) -> Result<(ContainerSetup, Vec<String>), String> {
+    let refs = super::env::referenced(container);
+    let objects = match refs.is_empty() {
+        true => sources::Objects::default(),
+        false => {
+            let namespace = pod.namespace().unwrap_or_default();
+            sources::fetch(&ctx.client, &namespace, &refs).await?
+        }
+    };
+    let resolved = super::env::resolve(pod, container, &objects, pod_ip, &ctx.node)?;
+    let mounts = match mounted {
+        Some(volumes) => volume::mounts::container_mounts(container, volumes, &resolved.env)?,
+        None => Vec::new(),
+    };
+    let setup = ContainerSetup {
+        env: resolved.env.into_iter().collect(),
+        command: resolved.command,
+        args: resolved.args,
+        mounts,
+    };
+    Ok((setup, resolved.skipped))
+}
+
+/// Records a container that could not be configured (CreateContainerConfigError), retried as
+/// upstream's pod worker retries a failed sync, after 10 s.
+fn config_failed(pulls: &mut StartFailures, name: &str, message: String) {
+    let failures = pulls.get(name).map_or(1, |f| f.failures + 1);
+    let failure = StartFailure {
+        kind: FailureKind::Config,
+        message,
+        failures,
+        retry_at: jiff::Timestamp::now() + CONFIG_RETRY,
+        backing_off: false,
+    };
+    pulls.insert(name.to_owned(), failure);
+}
+
+/// Pulls (unless an earlier run's image is there and the policy allows it), works out the
+/// container's environment and mounts, creates and starts its `attempt`-th run, and removes
+/// runs older than the previous one.
 async fn start_container(
     ctx: &WorkerContext,
     pod: &Pod,
-    sandbox: &SandboxInfo,
-    containers: &[ContainerInfo],
+    (sandbox, containers): (&SandboxInfo, &[ContainerInfo]),
+    mounted: Option<&PodVolumes>,
     name: &str,
     attempt: u32,
-    pulls: &mut PullFailures,
+    pulls: &mut StartFailures,
 ) {
     let Some(container) = pod_plan::container(pod, name) else {
         return;
@@ -309,9 +378,23 @@ async fn start_container(
     let Some(image_id) = ensure_image(ctx, pod, container, pulls).await else {
         return;
     };
+    let setup = match container_setup(ctx, pod, container, &sandbox.ip, mounted).await {
+        Ok((setup, skipped)) => {
+            for note in skipped {
+                event(ctx, pod, Kind::Warning, "InvalidEnvironmentVariableNames", note).await;
+            }
+            setup
+        }
+        Err(message) => {
+            event(ctx, pod, Kind::Warning, "Failed", format!("Error: {message}")).await;
+            config_failed(pulls, name, message);
+            return;
+        }
+    };
+    pulls.remove(name);
     match ctx
         .runtime
-        .start_container(sandbox, pod, container, &image_id, attempt)
+        .start_container(sandbox, pod, container, &setup, &image_id, attempt)
         .await
     {
         Ok(_) => {
@@ -354,7 +437,7 @@ async fn ensure_image(
     ctx: &WorkerContext,
     pod: &Pod,
     container: &Container,
-    pulls: &mut PullFailures,
+    pulls: &mut StartFailures,
 ) -> Option<String> {
     let name = container.name.as_str();
     let image = container.image.clone().unwrap_or_default();
@@ -370,15 +453,19 @@ async fn ensure_image(
             }
         },
     };
-    let failed = |pulls: &mut PullFailures, message: String, never_pull: bool| {
+    let failed = |pulls: &mut StartFailures, message: String, never_pull: bool| {
         let failures = pulls.get(name).map_or(1, |f| f.failures + 1);
         let delay = pod_plan::backoff(failures, Duration::ZERO).max(Duration::from_secs(10));
-        let failure = PullFailure {
+        let kind = match never_pull {
+            true => FailureKind::NeverPull,
+            false => FailureKind::Pull,
+        };
+        let failure = StartFailure {
+            kind,
             message,
             failures,
             retry_at: jiff::Timestamp::now() + delay,
             backing_off: false,
-            never_pull,
         };
         pulls.insert(name.to_owned(), failure);
     };

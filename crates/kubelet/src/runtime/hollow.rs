@@ -67,6 +67,7 @@ impl Runtime for Hollow {
         sandbox: &SandboxInfo,
         _pod: &Pod,
         container: &Container,
+        _setup: &super::ContainerSetup,
         image_id: &str,
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {

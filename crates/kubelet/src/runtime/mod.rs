@@ -20,6 +20,34 @@ pub enum ContainerState {
     },
 }
 
+/// How a bind mount propagates mounts made under it (the CRI's `MountPropagation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Propagation {
+    #[default]
+    Private,
+    HostToContainer,
+    Bidirectional,
+}
+
+/// A path of the node bound into a container.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Mount {
+    pub container_path: String,
+    pub host_path: std::path::PathBuf,
+    pub read_only: bool,
+    pub propagation: Propagation,
+}
+
+/// What the kubelet worked out for a container before it starts: its environment, its command
+/// and args with `$(VAR)` references expanded, and its mounts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerSetup {
+    pub env: Vec<(String, String)>,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub mounts: Vec<Mount>,
+}
+
 /// A container the runtime knows.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ContainerInfo {
@@ -76,6 +104,7 @@ pub trait Runtime: Send + Sync {
         sandbox: &SandboxInfo,
         pod: &Pod,
         container: &Container,
+        setup: &ContainerSetup,
         image_id: &str,
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError>;

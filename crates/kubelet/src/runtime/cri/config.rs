@@ -8,6 +8,7 @@ use k8s_cri::v1 as cri;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::{CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID};
+use crate::runtime::{ContainerSetup, Mount, Propagation};
 
 /// The longest hostname the kernel takes (`sethostname` refuses longer ones).
 const MAX_HOSTNAME: usize = 63;
@@ -126,38 +127,24 @@ pub fn dns_config(pod: &Pod, cluster_dns: &[String]) -> Option<cri::DnsConfig> {
     Some(config)
 }
 
-/// A container's configuration: image, command, args, env (with the pod's name and namespace
-/// from fieldRefs), working dir and log path.
+/// A container's configuration: image, the command, args and env the kubelet resolved, its
+/// mounts, working dir, log path and resources.
 pub fn container_config(
     pod: &Pod,
     container: &Container,
+    setup: &ContainerSetup,
     image_id: &str,
-    pod_ip: &str,
     attempt: u32,
 ) -> cri::ContainerConfig {
-    let field = |path: &str| match path {
-        "metadata.name" => pod.metadata.name.clone(),
-        "metadata.namespace" => pod.metadata.namespace.clone(),
-        "metadata.uid" => pod.metadata.uid.clone(),
-        "spec.nodeName" => pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-        "status.podIP" => Some(pod_ip.to_owned()),
-        _ => None,
-    };
-    let envs = container
+    let envs = setup
         .env
         .iter()
-        .flatten()
-        .map(|e| cri::KeyValue {
-            key: e.name.clone(),
-            value: e.value.clone().unwrap_or_else(|| {
-                e.value_from
-                    .as_ref()
-                    .and_then(|v| v.field_ref.as_ref())
-                    .and_then(|f| field(&f.field_path))
-                    .unwrap_or_default()
-            }),
+        .map(|(key, value)| cri::KeyValue {
+            key: key.clone(),
+            value: value.clone(),
         })
         .collect();
+    let mounts = setup.mounts.iter().map(mount).collect();
     let labels = HashMap::from([
         (
             POD_UID.to_owned(),
@@ -183,8 +170,9 @@ pub fn container_config(
             user_specified_image: container.image.clone().unwrap_or_default(),
             ..Default::default()
         }),
-        command: container.command.clone().unwrap_or_default(),
-        args: container.args.clone().unwrap_or_default(),
+        command: setup.command.clone(),
+        args: setup.args.clone(),
+        mounts,
         working_dir: container.working_dir.clone().unwrap_or_default(),
         envs,
         labels,
@@ -193,6 +181,22 @@ pub fn container_config(
             resources: Some(linux_resources(container, qos_class(pod))),
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// A bind mount as the CRI's.
+fn mount(m: &Mount) -> cri::Mount {
+    let propagation = match m.propagation {
+        Propagation::Private => cri::MountPropagation::PropagationPrivate,
+        Propagation::HostToContainer => cri::MountPropagation::PropagationHostToContainer,
+        Propagation::Bidirectional => cri::MountPropagation::PropagationBidirectional,
+    };
+    cri::Mount {
+        container_path: m.container_path.clone(),
+        host_path: m.host_path.to_string_lossy().into_owned(),
+        readonly: m.read_only,
+        propagation: propagation.into(),
         ..Default::default()
     }
 }

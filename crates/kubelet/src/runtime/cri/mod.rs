@@ -20,7 +20,9 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::{ContainerInfo, ContainerState, ExecResult, Runtime, RuntimeError, SandboxInfo};
+use super::{
+    ContainerInfo, ContainerSetup, ContainerState, ExecResult, Runtime, RuntimeError, SandboxInfo,
+};
 
 pub(crate) const POD_UID: &str = "io.kubernetes.pod.uid";
 pub(crate) const POD_NAME: &str = "io.kubernetes.pod.name";
@@ -252,10 +254,11 @@ impl Runtime for Cri {
         sandbox: &SandboxInfo,
         pod: &Pod,
         container: &Container,
+        setup: &ContainerSetup,
         image_id: &str,
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {
-        let config = container_config(pod, container, image_id, &sandbox.ip, attempt);
+        let config = container_config(pod, container, setup, image_id, attempt);
         let mut sandbox_config = sandbox_config(pod, &self.log_root, &self.cluster_dns);
         sandbox_config.port_mappings.clear();
         let dir = Path::new(&sandbox_config.log_directory).join(&container.name);
