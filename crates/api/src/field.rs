@@ -53,6 +53,7 @@ pub enum ErrorType {
     NotSupported,
     Forbidden,
     TooLong,
+    NotFound,
 }
 
 impl ErrorType {
@@ -65,6 +66,7 @@ impl ErrorType {
             ErrorType::NotSupported => "FieldValueNotSupported",
             ErrorType::Forbidden => "FieldValueForbidden",
             ErrorType::TooLong => "FieldValueTooLong",
+            ErrorType::NotFound => "FieldValueNotFound",
         }
     }
 }
@@ -127,6 +129,16 @@ impl FieldError {
         }
     }
 
+    /// Upstream's `field.NotFound`: a reference to something that is not there.
+    pub fn not_found(field: FieldPath, value: impl Into<Value>) -> Self {
+        FieldError {
+            kind: ErrorType::NotFound,
+            field,
+            value: Some(go_value(&value.into())),
+            detail: String::new(),
+        }
+    }
+
     pub fn forbidden(field: FieldPath, detail: &str) -> Self {
         FieldError {
             kind: ErrorType::Forbidden,
@@ -167,6 +179,7 @@ impl FieldError {
                 with_detail(format!("Unsupported value: {}", value.unwrap_or_default()))
             }
             ErrorType::TooLong => with_detail("Too long".to_owned()),
+            ErrorType::NotFound => format!("Not found: {}", value.unwrap_or_default()),
         }
     }
 }

@@ -74,7 +74,8 @@ pub async fn run(
         .node_name
         .clone()
         .unwrap_or_else(ferrokube_kubelet::node::machine::hostname);
-    let mut machine = ferrokube_kubelet::node::machine::this_machine(name, Path::new(&data_dir), version);
+    let mut machine =
+        ferrokube_kubelet::node::machine::this_machine(name, Path::new(&data_dir), version);
     let address = (machine.address.as_str(), flags.kubelet_port);
     let log_listener = tokio::net::TcpListener::bind(address)
         .await

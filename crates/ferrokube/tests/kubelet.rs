@@ -790,3 +790,238 @@ async fn a_pod_with_a_70_character_name_runs_with_its_hostname_cut() {
     assert_eq!(hostname.trim(), &name[..63]);
     ok(server.kubectl(None, &["delete", "pod", &name, "--timeout=60s"]));
 }
+
+/// Waits for the pod's phase to be Running.
+fn wait_running(server: &Server, pod: &str) {
+    let phase = ["get", "pod", pod, "-o", "jsonpath={.status.phase}"];
+    wait_for(server, &phase, |o| o == "Running");
+}
+
+/// The events of one object, as `kubectl get events` prints them.
+fn events_of(server: &Server, name: &str) -> String {
+    let selector = format!("involvedObject.name={name}");
+    ok(server.kubectl(None, &["get", "events", "--field-selector", &selector]))
+}
+
+/// Environment from ConfigMaps, Secrets, the pod's fields and its resources, with `$(VAR)`
+/// expansion; a missing ConfigMap holds the container in CreateContainerConfigError with
+/// upstream's message and event until it is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_their_environment_and_wait_for_missing_sources() {
+    let server = node_server(&["--pod-cidr", "10.42.7.0/24", "--cni-network", "fk-env"]).await;
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "configmap",
+            "app-config",
+            "--from-literal=mode=fast",
+            "--from-literal=level=3",
+        ],
+    ));
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=s3cr3t",
+        ],
+    ));
+    let pod = support::manifest(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: env-demo\n  labels: {app: env-demo}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    command: [sh, -c, 'echo \"CFG_mode=$CFG_mode CFG_level=$CFG_level PW=$PW MODE=$MODE MEM=$MEM CPU=$CPU NODE_CPU=$NODE_CPU POD=$POD NS=$NS APP=$APP GREETING=$GREETING\"; echo \"$(ARG)\"; sleep 3600']\n    envFrom:\n    - configMapRef: {name: app-config}\n      prefix: CFG_\n    - secretRef: {name: absent, optional: true}\n    env:\n    - {name: PW, valueFrom: {secretKeyRef: {name: creds, key: password}}}\n    - {name: MODE, valueFrom: {configMapKeyRef: {name: app-config, key: mode}}}\n    - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}\n    - {name: CPU, valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}}\n    - {name: NODE_CPU, valueFrom: {resourceFieldRef: {containerName: app, resource: limits.cpu}}}\n    - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n    - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}\n    - {name: APP, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['app']\"}}}\n    - {name: GREETING, value: 'mode $(MODE) in $(NS)'}\n    - {name: ARG, value: 'arg-$(POD)'}\n    resources:\n      limits: {memory: 64Mi}\n      requests: {cpu: 250m, memory: 64Mi}\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", pod.path().to_str().unwrap()]));
+    wait_running(&server, "env-demo");
+    let logs = wait_for(&server, &["logs", "env-demo"], |o| o.lines().count() >= 2);
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let want = format!(
+        "CFG_mode=fast CFG_level=3 PW=s3cr3t MODE=fast MEM=64 CPU=250 NODE_CPU={cpus} POD=env-demo NS=default APP=env-demo GREETING=mode fast in default\narg-env-demo\n"
+    );
+    assert_eq!(logs, want);
+
+    // A ConfigMap that is not there yet.
+    let waiting = support::manifest(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: env-wait\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    command: [sh, -c, 'echo \"LATER=$LATER\"; sleep 3600']\n    env:\n    - {name: LATER, valueFrom: {configMapKeyRef: {name: later, key: value}}}\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", waiting.path().to_str().unwrap()]));
+    let state = [
+        "get",
+        "pod",
+        "env-wait",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].state.waiting.reason}: {.status.containerStatuses[0].state.waiting.message}",
+    ];
+    let waiting_state = wait_for(&server, &state, |o| {
+        o.starts_with("CreateContainerConfigError")
+    });
+    assert_eq!(
+        waiting_state,
+        "CreateContainerConfigError: configmap \"later\" not found"
+    );
+    let listed = ok(server.kubectl(None, &["get", "pod", "env-wait"]));
+    assert!(listed.contains("CreateContainerConfigError"), "{listed}");
+    let events = events_of(&server, "env-wait");
+    assert!(
+        events.contains("Error: configmap \"later\" not found"),
+        "{events}"
+    );
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "configmap",
+            "later",
+            "--from-literal=value=arrived",
+        ],
+    ));
+    wait_running(&server, "env-wait");
+    let logs = wait_for(&server, &["logs", "env-wait"], |o| !o.is_empty());
+    assert_eq!(logs, "LATER=arrived\n");
+    for pod in ["env-demo", "env-wait"] {
+        ok(server.kubectl(None, &["delete", "pod", pod, "--timeout=60s"]));
+    }
+}
+
+/// Every volume type a pod can be given without storage: a configMap (items, a subPath), a
+/// secret (mode 0400), downward API labels and annotations, a projected volume, an emptyDir
+/// shared by two containers, a memory-backed emptyDir and a hostPath; an edit of the
+/// ConfigMap reaches the running pod; a volume that cannot be set up holds the pod in
+/// ContainerCreating with FailedMount; the pod's volumes go with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_mount_their_volumes_and_see_config_map_edits() {
+    let server = node_server(&["--pod-cidr", "10.42.8.0/24", "--cni-network", "fk-vols"]).await;
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("marker"), "from-node").unwrap();
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "configmap",
+            "app-config",
+            "--from-literal=mode=fast",
+            "--from-literal=app.conf=a=1",
+        ],
+    ));
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=s3cr3t",
+        ],
+    ));
+    let report = "sleep 2; echo conf=$(cat /cfg/conf/app.conf) sub=$(cat /etc/app.conf) secret=$(cat /sec/password) secmode=$(stat -L -c %a /sec/password) labels=$(cat /info/labels | tr '\\\\n' ,) annotations=$(cat /info/annotations) proj=$(ls /proj | tr '\\\\n' ,) shared=$(cat /shared/greeting) host=$(cat /host/marker) memfs=$(grep ' /mem ' /proc/mounts | cut -d' ' -f3,4 | tr , ' ') ro=$(touch /cfg/x 2>&1 | grep -c Read-only) sharedro=$(touch /shared/x 2>&1 | grep -c Read-only); echo from-pod > /host/written; while true; do echo mode=$(cat /whole/mode); sleep 2; done";
+    let pod = support::manifest(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vol-demo\n  labels: {{app: vol-demo, tier: web}}\n  annotations: {{note: hello}}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: cfg\n    configMap:\n      name: app-config\n      items: [{{key: app.conf, path: conf/app.conf}}]\n  - name: whole\n    configMap: {{name: app-config}}\n  - name: sec\n    secret: {{secretName: creds, defaultMode: 0400}}\n  - name: info\n    downwardAPI:\n      items:\n      - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}\n      - {{path: annotations, fieldRef: {{fieldPath: metadata.annotations}}}}\n  - name: proj\n    projected:\n      sources:\n      - configMap: {{name: app-config, items: [{{key: mode, path: mode}}]}}\n      - secret: {{name: creds}}\n      - downwardAPI: {{items: [{{path: podname, fieldRef: {{fieldPath: metadata.name}}}}]}}\n  - name: shared\n    emptyDir: {{}}\n  - name: mem\n    emptyDir: {{medium: Memory, sizeLimit: 16Mi}}\n  - name: host\n    hostPath: {{path: {host}, type: Directory}}\n  containers:\n  - name: writer\n    image: busybox\n    command: [sh, -c, 'echo hello > /shared/greeting; sleep 3600']\n    volumeMounts: [{{name: shared, mountPath: /shared}}]\n  - name: reader\n    image: busybox\n    command: [sh, -c, \"{report}\"]\n    volumeMounts:\n    - {{name: cfg, mountPath: /cfg}}\n    - {{name: cfg, mountPath: /etc/app.conf, subPath: conf/app.conf}}\n    - {{name: whole, mountPath: /whole}}\n    - {{name: sec, mountPath: /sec}}\n    - {{name: info, mountPath: /info}}\n    - {{name: proj, mountPath: /proj}}\n    - {{name: shared, mountPath: /shared, readOnly: true}}\n    - {{name: mem, mountPath: /mem}}\n    - {{name: host, mountPath: /host}}\n",
+        host = host.path().display()
+    ));
+    ok(server.kubectl(None, &["create", "-f", pod.path().to_str().unwrap()]));
+    wait_running(&server, "vol-demo");
+    let logs = wait_for(&server, &["logs", "vol-demo", "-c", "reader"], |o| {
+        o.lines().count() >= 2
+    });
+    let first = logs.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "conf=a=1 sub=a=1 secret=s3cr3t secmode=400 labels=app=\"vol-demo\",tier=\"web\" annotations=note=\"hello\" proj=mode,password,podname, shared=hello host=from-node memfs=tmpfs rw nosuid nodev relatime size=16384k ro=1 sharedro=1",
+        "{logs}"
+    );
+    assert!(logs.contains("mode=fast"), "{logs}");
+    let written = std::fs::read_to_string(host.path().join("written")).unwrap();
+    assert_eq!(written, "from-pod\n");
+    let data_dir = server.data_dir.join("kubelet/pods");
+    let uid = ok(server.kubectl(
+        None,
+        &["get", "pod", "vol-demo", "-o", "jsonpath={.metadata.uid}"],
+    ));
+    let cm_dir = data_dir
+        .join(&uid)
+        .join("volumes/kubernetes.io~configmap/whole");
+    let link = std::fs::read_link(cm_dir.join("..data")).unwrap();
+    assert!(link.to_string_lossy().starts_with("..20"), "{link:?}");
+
+    // An edit of the ConfigMap reaches the running pod (upstream: within about a minute).
+    ok(server.kubectl(
+        None,
+        &[
+            "patch",
+            "configmap",
+            "app-config",
+            "-p",
+            "{\"data\":{\"mode\":\"slow\"}}",
+        ],
+    ));
+    let began = std::time::Instant::now();
+    loop {
+        let logs = ok(server.kubectl(None, &["logs", "vol-demo", "-c", "reader", "--tail=1"]));
+        if logs.contains("mode=slow") {
+            break;
+        }
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(90),
+            "no update after 90 s: {logs}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    println!(
+        "the ConfigMap edit reached the pod after {:?}",
+        began.elapsed()
+    );
+
+    ok(server.kubectl(None, &["delete", "pod", "vol-demo", "--timeout=60s"]));
+    let gone = std::time::Instant::now();
+    while data_dir.join(&uid).exists() {
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(30),
+            "the pod's volumes stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        host.path().join("marker").exists(),
+        "a hostPath is the node's"
+    );
+
+    // A volume whose ConfigMap is missing: ContainerCreating with FailedMount, then it runs.
+    let blocked = support::manifest(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: mount-wait\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: cfg\n    configMap: {name: absent}\n  containers:\n  - name: app\n    image: busybox\n    command: [sh, -c, 'cat /cfg/key; echo; sleep 3600']\n    volumeMounts: [{name: cfg, mountPath: /cfg}]\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", blocked.path().to_str().unwrap()]));
+    let events = wait_for(
+        &server,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=mount-wait",
+        ],
+        |o| o.contains("FailedMount"),
+    );
+    assert!(
+        events.contains(
+            "MountVolume.SetUp failed for volume \"cfg\" : configmap \"absent\" not found"
+        ),
+        "{events}"
+    );
+    let listed = wait_for(&server, &["get", "pod", "mount-wait"], |o| {
+        o.contains("ContainerCreating")
+    });
+    assert!(listed.contains("0/1"), "{listed}");
+    ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "configmap",
+            "absent",
+            "--from-literal=key=present",
+        ],
+    ));
+    wait_running(&server, "mount-wait");
+    let logs = wait_for(&server, &["logs", "mount-wait"], |o| !o.is_empty());
+    assert_eq!(logs, "present\n");
+    ok(server.kubectl(None, &["delete", "pod", "mount-wait", "--timeout=60s"]));
+}

@@ -136,7 +136,10 @@ async fn remove_orphans(ctx: WorkerContext, known: HashSet<String>) {
     let Some(root) = ctx.volumes_root else {
         return;
     };
-    for uid in volume::pod_uids(&root).into_iter().filter(|u| !known.contains(u)) {
+    for uid in volume::pod_uids(&root)
+        .into_iter()
+        .filter(|u| !known.contains(u))
+    {
         tracing::info!(pod_uid = %uid, "removing the volumes of a pod that no longer exists");
         if let Err(err) = volume::tear_down(&root, &uid) {
             tracing::warn!(pod_uid = %uid, error = %err, "could not remove an orphaned pod's volumes");
@@ -335,8 +338,11 @@ mod tests {
         let url = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-        let machine =
-            node::machine::this_machine("lonely".into(), std::path::Path::new("/"), "hollow".into());
+        let machine = node::machine::this_machine(
+            "lonely".into(),
+            std::path::Path::new("/"),
+            "hollow".into(),
+        );
         let options = KubeletOptions {
             machine,
             runtime: Arc::new(runtime::hollow::Hollow::new(0)),

@@ -59,8 +59,20 @@ async fn a_pod_runs_and_is_removed_through_cri() {
         .unwrap_or_else(|e| panic!("{e}; {SETUP}"));
     assert!(image_id.starts_with("sha256:"), "{image_id}");
     let container = pod.spec.as_ref().unwrap().containers[0].clone();
+    // The environment as the pod worker resolves it (the pod's name from a fieldRef).
+    let objects = ferrokube_kubelet::sources::Objects::default();
+    let node = ferrokube_kubelet::pod::env::NodeFacts::default();
+    let resolved =
+        ferrokube_kubelet::pod::env::resolve(&pod, &container, &objects, &sandbox.ip, &node)
+            .unwrap();
+    let setup = ferrokube_kubelet::runtime::ContainerSetup {
+        env: resolved.env.into_iter().collect(),
+        command: resolved.command,
+        args: resolved.args,
+        mounts: Vec::new(),
+    };
     let started = runtime
-        .start_container(&sandbox, &pod, &container, &image_id, 0)
+        .start_container(&sandbox, &pod, &container, &setup, &image_id, 0)
         .await
         .unwrap();
     assert!(

@@ -38,12 +38,12 @@ impl Runtime for NoSandboxes {
         sandbox: &SandboxInfo,
         pod: &Pod,
         container: &Container,
-        _setup: &ferrokube_kubelet::runtime::ContainerSetup,
+        setup: &ferrokube_kubelet::runtime::ContainerSetup,
         image_id: &str,
         attempt: u32,
     ) -> Result<ContainerInfo, RuntimeError> {
         self.0
-            .start_container(sandbox, pod, container, image_id, attempt)
+            .start_container(sandbox, pod, container, setup, image_id, attempt)
             .await
     }
     async fn pod_uids(&self) -> Result<Vec<String>, RuntimeError> {

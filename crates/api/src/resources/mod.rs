@@ -9,6 +9,7 @@ mod nodes;
 mod pods;
 pub mod podspec;
 mod replicasets;
+pub mod volumes;
 mod workload;
 
 pub use nodes::node_status;

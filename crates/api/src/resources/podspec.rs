@@ -49,6 +49,7 @@ pub fn default_volume(volume: &mut Volume) {
     if !has_source {
         volume.empty_dir = Some(EmptyDirVolumeSource::default());
     }
+    super::volumes::default_volume_source(volume);
 }
 
 /// The first quantity of a pod spec upstream cannot parse, as its decoder's error: container
@@ -119,6 +120,7 @@ pub fn default_container(container: &mut Container) {
     for port in container.ports.iter_mut().flatten() {
         port.protocol.get_or_insert_with(|| "TCP".to_owned());
     }
+    super::volumes::default_env(container);
 }
 
 /// `Always` for `:latest` or no tag, `IfNotPresent` otherwise (a digest counts as a tag).
@@ -155,9 +157,13 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
         .iter()
         .enumerate()
         .map(|(i, c)| (containers.index(i), c));
+    let (volume_errors, volumes) = super::volumes::validate_volumes(spec, path);
     for (at, container) in init.chain(regular) {
         errors.extend(validate_container(container, &at, &mut names));
+        errors.extend(super::volumes::validate_mounts(container, &volumes, &at));
+        errors.extend(super::volumes::validate_env(container, &at));
     }
+    errors.extend(volume_errors);
     if let Some(policy) = spec.restart_policy.as_deref()
         && !["Always", "OnFailure", "Never"].contains(&policy)
     {
@@ -297,7 +303,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"name": "c", "configMap": {"name": "app"}}),
-                serde_json::json!({"name": "c", "configMap": {"name": "app"}}),
+                serde_json::json!({"name": "c", "configMap": {"name": "app", "defaultMode": 420}}),
             ),
             (
                 serde_json::json!({"name": "e", "emptyDir": {"medium": "Memory"}}),

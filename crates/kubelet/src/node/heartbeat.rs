@@ -61,4 +61,3 @@ pub async fn heartbeat(client: kube::Client, machine: Machine, node_uid: String)
         tokio::time::sleep(super::LEASE_RENEW).await;
     }
 }
-

@@ -49,7 +49,12 @@ pub fn referenced(container: &Container) -> Referenced {
             refs.secrets.insert(secret.name.clone());
         }
     }
-    for source in container.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+    for source in container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| e.value_from.as_ref())
+    {
         if let Some(key) = &source.config_map_key_ref {
             refs.config_maps.insert(key.name.clone());
         }
@@ -63,12 +68,18 @@ pub fn referenced(container: &Container) -> Referenced {
 /// Whether a key can be an environment variable's name (upstream's relaxed rule, the default
 /// since 1.32: printable ASCII other than `=`).
 fn is_env_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'=')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
 }
 
 fn text(bytes: &ByteString) -> String {
     String::from_utf8_lossy(&bytes.0).into_owned()
 }
+
+/// The pairs of one `envFrom` source, with its name for messages (`configMap ns/name`).
+type FromSource = (Vec<(String, String)>, String);
 
 /// One `envFrom` source's pairs, or why the container cannot start; none when it is optional
 /// and missing.
@@ -76,7 +87,7 @@ fn env_from_pairs(
     from: &k8s_openapi::api::core::v1::EnvFromSource,
     namespace: &str,
     objects: &Objects,
-) -> Result<Option<(Vec<(String, String)>, String)>, String> {
+) -> Result<Option<FromSource>, String> {
     if let Some(reference) = &from.config_map_ref {
         let name = &reference.name;
         return match objects.config_maps.get(name) {
@@ -159,13 +170,21 @@ pub fn resource_value(
     let known = ["cpu", "memory", "ephemeral-storage"].contains(&resource)
         || resource.starts_with("hugepages-");
     if !known {
-        return Err(format!("unsupported container resource : {}", selector.resource));
+        return Err(format!(
+            "unsupported container resource : {}",
+            selector.resource
+        ));
     }
     let resources = target.resources.as_ref();
     let listed = match list {
         "limits" => resources.and_then(|r| r.limits.as_ref()),
         "requests" => resources.and_then(|r| r.requests.as_ref()),
-        _ => return Err(format!("unsupported container resource : {}", selector.resource)),
+        _ => {
+            return Err(format!(
+                "unsupported container resource : {}",
+                selector.resource
+            ));
+        }
     };
     let quantity = listed.and_then(|l| l.get(resource));
     let one = Quantity("1".into());
@@ -417,7 +436,9 @@ mod tests {
         .skipped;
         assert_eq!(
             skipped,
-            ["Keys [bad=key] from the EnvFrom configMap shop/cfg were skipped since they are considered invalid environment variable names."]
+            [
+                "Keys [bad=key] from the EnvFrom configMap shop/cfg were skipped since they are considered invalid environment variable names."
+            ]
         );
     }
 
@@ -435,16 +456,18 @@ mod tests {
         let failure = |env: serde_json::Value| {
             resolve_one(json!({"name": "c", "image": "i", "env": env})).unwrap_err()
         };
-        let cm_key = |name: &str, key: &str| {
-            json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": name, "key": key}}}])
-        };
+        let cm_key = |name: &str, key: &str| json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": name, "key": key}}}]);
         assert_eq!(failure(cm_key("nope", "k")), "configmap \"nope\" not found");
         assert_eq!(
             failure(cm_key("cfg", "k")),
             "couldn't find key k in ConfigMap shop/cfg"
         );
-        let secret_key = json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}}]);
-        assert_eq!(failure(secret_key), "couldn't find key k in Secret shop/creds");
+        let secret_key =
+            json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}}]);
+        assert_eq!(
+            failure(secret_key),
+            "couldn't find key k in Secret shop/creds"
+        );
         let missing_from = resolve_one(json!({"name": "c", "image": "i",
             "envFrom": [{"secretRef": {"name": "nope"}}]}));
         assert_eq!(missing_from.unwrap_err(), "secret \"nope\" not found");
@@ -455,9 +478,8 @@ mod tests {
 
     #[test]
     fn field_refs() {
-        let field = |path: &str| {
-            json!({"name": "V", "valueFrom": {"fieldRef": {"fieldPath": path}}})
-        };
+        let field =
+            |path: &str| json!({"name": "V", "valueFrom": {"fieldRef": {"fieldPath": path}}});
         let cases = [
             ("metadata.name", "web"),
             ("metadata.namespace", "shop"),

@@ -878,7 +878,7 @@ mod tests {
         let mut pulls: StartFailures = [(
             "b".to_owned(),
             StartFailure {
-                    kind: FailureKind::Pull,
+                kind: FailureKind::Pull,
                 message: "not found".into(),
                 failures: 1,
                 retry_at: at(10),

@@ -71,10 +71,21 @@ impl Volumes {
             self.ready = true;
             return true;
         };
+        // Woken early (by the pod's own status update): the retry is not due yet.
+        if self.retry_at.is_some_and(|at| at > jiff::Timestamp::now()) {
+            return false;
+        }
         match sync(ctx, &root, pod).await {
             Ok(done) => {
                 for warning in done.warnings {
-                    event(ctx, pod, Kind::Warning, "VolumeSizeLimitNotEnforced", warning).await;
+                    event(
+                        ctx,
+                        pod,
+                        Kind::Warning,
+                        "VolumeSizeLimitNotEnforced",
+                        warning,
+                    )
+                    .await;
                 }
                 self.mounted = Some(done.volumes);
                 self.ready = true;

@@ -17,8 +17,8 @@ use super::env::NodeFacts;
 use super::plan::{self as pod_plan, FailureKind, ImageSource, StartFailure, StartFailures, Step};
 use super::probe::{self, Kind as ProbeKind, Outcome};
 use super::prober::{self, Target, Verdict};
-use crate::runtime::{ContainerInfo, ContainerSetup, Runtime, RuntimeError, SandboxInfo};
 use super::volumes::Volumes;
+use crate::runtime::{ContainerInfo, ContainerSetup, Runtime, RuntimeError, SandboxInfo};
 use crate::sources;
 use crate::volume::{self, PodVolumes};
 
@@ -109,7 +109,10 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 let (sandbox, containers) = state.expect("a sandbox when starting containers");
                 let runs = (&sandbox, containers.as_slice());
                 let mounted = volumes.mounted.as_ref();
-                Box::pin(start_container(&ctx, &pod, runs, mounted, &name, attempt, &mut pulls)).await;
+                Box::pin(start_container(
+                    &ctx, &pod, runs, mounted, &name, attempt, &mut pulls,
+                ))
+                .await;
                 continue;
             }
             Step::Wait { until } => until,
@@ -381,12 +384,26 @@ async fn start_container(
     let setup = match container_setup(ctx, pod, container, &sandbox.ip, mounted).await {
         Ok((setup, skipped)) => {
             for note in skipped {
-                event(ctx, pod, Kind::Warning, "InvalidEnvironmentVariableNames", note).await;
+                event(
+                    ctx,
+                    pod,
+                    Kind::Warning,
+                    "InvalidEnvironmentVariableNames",
+                    note,
+                )
+                .await;
             }
             setup
         }
         Err(message) => {
-            event(ctx, pod, Kind::Warning, "Failed", format!("Error: {message}")).await;
+            event(
+                ctx,
+                pod,
+                Kind::Warning,
+                "Failed",
+                format!("Error: {message}"),
+            )
+            .await;
             config_failed(pulls, name, message);
             return;
         }

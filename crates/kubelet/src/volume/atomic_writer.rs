@@ -98,7 +98,9 @@ pub fn write(dir: &Path, payload: &Payload, group: Option<u32>) -> io::Result<bo
         return Ok(false);
     }
     let old = std::fs::read_link(dir.join(DATA)).ok();
-    let stamp = jiff::Timestamp::now().strftime("..%Y_%m_%d_%H_%M_%S.%f").to_string();
+    let stamp = jiff::Timestamp::now()
+        .strftime("..%Y_%m_%d_%H_%M_%S.%f")
+        .to_string();
     let fresh = dir.join(&stamp);
     std::fs::create_dir(&fresh)?;
     std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755))?;
@@ -108,7 +110,10 @@ pub fn write(dir: &Path, payload: &Payload, group: Option<u32>) -> io::Result<bo
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&target, &file.data)?;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(with_group(file.mode, group)))?;
+        std::fs::set_permissions(
+            &target,
+            std::fs::Permissions::from_mode(with_group(file.mode, group)),
+        )?;
         if let Some(gid) = group {
             std::os::unix::fs::chown(&target, None, Some(gid))?;
         }
@@ -170,9 +175,15 @@ mod tests {
         let dir = root.path().join("cm");
         let first = payload(&[("app.conf", "a=1", 0o644), ("keys/k1", "x", 0o400)]);
         assert!(write(&dir, &first, None).unwrap());
-        assert_eq!(std::fs::read_to_string(dir.join("app.conf")).unwrap(), "a=1");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("app.conf")).unwrap(),
+            "a=1"
+        );
         assert_eq!(std::fs::read_to_string(dir.join("keys/k1")).unwrap(), "x");
-        assert_eq!(std::fs::read_link(dir.join("app.conf")).unwrap(), Path::new("..data/app.conf"));
+        assert_eq!(
+            std::fs::read_link(dir.join("app.conf")).unwrap(),
+            Path::new("..data/app.conf")
+        );
         let data = std::fs::read_link(dir.join(DATA)).unwrap();
         assert!(data.to_string_lossy().starts_with("..20"), "{data:?}");
         assert_eq!(mode(&dir.join("keys/k1")), 0o400);
@@ -180,19 +191,31 @@ mod tests {
 
         let second = payload(&[("app.conf", "a=2", 0o644), ("new", "n", 0o644)]);
         assert!(write(&dir, &second, None).unwrap());
-        assert_eq!(std::fs::read_to_string(dir.join("app.conf")).unwrap(), "a=2");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("app.conf")).unwrap(),
+            "a=2"
+        );
         assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "n");
-        assert!(std::fs::symlink_metadata(dir.join("keys")).is_err(), "stale link removed");
+        assert!(
+            std::fs::symlink_metadata(dir.join("keys")).is_err(),
+            "stale link removed"
+        );
         assert!(!dir.join(&data).exists(), "old data directory removed");
         let names: BTreeSet<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| !n.starts_with("..20"))
             .collect();
-        assert_eq!(names, BTreeSet::from(["..data".into(), "app.conf".into(), "new".into()]));
+        assert_eq!(
+            names,
+            BTreeSet::from(["..data".into(), "app.conf".into(), "new".into()])
+        );
 
         let mode_only = payload(&[("app.conf", "a=2", 0o600), ("new", "n", 0o644)]);
-        assert!(write(&dir, &mode_only, None).unwrap(), "a mode change is a change");
+        assert!(
+            write(&dir, &mode_only, None).unwrap(),
+            "a mode change is a change"
+        );
         assert_eq!(mode(&dir.join("app.conf")), 0o600);
     }
 

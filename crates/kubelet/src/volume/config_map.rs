@@ -33,7 +33,10 @@ pub fn key_files<'a>(
     for item in items {
         match all.get(&item.key) {
             Some(data) => {
-                payload.insert(item.path.clone(), file(data.clone(), item.mode.unwrap_or(mode)));
+                payload.insert(
+                    item.path.clone(),
+                    file(data.clone(), item.mode.unwrap_or(mode)),
+                );
             }
             None => match missing(&item.key) {
                 Some(error) => return Err(error),
@@ -46,8 +49,16 @@ pub fn key_files<'a>(
 
 /// The keys of a ConfigMap with their bytes.
 pub fn keys_of(cm: &ConfigMap) -> impl Iterator<Item = (&String, Vec<u8>)> {
-    let text = cm.data.iter().flatten().map(|(k, v)| (k, v.clone().into_bytes()));
-    let binary = cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.clone()));
+    let text = cm
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.clone().into_bytes()));
+    let binary = cm
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.0.clone()));
     text.chain(binary)
 }
 
@@ -83,11 +94,13 @@ mod tests {
             "data": {"app.conf": "a=1", "other": "o"}, "binaryData": {"blob": "AAE="},
         }))
         .unwrap();
-        let source = |v: serde_json::Value| -> ConfigMapVolumeSource {
-            serde_json::from_value(v).unwrap()
-        };
+        let source =
+            |v: serde_json::Value| -> ConfigMapVolumeSource { serde_json::from_value(v).unwrap() };
         let all = payload(&source(json!({"name": "cfg"})), Some(&cm), DEFAULT_MODE).unwrap();
-        assert_eq!(all.keys().collect::<Vec<_>>(), ["app.conf", "blob", "other"]);
+        assert_eq!(
+            all.keys().collect::<Vec<_>>(),
+            ["app.conf", "blob", "other"]
+        );
         assert_eq!(all["blob"].data, [0, 1]);
         assert_eq!(all["other"].mode, 0o644);
         let items = json!({"name": "cfg", "defaultMode": 0o600,
@@ -100,8 +113,13 @@ mod tests {
             payload(&source(missing_key), Some(&cm), DEFAULT_MODE).unwrap_err(),
             "configmap references non-existent config key: nope"
         );
-        let optional_key = json!({"name": "cfg", "optional": true, "items": [{"key": "nope", "path": "n"}]});
-        assert!(payload(&source(optional_key), Some(&cm), DEFAULT_MODE).unwrap().is_empty());
+        let optional_key =
+            json!({"name": "cfg", "optional": true, "items": [{"key": "nope", "path": "n"}]});
+        assert!(
+            payload(&source(optional_key), Some(&cm), DEFAULT_MODE)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             payload(&source(json!({"name": "gone"})), None, DEFAULT_MODE).unwrap_err(),
             "configmap \"gone\" not found"

@@ -71,7 +71,11 @@ fn mount_tmpfs(dir: &Path, size: i64) -> io::Result<()> {
             options.as_ptr().cast(),
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Unmounts a memory-backed volume's tmpfs, if it has one.
@@ -82,7 +86,11 @@ pub fn tear_down(dir: &Path) -> io::Result<()> {
     let target = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
     // SAFETY: a valid C string.
     let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -98,10 +106,12 @@ mod tests {
         let limited = pod(json!([
             {"name": "a", "resources": {"limits": {"memory": "64Mi"}}},
             {"name": "b", "resources": {"limits": {"memory": "64Mi"}}}]));
-        let open = pod(json!([{"name": "a"}, {"name": "b", "resources": {"limits": {"memory": "64Mi"}}}]));
+        let open =
+            pod(json!([{"name": "a"}, {"name": "b", "resources": {"limits": {"memory": "64Mi"}}}]));
         let source = |limit: Option<&str>| EmptyDirVolumeSource {
             medium: Some("Memory".into()),
-            size_limit: limit.map(|l| k8s_openapi::apimachinery::pkg::api::resource::Quantity(l.into())),
+            size_limit: limit
+                .map(|l| k8s_openapi::apimachinery::pkg::api::resource::Quantity(l.into())),
         };
         let node = 8 << 30;
         assert_eq!(memory_size(&source(None), &limited, node), 128 << 20);

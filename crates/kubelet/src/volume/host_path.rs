@@ -10,7 +10,12 @@ use k8s_openapi::api::core::v1::HostPathVolumeSource;
 pub fn check(source: &HostPathVolumeSource) -> Result<(), String> {
     let path = Path::new(&source.path);
     let kind = std::fs::metadata(path).map(|m| m.file_type()).ok();
-    let fail = |what: &str| Err(format!("hostPath type check failed: {} is not {what}", source.path));
+    let fail = |what: &str| {
+        Err(format!(
+            "hostPath type check failed: {} is not {what}",
+            source.path
+        ))
+    };
     match source.type_.as_deref().unwrap_or_default() {
         "" => Ok(()),
         "DirectoryOrCreate" if kind.is_none() => {
@@ -19,12 +24,19 @@ pub fn check(source: &HostPathVolumeSource) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", source.path))
         }
         "FileOrCreate" if kind.is_none() => {
-            let created = std::fs::OpenOptions::new().create(true).append(true).open(path);
-            created.map(drop).map_err(|e| format!("{}: {e}", source.path))?;
+            let created = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            created
+                .map(drop)
+                .map_err(|e| format!("{}: {e}", source.path))?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| format!("{}: {e}", source.path))
         }
-        "DirectoryOrCreate" | "Directory" if !kind.is_some_and(|k| k.is_dir()) => fail("a directory"),
+        "DirectoryOrCreate" | "Directory" if !kind.is_some_and(|k| k.is_dir()) => {
+            fail("a directory")
+        }
         "FileOrCreate" | "File" if !kind.is_some_and(|k| k.is_file()) => fail("a file"),
         "Socket" if !kind.is_some_and(|k| k.is_socket()) => fail("a socket file"),
         "CharDevice" if !kind.is_some_and(|k| k.is_char_device()) => fail("a character device"),
@@ -52,15 +64,26 @@ mod tests {
         assert!(check(&source(root.path().to_string_lossy().into(), "Directory")).is_ok());
         assert_eq!(
             check(&source(at("file"), "Directory")).unwrap_err(),
-            format!("hostPath type check failed: {} is not a directory", at("file"))
+            format!(
+                "hostPath type check failed: {} is not a directory",
+                at("file")
+            )
         );
         assert_eq!(
             check(&source(at("none"), "File")).unwrap_err(),
             format!("hostPath type check failed: {} is not a file", at("none"))
         );
-        assert!(check(&source(at("file"), "Socket")).unwrap_err().ends_with("is not a socket file"));
+        assert!(
+            check(&source(at("file"), "Socket"))
+                .unwrap_err()
+                .ends_with("is not a socket file")
+        );
         assert!(check(&source("/dev/null".into(), "CharDevice")).is_ok());
-        assert!(check(&source(at("file"), "BlockDevice")).unwrap_err().ends_with("is not a block device"));
+        assert!(
+            check(&source(at("file"), "BlockDevice"))
+                .unwrap_err()
+                .ends_with("is not a block device")
+        );
         assert!(check(&source(at("made/dir"), "DirectoryOrCreate")).is_ok());
         assert!(Path::new(&at("made/dir")).is_dir());
         assert!(check(&source(at("made/file"), "FileOrCreate")).is_ok());

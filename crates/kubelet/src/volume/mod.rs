@@ -62,7 +62,10 @@ pub fn referenced(pod: &Pod) -> Referenced {
         if let Some(name) = volume.secret.as_ref().and_then(|s| s.secret_name.clone()) {
             refs.secrets.insert(name);
         }
-        let projections = volume.projected.iter().flat_map(|p| p.sources.iter().flatten());
+        let projections = volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten());
         for projection in projections {
             if let Some(cm) = &projection.config_map {
                 refs.config_maps.insert(cm.name.clone());
@@ -105,12 +108,11 @@ pub struct Context<'a> {
 pub fn set_up(pod: &Pod, ctx: &Context) -> Result<SetUp, VolumeError> {
     let mut done = SetUp::default();
     for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-        let mounted = set_up_one(pod, volume, ctx, &mut done.warnings).map_err(|message| {
-            VolumeError {
+        let mounted =
+            set_up_one(pod, volume, ctx, &mut done.warnings).map_err(|message| VolumeError {
                 volume: volume.name.clone(),
                 message,
-            }
-        })?;
+            })?;
         done.volumes.insert(volume.name.clone(), mounted);
     }
     Ok(done)
@@ -142,7 +144,11 @@ fn set_up_one(
     let mode = config_map::DEFAULT_MODE;
     if let Some(source) = &volume.config_map {
         let found = ctx.objects.config_maps.get(&source.name);
-        return written(dir("configmap"), config_map::payload(source, found, mode), pod);
+        return written(
+            dir("configmap"),
+            config_map::payload(source, found, mode),
+            pod,
+        );
     }
     if let Some(source) = &volume.secret {
         let name = source.secret_name.as_deref().unwrap_or_default();
@@ -163,7 +169,11 @@ fn set_up_one(
         let memory = match source.medium.as_deref().unwrap_or_default() {
             "" => None,
             "Memory" => Some(empty_dir::memory_size(source, pod, ctx.node.memory_bytes)),
-            other => return Err(format!("emptyDir medium {other:?} is not supported by this kubelet")),
+            other => {
+                return Err(format!(
+                    "emptyDir medium {other:?} is not supported by this kubelet"
+                ));
+            }
         };
         if let (None, Some(limit)) = (memory, &source.size_limit) {
             warnings.push(format!(
@@ -239,7 +249,8 @@ mod tests {
         let mut objects = Objects::default();
         objects.config_maps.insert(
             "cfg".into(),
-            serde_json::from_value(json!({"metadata": {"name": "cfg"}, "data": {"k": "v"}})).unwrap(),
+            serde_json::from_value(json!({"metadata": {"name": "cfg"}, "data": {"k": "v"}}))
+                .unwrap(),
         );
         objects
     }
@@ -255,14 +266,25 @@ mod tests {
             {"name": "host", "hostPath": {"path": host.to_string_lossy(), "type": "DirectoryOrCreate"}},
         ]));
         let (objects, node) = (objects(), NodeFacts::default());
-        let ctx = Context { root: &root.path().join("pods"), objects: &objects, node: &node };
+        let ctx = Context {
+            root: &root.path().join("pods"),
+            objects: &objects,
+            node: &node,
+        };
         let done = set_up(&p, &ctx).unwrap();
         let cfg = &done.volumes["cfg"];
         assert!(cfg.read_only && cfg.atomic);
-        assert_eq!(cfg.path, root.path().join("pods/u-1/volumes/kubernetes.io~configmap/cfg"));
+        assert_eq!(
+            cfg.path,
+            root.path()
+                .join("pods/u-1/volumes/kubernetes.io~configmap/cfg")
+        );
         assert_eq!(std::fs::read_to_string(cfg.path.join("k")).unwrap(), "v");
         let info = &done.volumes["info"].path;
-        assert_eq!(std::fs::read_to_string(info.join("labels")).unwrap(), "a=\"b\"");
+        assert_eq!(
+            std::fs::read_to_string(info.join("labels")).unwrap(),
+            "a=\"b\""
+        );
         assert!(done.volumes["scratch"].path.is_dir() && !done.volumes["scratch"].read_only);
         assert_eq!(done.volumes["host"].path, host);
         assert_eq!(done.warnings.len(), 1, "{:?}", done.warnings);
@@ -276,7 +298,11 @@ mod tests {
     fn failures_name_the_volume_as_upstream() {
         let root = tempfile::tempdir().unwrap();
         let (objects, node) = (objects(), NodeFacts::default());
-        let ctx = Context { root: root.path(), objects: &objects, node: &node };
+        let ctx = Context {
+            root: root.path(),
+            objects: &objects,
+            node: &node,
+        };
         let failed = |volumes| set_up(&pod(volumes), &ctx).unwrap_err().to_string();
         assert_eq!(
             failed(json!([{"name": "gone", "configMap": {"name": "nope"}}])),
@@ -290,7 +316,10 @@ mod tests {
             failed(json!([{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}])),
             "MountVolume.SetUp failed for volume \"data\" : volumes of type persistentVolumeClaim are not supported by this kubelet yet"
         );
-        assert!(failed(json!([{"name": "h", "emptyDir": {"medium": "HugePages"}}])).contains("HugePages"));
+        assert!(
+            failed(json!([{"name": "h", "emptyDir": {"medium": "HugePages"}}]))
+                .contains("HugePages")
+        );
     }
 
     #[test]
@@ -301,7 +330,10 @@ mod tests {
             {"name": "c", "projected": {"sources": [{"configMap": {"name": "cm2"}}, {"secret": {"name": "s2"}}]}},
         ]));
         let refs = referenced(&p);
-        assert_eq!(refs.config_maps.into_iter().collect::<Vec<_>>(), ["cm1", "cm2"]);
+        assert_eq!(
+            refs.config_maps.into_iter().collect::<Vec<_>>(),
+            ["cm1", "cm2"]
+        );
         assert_eq!(refs.secrets.into_iter().collect::<Vec<_>>(), ["s1", "s2"]);
     }
 }

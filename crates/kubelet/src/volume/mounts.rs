@@ -108,15 +108,32 @@ mod tests {
         let cm = root.path().join("cm");
         let payload = crate::volume::atomic_writer::Payload::from([(
             "app.conf".to_owned(),
-            crate::volume::atomic_writer::FileData { data: b"a=1".to_vec(), mode: 0o644 },
+            crate::volume::atomic_writer::FileData {
+                data: b"a=1".to_vec(),
+                mode: 0o644,
+            },
         )]);
         crate::volume::atomic_writer::write(&cm, &payload, None).unwrap();
         let scratch = root.path().join("scratch");
         std::fs::create_dir(&scratch).unwrap();
         std::os::unix::fs::symlink("/etc", scratch.join("out")).unwrap();
         let volumes = PodVolumes::from([
-            ("cm".to_owned(), Mounted { path: cm.clone(), read_only: true, atomic: true }),
-            ("scratch".to_owned(), Mounted { path: scratch.clone(), read_only: false, atomic: false }),
+            (
+                "cm".to_owned(),
+                Mounted {
+                    path: cm.clone(),
+                    read_only: true,
+                    atomic: true,
+                },
+            ),
+            (
+                "scratch".to_owned(),
+                Mounted {
+                    path: scratch.clone(),
+                    read_only: false,
+                    atomic: false,
+                },
+            ),
         ]);
         let container = |mounts: serde_json::Value| -> Container {
             serde_json::from_value(json!({"name": "app", "volumeMounts": mounts})).unwrap()
@@ -129,19 +146,37 @@ mod tests {
         ])), &volumes, &env)
         .unwrap();
         assert!(mounts[0].host_path.starts_with(cm.canonicalize().unwrap()));
-        assert!(mounts[0].host_path.to_string_lossy().contains("/..20"), "resolved through ..data");
-        assert_eq!(std::fs::read_to_string(&mounts[0].host_path).unwrap(), "a=1");
+        assert!(
+            mounts[0].host_path.to_string_lossy().contains("/..20"),
+            "resolved through ..data"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&mounts[0].host_path).unwrap(),
+            "a=1"
+        );
         assert!(mounts[0].read_only, "a configMap is read-only");
-        assert_eq!((mounts[1].host_path.clone(), mounts[1].read_only), (scratch.clone(), true));
-        assert_eq!(mounts[2].host_path, scratch.canonicalize().unwrap().join("logs/web-1"));
+        assert_eq!(
+            (mounts[1].host_path.clone(), mounts[1].read_only),
+            (scratch.clone(), true)
+        );
+        assert_eq!(
+            mounts[2].host_path,
+            scratch.canonicalize().unwrap().join("logs/web-1")
+        );
         assert!(mounts[2].host_path.is_dir(), "a missing subPath is made");
         assert_eq!(mounts[2].propagation, Propagation::HostToContainer);
 
         let refused = |mounts: serde_json::Value| {
             container_mounts(&container(mounts), &volumes, &env).unwrap_err()
         };
-        assert!(refused(json!([{"name": "scratch", "mountPath": "/x", "subPath": "out"}])).contains("not within volume path"));
-        assert!(refused(json!([{"name": "scratch", "mountPath": "/x", "subPath": "../x"}])).contains("must not contain '..'"));
+        assert!(
+            refused(json!([{"name": "scratch", "mountPath": "/x", "subPath": "out"}]))
+                .contains("not within volume path")
+        );
+        assert!(
+            refused(json!([{"name": "scratch", "mountPath": "/x", "subPath": "../x"}]))
+                .contains("must not contain '..'")
+        );
         assert_eq!(
             refused(json!([{"name": "nope", "mountPath": "/x"}])),
             "cannot find volume \"nope\" to mount into container \"app\""

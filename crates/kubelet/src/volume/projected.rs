@@ -47,7 +47,9 @@ pub fn payload(
             payload.extend(downward_api::payload(pod, items, mode, node)?);
         }
         if projection.service_account_token.is_some() {
-            return Err("serviceAccountToken projections are not supported by this kubelet yet".into());
+            return Err(
+                "serviceAccountToken projections are not supported by this kubelet yet".into(),
+            );
         }
         if projection.cluster_trust_bundle.is_some() {
             return Err("clusterTrustBundle projections are not supported by this kubelet".into());
@@ -69,10 +71,18 @@ mod tests {
         }))
         .unwrap();
         let mut objects = Objects::default();
-        objects.config_maps.insert("cfg".into(), serde_json::from_value(json!({
-            "metadata": {"name": "cfg"}, "data": {"mode": "fast"}})).unwrap());
-        objects.secrets.insert("creds".into(), serde_json::from_value(json!({
-            "metadata": {"name": "creds"}, "data": {"pw": "cHc="}})).unwrap());
+        objects.config_maps.insert(
+            "cfg".into(),
+            serde_json::from_value(json!({
+            "metadata": {"name": "cfg"}, "data": {"mode": "fast"}}))
+            .unwrap(),
+        );
+        objects.secrets.insert(
+            "creds".into(),
+            serde_json::from_value(json!({
+            "metadata": {"name": "creds"}, "data": {"pw": "cHc="}}))
+            .unwrap(),
+        );
         let source: ProjectedVolumeSource = serde_json::from_value(json!({"defaultMode": 0o440, "sources": [
             {"configMap": {"name": "cfg"}},
             {"secret": {"name": "creds", "items": [{"key": "pw", "path": "auth/pw", "mode": 0o400}]}},
@@ -80,7 +90,10 @@ mod tests {
         ]}))
         .unwrap();
         let files = payload(&pod, &source, &objects, &NodeFacts::default()).unwrap();
-        assert_eq!(files.keys().collect::<Vec<_>>(), ["auth/pw", "labels", "mode"]);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["auth/pw", "labels", "mode"]
+        );
         assert_eq!((files["mode"].mode, files["auth/pw"].mode), (0o440, 0o400));
         assert_eq!(files["auth/pw"].data, b"pw");
         let token: ProjectedVolumeSource = serde_json::from_value(json!({"sources": [

@@ -42,10 +42,14 @@ mod tests {
             "metadata": {"name": "creds"}, "data": {"password": "czNjcjN0"},
         }))
         .unwrap();
-        let source = |v: serde_json::Value| -> SecretVolumeSource {
-            serde_json::from_value(v).unwrap()
-        };
-        let files = payload(&source(json!({"secretName": "creds", "defaultMode": 0o400})), Some(&secret), 0o644).unwrap();
+        let source =
+            |v: serde_json::Value| -> SecretVolumeSource { serde_json::from_value(v).unwrap() };
+        let files = payload(
+            &source(json!({"secretName": "creds", "defaultMode": 0o400})),
+            Some(&secret),
+            0o644,
+        )
+        .unwrap();
         assert_eq!(files["password"].data, b"s3cr3t");
         assert_eq!(files["password"].mode, 0o400);
         let missing = json!({"secretName": "creds", "items": [{"key": "k", "path": "k"}]});
