@@ -1025,3 +1025,64 @@ async fn pods_mount_their_volumes_and_see_config_map_edits() {
     assert_eq!(logs, "present\n");
     ok(server.kubectl(None, &["delete", "pod", "mount-wait", "--timeout=60s"]));
 }
+
+/// `minReadySeconds` with the real kubelet: the pod's Ready condition carries the time it
+/// became ready (not the pod's start), so the Deployment counts it available only 10 s after
+/// that. The readiness probe passes 5 s in: with the start time stamped on every condition,
+/// as before, the pod was available 5 s after it was Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_ready_seconds_counts_from_when_the_pod_became_ready() {
+    let server = node_server(&[
+        "--pod-cidr",
+        "10.42.10.0/24",
+        "--cni-network",
+        "fk-minready",
+    ])
+    .await;
+    let deployment = support::manifest(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow-ready\nspec:\n  replicas: 1\n  minReadySeconds: 10\n  selector:\n    matchLabels: {app: slow-ready}\n  template:\n    metadata:\n      labels: {app: slow-ready}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: app\n        image: busybox\n        command: [sleep, '3600']\n        readinessProbe:\n          exec: {command: ['true']}\n          initialDelaySeconds: 5\n          periodSeconds: 1\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", deployment.path().to_str().unwrap()]));
+    let ready = "jsonpath={.items[0].status.conditions[?(@.type==\"Ready\")].status}";
+    let pods = ["get", "pods", "-l", "app=slow-ready", "-o", ready];
+    wait_for(&server, &pods, |o| o == "True");
+    let became_ready = std::time::Instant::now();
+    let transition = "jsonpath={.items[0].status.conditions[?(@.type==\"Ready\")].lastTransitionTime} {.items[0].status.startTime}";
+    let times = ok(server.kubectl(
+        None,
+        &["get", "pods", "-l", "app=slow-ready", "-o", transition],
+    ));
+    let (ready_at, started_at) = times.split_once(' ').unwrap();
+    let ready_at: jiff::Timestamp = ready_at.parse().unwrap();
+    let started_at: jiff::Timestamp = started_at.parse().unwrap();
+    let probe_delay = ready_at.duration_since(started_at).as_secs();
+    assert!(
+        probe_delay >= 5,
+        "Ready at {ready_at}, started at {started_at}"
+    );
+    let available = [
+        "get",
+        "deployment",
+        "slow-ready",
+        "-o",
+        "jsonpath={.status.availableReplicas}",
+    ];
+    loop {
+        let count = ok(server.kubectl(None, &available));
+        if count == "1" {
+            break;
+        }
+        assert!(
+            became_ready.elapsed() < std::time::Duration::from_secs(30),
+            "never available"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let waited = became_ready.elapsed();
+    println!("available {waited:?} after Ready (probe passed {probe_delay} s after the start)");
+    assert!(
+        waited >= std::time::Duration::from_secs(9),
+        "available {waited:?} after Ready"
+    );
+    ok(server.kubectl(None, &["delete", "deployment", "slow-ready"]));
+}

@@ -148,11 +148,11 @@ async fn remove_orphans(ctx: WorkerContext, known: HashSet<String>) {
 }
 
 /// Drops the parts of a pod's stored status the kubelet never reads (it works the status out
-/// from the runtime): it keeps the QoS class (its cgroups and resources follow it) and the
-/// waiting reasons of containers not started (the log server's answer for them). A running
-/// pod keeps only its QoS class.
+/// from the runtime): it keeps the QoS class (its cgroups and resources follow it), the
+/// waiting reasons of containers not started (the log server's answer for them), and the
+/// start time and each condition's type, value and transition time (kept across reports).
 pub fn keep_what_kubelet_reads(pod: &mut Pod) {
-    use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
+    use k8s_openapi::api::core::v1::{ContainerStatus, PodCondition, PodStatus};
     let Some(status) = pod.status.take() else {
         return;
     };
@@ -169,8 +169,19 @@ pub fn keep_what_kubelet_reads(pod: &mut Pod) {
             .collect();
         (!kept.is_empty()).then_some(kept)
     };
+    let conditions = status.conditions.map(|conditions| {
+        let kept = conditions.into_iter().map(|c| PodCondition {
+            type_: c.type_,
+            status: c.status,
+            last_transition_time: c.last_transition_time,
+            ..Default::default()
+        });
+        kept.collect()
+    });
     pod.status = Some(PodStatus {
         qos_class: status.qos_class,
+        start_time: status.start_time,
+        conditions,
         container_statuses: waiting(status.container_statuses),
         init_container_statuses: waiting(status.init_container_statuses),
         ..Default::default()
@@ -296,7 +307,9 @@ mod tests {
                 "metadata": {"name": "web", "uid": "u1"},
                 "spec": {"containers": [{"name": "app", "image": "nginx"}]},
                 "status": {"phase": "Pending", "qosClass": "Burstable", "podIP": "10.0.0.9",
-                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "startTime": "2026-12-03T09:59:00Z",
+                    "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                        "message": "m", "lastTransitionTime": "2026-12-03T09:59:30Z"}],
                     "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "",
                         "ready": false, "restartCount": 0, "state": state}]},
             }))
@@ -318,9 +331,20 @@ mod tests {
                 logs::waiting_reason(&kept, "app"),
                 logs::waiting_reason(&full, "app")
             );
+            // The status worked out from the kept pod keeps the same transition times.
+            let now = jiff::Timestamp::now();
+            let report = |p: &Pod| {
+                let (pulls, health) = (Default::default(), Default::default());
+                pod::status::pod_status(p, None, &[], &pulls, &health, ("h", now), now)
+            };
+            assert_eq!(report(&kept), report(&full));
             let status = kept.status.unwrap();
             assert_eq!(status.pod_ip, None);
-            assert_eq!(status.conditions, None);
+            let condition = &status.conditions.unwrap()[0];
+            assert_eq!(
+                (condition.reason.as_ref(), condition.message.as_ref()),
+                (None, None)
+            );
             assert_eq!(
                 status.container_statuses.is_some(),
                 waiting,

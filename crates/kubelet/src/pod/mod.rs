@@ -5,5 +5,6 @@ pub mod env;
 pub mod plan;
 pub mod probe;
 pub mod prober;
+pub mod status;
 pub mod volumes;
 pub mod worker;

@@ -1,7 +1,7 @@
 //! The pod worker's decisions, pure: the next step for a pod given what the runtime has
 //! (sandbox, then each container; restarts by restartPolicy with upstream's crash-loop backoff
 //! of 0 s, 10 s, 20 s … 5 min, reset after 10 minutes of running; image pulls retried with the
-//! same backoff), and the status the kubelet reports.
+//! same backoff); `status` builds the status the kubelet reports from the same inputs.
 //!
 //! Example: restartPolicy Always, container `app` attempt 2 exited with code 1 at 12:00:00
 //! after running 1 s: its restart is due at 12:00:20 (third restart: 20 s); until then the
@@ -10,12 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferrokube_client::clock::rfc3339 as time;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use serde_json::{Value, json};
 
-use super::probe::Health;
 use crate::runtime::{ContainerInfo, ContainerState, SandboxInfo};
 
 /// Upstream's crash-loop backoff ceiling.
@@ -109,7 +106,7 @@ pub fn restarts(policy: &str, code: i32) -> bool {
     }
 }
 
-fn policy(pod: &Pod) -> &str {
+pub(super) fn policy(pod: &Pod) -> &str {
     pod.spec
         .as_ref()
         .and_then(|s| s.restart_policy.as_deref())
@@ -129,7 +126,7 @@ fn ran_for(started: Timestamp, finished: Timestamp) -> Duration {
 }
 
 /// When an exited run restarts, if it does.
-fn restart_due(pod: &Pod, run: &ContainerInfo) -> Option<(Timestamp, Duration)> {
+pub(super) fn restart_due(pod: &Pod, run: &ContainerInfo) -> Option<(Timestamp, Duration)> {
     let ContainerState::Exited {
         exit_code,
         started_at,
@@ -159,13 +156,13 @@ fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-fn init_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+pub(super) fn init_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
     pod.spec
         .iter()
         .flat_map(|s| s.init_containers.iter().flatten())
 }
 
-fn regular_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+pub(super) fn regular_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
     pod.spec.iter().flat_map(|s| &s.containers)
 }
 
@@ -290,225 +287,11 @@ pub fn next_step(
     Step::Wait { until }
 }
 
-fn terminated(run: &ContainerInfo) -> Option<Value> {
-    let ContainerState::Exited {
-        exit_code,
-        started_at,
-        finished_at,
-    } = run.state
-    else {
-        return None;
-    };
-    Some(json!({"terminated": {
-        "exitCode": exit_code,
-        "reason": if exit_code == 0 { "Completed" } else { "Error" },
-        "startedAt": time(started_at),
-        "finishedAt": time(finished_at),
-        "containerID": run.id,
-    }}))
-}
-
-/// One container's status: state, lastState, ready, restartCount.
-fn container_status(
-    pod: &Pod,
-    c: &Container,
-    containers: &[ContainerInfo],
-    pulls: &StartFailures,
-    health: &Health,
-    now: Timestamp,
-) -> Value {
-    let image = c.image.clone().unwrap_or_default();
-    let run = latest(containers, &c.name);
-    let previous = run.and_then(|r| {
-        containers
-            .iter()
-            .find(|p| p.name == c.name && p.attempt + 1 == r.attempt)
-    });
-    let mut last_state = previous.and_then(terminated).unwrap_or_else(|| json!({}));
-    let waiting = |reason: &str, message: String| {
-        let mut w = json!({"reason": reason});
-        if !message.is_empty() {
-            w["message"] = json!(message);
-        }
-        json!({"waiting": w})
-    };
-    let running = run.is_some_and(|r| matches!(r.state, ContainerState::Running { .. }));
-    let (started, ready) = health.get(&c.name).copied().unwrap_or((true, true));
-    let state = match (pulls.get(&c.name), run) {
-        (Some(f), _) if !running && f.kind == FailureKind::NeverPull => {
-            waiting("ErrImageNeverPull", f.message.clone())
-        }
-        (Some(f), _) if !running && f.kind == FailureKind::Config => {
-            waiting("CreateContainerConfigError", f.message.clone())
-        }
-        (Some(f), _) if !running => {
-            if f.backing_off {
-                waiting(
-                    "ImagePullBackOff",
-                    format!(
-                        "Back-off pulling image \"{image}\": ErrImagePull: {}",
-                        f.message
-                    ),
-                )
-            } else {
-                waiting("ErrImagePull", f.message.clone())
-            }
-        }
-        (_, None) if !initialized(pod, containers) => waiting("PodInitializing", String::new()),
-        (_, None) => waiting("ContainerCreating", String::new()),
-        (_, Some(r)) => match r.state {
-            ContainerState::Running { started_at } => {
-                json!({"running": {"startedAt": time(started_at)}})
-            }
-            ContainerState::Created => waiting("ContainerCreating", String::new()),
-            ContainerState::Exited { .. } => match restart_due(pod, r) {
-                Some((due, delay)) if due > now => {
-                    last_state = terminated(r).unwrap_or(last_state);
-                    let pod_ref = format!(
-                        "{}_{}({})",
-                        pod.metadata.name.as_deref().unwrap_or_default(),
-                        pod.metadata.namespace.as_deref().unwrap_or_default(),
-                        pod.metadata.uid.as_deref().unwrap_or_default()
-                    );
-                    waiting(
-                        "CrashLoopBackOff",
-                        format!(
-                            "back-off {}s restarting failed container={} pod={pod_ref}",
-                            delay.as_secs(),
-                            c.name
-                        ),
-                    )
-                }
-                _ => terminated(r).unwrap_or_default(),
-            },
-        },
-    };
-    // A completed init container counts as ready, as upstream reports it.
-    let completed =
-        run.is_some_and(|r| matches!(r.state, ContainerState::Exited { exit_code: 0, .. }));
-    let init = is_init(pod, &c.name);
-    json!({
-        "name": c.name,
-        "image": image,
-        "imageID": run.map(|r| r.image_id.clone()).unwrap_or_default(),
-        "containerID": run.map(|r| r.id.clone()),
-        "ready": (running && ready) || (init && completed),
-        "started": running && started,
-        "restartCount": run.map_or(0, |r| r.attempt),
-        "state": state,
-        "lastState": last_state,
-    })
-}
-
-/// The pod's phase from its containers: Succeeded or Failed once every container is done for
-/// good; Running while all have started and one runs or will restart; Pending before.
-fn phase(pod: &Pod, containers: &[ContainerInfo]) -> &'static str {
-    let init_failed = init_containers(pod).any(|c| {
-        latest(containers, &c.name).is_some_and(|r| {
-            matches!(r.state, ContainerState::Exited { exit_code, .. } if exit_code != 0)
-                && restart_due(pod, r).is_none()
-        })
-    });
-    if init_failed {
-        return "Failed";
-    }
-    let spec: Vec<_> = regular_containers(pod).collect();
-    let runs: Vec<Option<&ContainerInfo>> =
-        spec.iter().map(|c| latest(containers, &c.name)).collect();
-    if runs.iter().any(Option::is_none) {
-        return "Pending";
-    }
-    let runs: Vec<&ContainerInfo> = runs.into_iter().flatten().collect();
-    let done: Vec<i32> = runs
-        .iter()
-        .filter_map(|r| match r.state {
-            ContainerState::Exited { exit_code, .. } if !restarts(policy(pod), exit_code) => {
-                Some(exit_code)
-            }
-            _ => None,
-        })
-        .collect();
-    if !runs.is_empty() && done.len() == runs.len() {
-        return if done.iter().all(|c| *c == 0) {
-            "Succeeded"
-        } else {
-            "Failed"
-        };
-    }
-    "Running"
-}
-
-/// The pod's status as the kubelet reports it.
-pub fn pod_status(
-    pod: &Pod,
-    sandbox: Option<&SandboxInfo>,
-    containers: &[ContainerInfo],
-    pulls: &StartFailures,
-    health: &Health,
-    (host_ip, start_time): (&str, Timestamp),
-    now: Timestamp,
-) -> Value {
-    let statuses: Vec<Value> = regular_containers(pod)
-        .map(|c| container_status(pod, c, containers, pulls, health, now))
-        .collect();
-    let init_statuses: Vec<Value> = init_containers(pod)
-        .map(|c| container_status(pod, c, containers, pulls, health, now))
-        .collect();
-    let incomplete: Vec<&str> = init_statuses
-        .iter()
-        .filter(|s| s["state"]["terminated"]["exitCode"] != json!(0))
-        .filter_map(|s| s["name"].as_str())
-        .collect();
-    let initialized = initialized(pod, containers);
-    let unready: Vec<&str> = statuses
-        .iter()
-        .filter(|s| s["ready"] != json!(true))
-        .filter_map(|s| s["name"].as_str())
-        .collect();
-    let all_ready = !statuses.is_empty() && unready.is_empty();
-    let unready = format!("containers with unready status: [{}]", unready.join(" "));
-    let started = time(start_time);
-    let incomplete = format!(
-        "containers with incomplete status: [{}]",
-        incomplete.join(" ")
-    );
-    let condition = |type_: &str, ok: bool, reason: Option<(&str, &str)>| {
-        let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
-            "lastProbeTime": null, "lastTransitionTime": started});
-        if let (false, Some((reason, message))) = (ok, reason) {
-            c["reason"] = json!(reason);
-            c["message"] = json!(message);
-        }
-        c
-    };
-    let not_ready = Some(("ContainersNotReady", unready.as_str()));
-    let mut status = json!({
-        "phase": phase(pod, containers),
-        "conditions": [
-            condition("PodReadyToStartContainers", sandbox.is_some(), None),
-            condition("Initialized", initialized, Some(("ContainersNotInitialized", incomplete.as_str()))),
-            condition("Ready", all_ready, not_ready),
-            condition("ContainersReady", all_ready, not_ready),
-            condition("PodScheduled", true, None),
-        ],
-        "hostIP": host_ip,
-        "hostIPs": [{"ip": host_ip}],
-        "startTime": started,
-        "containerStatuses": statuses,
-    });
-    if let Some(sandbox) = sandbox {
-        status["podIP"] = json!(sandbox.ip);
-        status["podIPs"] = json!([{"ip": sandbox.ip}]);
-    }
-    if !init_statuses.is_empty() {
-        status["initContainerStatuses"] = json!(init_statuses);
-    }
-    status
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pod::probe::Health;
+    use serde_json::{Value, json};
 
     fn at(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
@@ -530,7 +313,7 @@ mod tests {
 
     /// The status at second 5 of a pod that started at second 0.
     fn status_of(p: &Pod, runs: &[ContainerInfo], pulls: &StartFailures) -> Value {
-        pod_status(
+        let status = crate::pod::status::pod_status(
             p,
             Some(&sandbox()),
             runs,
@@ -538,7 +321,8 @@ mod tests {
             &Health::new(),
             ("h", at(0)),
             at(5),
-        )
+        );
+        serde_json::to_value(status).unwrap()
     }
 
     fn running(name: &str, attempt: u32) -> ContainerInfo {

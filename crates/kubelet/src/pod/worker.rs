@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrokube_client::events::{Kind, Recorder};
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::watch;
 
 use super::env::NodeFacts;
@@ -72,7 +72,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             }
             Step::RunSandbox => {
                 if !Box::pin(volumes.set_up(&ctx, &pod)).await {
-                    let status = pod_plan::pod_status(
+                    let status = super::status::pod_status(
                         &pod,
                         None,
                         &[],
@@ -81,7 +81,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                         (&ctx.node.host_ip, start_time),
                         now,
                     );
-                    let encoded = hash_of(&status.to_string());
+                    let encoded = hash_of(&serde_json::to_string(&status).unwrap_or_default());
                     if reported != Some(encoded) && Box::pin(report(&ctx, &pod, &status)).await {
                         reported = Some(encoded);
                     }
@@ -127,7 +127,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             // Kept as a hash (8 bytes a pod, where clones of all four were ~1 KB).
             let inputs = hash_of(&(&pod.metadata.resource_version, &state, &pulls, &health));
             if settled != Some(inputs) {
-                let status = pod_plan::pod_status(
+                let status = super::status::pod_status(
                     &pod,
                     Some(sandbox),
                     containers,
@@ -137,7 +137,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                     now,
                 );
                 Box::pin(warn_crash_loop(&ctx, &pod, &status, &mut warned_crash)).await;
-                let encoded = hash_of(&status.to_string());
+                let encoded = hash_of(&serde_json::to_string(&status).unwrap_or_default());
                 if reported == Some(encoded) {
                     settled = Some(inputs);
                 } else if Box::pin(report(&ctx, &pod, &status)).await {
@@ -287,26 +287,30 @@ fn image_of(pod: &Pod, name: &str) -> String {
 async fn warn_crash_loop(
     ctx: &WorkerContext,
     pod: &Pod,
-    status: &Value,
+    status: &PodStatus,
     warned: &mut Option<(String, u32)>,
 ) {
-    for c in status["containerStatuses"].as_array().into_iter().flatten() {
-        if c["state"]["waiting"]["reason"] != "CrashLoopBackOff" {
+    for c in status.container_statuses.iter().flatten() {
+        let reason = c
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref()?.reason.as_deref());
+        if reason != Some("CrashLoopBackOff") {
             continue;
         }
-        let name = c["name"].as_str().unwrap_or_default().to_owned();
-        let attempt = c["restartCount"].as_u64().unwrap_or(0) as u32;
-        if warned.as_ref() == Some(&(name.clone(), attempt)) {
+        let attempt = c.restart_count.max(0) as u32;
+        if warned.as_ref() == Some(&(c.name.clone(), attempt)) {
             continue;
         }
         let note = format!(
-            "Back-off restarting failed container {name} in pod {}_{}({})",
+            "Back-off restarting failed container {} in pod {}_{}({})",
+            c.name,
             pod.name_any(),
             pod.namespace().unwrap_or_default(),
             pod.uid().unwrap_or_default()
         );
         event(ctx, pod, Kind::Warning, "BackOff", note).await;
-        *warned = Some((name, attempt));
+        *warned = Some((c.name.clone(), attempt));
     }
 }
 
@@ -533,7 +537,7 @@ async fn ensure_image(
 
 /// Writes the status; whether it was accepted. The answer is read only for its status code:
 /// decoding the pod it returns cost more than the patch itself, and nothing used it.
-async fn report(ctx: &WorkerContext, pod: &Pod, status: &Value) -> bool {
+async fn report(ctx: &WorkerContext, pod: &Pod, status: &PodStatus) -> bool {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pod.namespace().unwrap_or_default());
     let patch = json!({"status": status});
     let request = kube::core::Request::new(api.resource_url()).patch_subresource(
