@@ -28,6 +28,8 @@ pub enum Subresource {
     Finalize,
     /// `log` (pods): a container's output, from the kubelet of the pod's node.
     Log,
+    /// `token` (serviceaccounts): a TokenRequest is answered with a signed token.
+    Token,
 }
 
 impl Subresource {
@@ -38,6 +40,7 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Finalize => "finalize",
             Subresource::Log => "log",
+            Subresource::Token => "token",
         }
     }
 
@@ -45,7 +48,7 @@ impl Subresource {
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
-            Subresource::Binding => &["create"],
+            Subresource::Binding | Subresource::Token => &["create"],
             Subresource::Finalize => &["update"],
             Subresource::Log => &["get"],
         }
@@ -113,6 +116,9 @@ pub struct ResourceInfo {
     pub short_names: &'static [&'static str],
     pub categories: &'static [&'static str],
     pub subresources: &'static [Subresource],
+    /// The verbs discovery lists: `ALL_VERBS`, or `["create"]` for a review that is answered,
+    /// never stored (TokenReview).
+    pub verbs: &'static [&'static str],
     /// The store key name when another resource's storage is shared (events.k8s.io events
     /// live with core events); `None` for `<group>/<plural>`.
     pub shared_storage: Option<&'static str>,
@@ -120,7 +126,15 @@ pub struct ResourceInfo {
     pub strategy: Box<dyn Strategy>,
 }
 
+/// The verbs of a review: created and answered, never stored.
+pub const CREATE_ONLY: &[&str] = &["create"];
+
 impl ResourceInfo {
+    /// Whether the resource is a review (created and answered, never stored).
+    pub fn is_review(&self) -> bool {
+        self.verbs == CREATE_ONLY
+    }
+
     /// `apps/v1`, or `v1` for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ferrokube_api::registry::{ALL_VERBS, ResourceInfo, Subresource};
+use ferrokube_api::registry::{ResourceInfo, Subresource};
 use ferrokube_api::{ApiError, Scope};
 use serde_json::{Value, json};
 
@@ -105,7 +105,7 @@ pub fn resource_list(server: &Inner, group: &str, version: &str) -> Result<Respo
             "singularName": r.singular,
             "namespaced": r.scope == Scope::Namespaced,
             "kind": r.kind,
-            "verbs": ALL_VERBS,
+            "verbs": r.verbs,
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -150,6 +150,7 @@ fn subresource_kind(
         Subresource::Status => (r.group, r.version, r.kind),
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
         Subresource::Binding => ("", "v1", "Binding"),
+        Subresource::Token => ("authentication.k8s.io", "v1", "TokenRequest"),
         Subresource::Finalize | Subresource::Log => (r.group, r.version, r.kind),
     }
 }
@@ -198,7 +199,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
         "scope": if r.scope == Scope::Namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": ALL_VERBS,
+        "verbs": r.verbs,
     });
     if !r.short_names.is_empty() {
         entry["shortNames"] = json!(r.short_names);

@@ -11,10 +11,12 @@ mod metrics;
 mod object;
 mod openapi;
 mod openapi_v2;
+pub mod pki;
 mod query;
 mod registry;
 mod response;
 mod route;
+pub mod serviceaccount;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,6 +62,8 @@ pub struct ApiServerOptions {
     pub body_read_timeout: Duration,
     /// More `/metrics` lines from the process around the server (its heap figures, say).
     pub process_metrics: Option<fn() -> String>,
+    /// What signs and verifies service-account tokens; a key of this process only if unset.
+    pub tokens: Option<Arc<serviceaccount::Tokens>>,
 }
 
 impl Default for ApiServerOptions {
@@ -73,6 +77,7 @@ impl Default for ApiServerOptions {
             idle_timeout: Duration::from_secs(90),
             body_read_timeout: Duration::from_secs(60),
             process_metrics: None,
+            tokens: None,
         }
     }
 }
@@ -99,12 +104,18 @@ pub(crate) struct Inner {
     pub watch_lines: handlers::watch_lines::SharedLines,
     /// Turns true when the server begins to shut down: watches end, readyz fails.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Signs and verifies service-account tokens.
+    pub tokens: Arc<serviceaccount::Tokens>,
 }
 
 impl ApiServer {
     pub fn new(store: Arc<dyn Store>, options: ApiServerOptions) -> Self {
         let registry = Registry::builtin();
         let schemas = ferrokube_api::patch::Schemas::for_registry(&registry);
+        let tokens = options
+            .tokens
+            .clone()
+            .unwrap_or_else(|| Arc::new(serviceaccount::Tokens::ephemeral()));
         ApiServer {
             inner: Arc::new(Inner {
                 registry,
@@ -117,6 +128,7 @@ impl ApiServer {
                 schemas,
                 watch_lines: Default::default(),
                 stopping: tokio::sync::watch::Sender::new(false),
+                tokens,
             }),
         }
     }

@@ -74,9 +74,25 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
+    cache_selected(api, watcher::Config::default(), keep)
+}
+
+/// [`cache_of_parts`] of the objects `config` selects (a field selector, say).
+pub fn cache_selected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    keep: fn(&mut K),
+) -> (
+    Cache<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
     let (store, writer) = reflector::store();
     let (ready_tx, ready) = watch::channel(false);
-    let events = trimmed(watcher(api, watcher::Config::default())).modify(keep);
+    let events = trimmed(watcher(api, config)).modify(keep);
     let stream = reflector::reflector(writer, events)
         .default_backoff()
         .inspect(move |event| {

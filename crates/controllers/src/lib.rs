@@ -8,6 +8,7 @@ pub mod ownership;
 pub mod pacing;
 pub mod replicaset;
 pub mod retry;
+pub mod rootcacert;
 pub mod serviceaccount;
 
 use std::future::Future;
@@ -20,13 +21,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs every controller until `shutdown` resolves. `client_for` gives each controller its own
 /// client by name (e.g. `replicaset-controller`), so each has its own request rate limit, as
-/// upstream's controller manager does.
+/// upstream's controller manager does. With `root_ca` (PEM), the root CA publisher puts it in
+/// every namespace.
 pub async fn run(
     client_for: impl Fn(&str) -> kube::Client,
+    root_ca: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown = Box::pin(shutdown).shared();
-    let controllers = vec![
+    let mut controllers = vec![
         tokio::spawn(namespace::run(
             client_for("namespace-controller"),
             shutdown.clone(),
@@ -48,6 +51,13 @@ pub async fn run(
             shutdown.clone(),
         )),
     ];
+    if let Some(ca) = root_ca {
+        controllers.push(tokio::spawn(rootcacert::run(
+            client_for("root-ca-cert-publisher"),
+            ca,
+            shutdown.clone(),
+        )));
+    }
     let all = futures::future::join_all(controllers);
     tokio::pin!(all);
     tokio::select! {

@@ -17,6 +17,10 @@ pub struct ControllerManagerConfig {
     /// Requests allowed at once before the per-second rate applies (upstream's default).
     #[arg(long, default_value_t = 30)]
     pub kube_api_burst: u32,
+    /// The cluster CA (PEM) the root CA publisher puts in every namespace's `kube-root-ca.crt`
+    /// (upstream's flag); without it, nothing is published.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
 }
 
 /// Runs the controllers until `shutdown` resolves.
@@ -31,6 +35,13 @@ pub async fn run(
     };
     let clients = ferrokube_client::per_controller(client_config, limits)?;
     tracing::info!(kubeconfig = %config.kubeconfig.display(), "controller manager starting");
-    ferrokube_controllers::run(clients, shutdown).await;
+    let root_ca = match &config.root_ca_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--root-ca-file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    ferrokube_controllers::run(clients, root_ca, shutdown).await;
     Ok(())
 }

@@ -98,9 +98,19 @@ pub async fn run(
         .await
         .with_context(|| format!("listening on {address}"))?;
     let address = listener.local_addr()?;
+    let pki =
+        ferrokube_apiserver::pki::Pki::load_or_create(&config.data_dir).with_context(|| {
+            format!(
+                "key material under {}",
+                config.data_dir.join("tls").display()
+            )
+        })?;
+    let tokens = ferrokube_apiserver::serviceaccount::Tokens::from_pem(&pki.service_account_key)
+        .map_err(|e| anyhow::anyhow!("the service-account signing key: {e}"))?;
     let options = ApiServerOptions {
         advertise_address: address.to_string(),
         process_metrics: Some(crate::heap::metrics),
+        tokens: Some(std::sync::Arc::new(tokens)),
         ..ApiServerOptions::default()
     };
     let api = ApiServer::new(store, options);
@@ -121,8 +131,9 @@ pub async fn run(
     let clients = ferrokube_client::per_controller(control_config.clone(), limits)?;
     let controllers = {
         let shutdown = shutdown.clone();
+        let root_ca = Some(pki.ca_certificate.clone());
         on_own_thread("controllers", Component::Controllers, move || {
-            ferrokube_controllers::run(clients, shutdown)
+            ferrokube_controllers::run(clients, root_ca, shutdown)
         })?
     };
     let scheduler_limits = ferrokube_client::ClientLimits {

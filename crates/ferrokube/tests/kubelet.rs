@@ -1086,3 +1086,189 @@ async fn min_ready_seconds_counts_from_when_the_pod_became_ready() {
     );
     ok(server.kubectl(None, &["delete", "deployment", "slow-ready"]));
 }
+
+/// The claims of a JWT, decoded (not verified: TokenReview does that).
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A TokenReview of `token`, as kubectl creates it: its status.
+fn review(server: &Server, token: &str) -> serde_json::Value {
+    let request = support::manifest(&format!(
+        "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {token}\n"
+    ));
+    let path = request.path().to_str().unwrap();
+    let answer = ok(server.kubectl(None, &["create", "-f", path, "-o", "json"]));
+    serde_json::from_str::<serde_json::Value>(&answer).unwrap()["status"].clone()
+}
+
+/// Service accounts as upstream gives them to pods: a new namespace gets its `default`
+/// ServiceAccount and the `kube-root-ca.crt` ConfigMap holding the cluster CA; a pod gets a
+/// token bound to it at /var/run/secrets/kubernetes.io/serviceaccount, which TokenReview
+/// accepts while the pod exists; `kubectl create token` issues one; a missing service account
+/// refuses the pod; `automountServiceAccountToken: false` leaves the volume out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_get_service_account_tokens_that_token_review_accepts() {
+    let server = node_server(&["--pod-cidr", "10.42.11.0/24", "--cni-network", "fk-sa"]).await;
+    ok(server.kubectl(None, &["create", "namespace", "team"]));
+    wait_for(
+        &server,
+        &["get", "serviceaccount", "-n", "team", "-o", "name"],
+        |o| o.trim() == "serviceaccount/default",
+    );
+    let ca = wait_for(
+        &server,
+        &[
+            "get",
+            "configmap",
+            "kube-root-ca.crt",
+            "-n",
+            "team",
+            "--ignore-not-found",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ],
+        |o| !o.is_empty(),
+    );
+    let on_disk = std::fs::read_to_string(server.data_dir.join("tls/server-ca.crt")).unwrap();
+    assert_eq!(ca, on_disk);
+
+    let pod = support::manifest(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sa-demo\n  namespace: team\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    command: [sh, -c, 'd=/var/run/secrets/kubernetes.io/serviceaccount; cat $d/namespace; echo; head -1 $d/ca.crt; cat $d/token; echo; sleep 3600']\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", pod.path().to_str().unwrap()]));
+    let volume = ok(server.kubectl(None, &["get", "pod", "sa-demo", "-n", "team", "-o", "jsonpath={.spec.serviceAccountName} {.spec.volumes[0].name} {.spec.containers[0].volumeMounts[0].mountPath}"]));
+    assert!(volume.starts_with("default kube-api-access-"), "{volume}");
+    assert!(
+        volume.ends_with(" /var/run/secrets/kubernetes.io/serviceaccount"),
+        "{volume}"
+    );
+    let phase = [
+        "get",
+        "pod",
+        "sa-demo",
+        "-n",
+        "team",
+        "-o",
+        "jsonpath={.status.phase}",
+    ];
+    wait_for(&server, &phase, |o| o == "Running");
+    let logs = wait_for(&server, &["logs", "sa-demo", "-n", "team"], |o| {
+        o.lines().count() >= 3
+    });
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines[..2], ["team", "-----BEGIN CERTIFICATE-----"]);
+    let token = lines[2];
+    let claims = jwt_claims(token);
+    assert_eq!(claims["sub"], "system:serviceaccount:team:default");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "sa-demo");
+    assert_eq!(
+        claims["iss"],
+        "https://kubernetes.default.svc.cluster.local"
+    );
+    let status = review(&server, token);
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(
+        status["user"]["username"],
+        "system:serviceaccount:team:default"
+    );
+    assert_eq!(
+        status["user"]["extra"]["authentication.kubernetes.io/pod-name"][0],
+        "sa-demo"
+    );
+
+    // `kubectl create token` (a protobuf TokenRequest) issues one for the audience asked.
+    let issued = ok(server.kubectl(
+        None,
+        &[
+            "create",
+            "token",
+            "default",
+            "-n",
+            "team",
+            "--audience",
+            "vault",
+            "--duration",
+            "15m",
+        ],
+    ));
+    let issued_claims = jwt_claims(issued.trim());
+    assert_eq!(issued_claims["aud"][0], "vault");
+    let lifetime = issued_claims["exp"].as_i64().unwrap() - issued_claims["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 900);
+    let refused = support::fails(server.kubectl(
+        None,
+        &[
+            "create",
+            "token",
+            "default",
+            "-n",
+            "team",
+            "--duration",
+            "1m",
+        ],
+    ));
+    assert!(refused.contains("spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"), "{refused}");
+
+    // A missing service account refuses the pod, as upstream's admission does.
+    let ghost = support::fails(server.kubectl(
+        None,
+        &[
+            "run",
+            "ghost",
+            "-n",
+            "team",
+            "--image=busybox",
+            "--overrides",
+            "{\"spec\":{\"serviceAccountName\":\"ghost\"}}",
+        ],
+    ));
+    assert!(
+        ghost.contains("pods \"ghost\" is forbidden: error looking up service account team/ghost: serviceaccount \"ghost\" not found"),
+        "{ghost}"
+    );
+    // automountServiceAccountToken: false: no token volume.
+    ok(server.kubectl(
+        None,
+        &[
+            "run",
+            "quiet",
+            "-n",
+            "team",
+            "--image=busybox",
+            "--overrides",
+            "{\"spec\":{\"automountServiceAccountToken\":false}}",
+            "--",
+            "sleep",
+            "3600",
+        ],
+    ));
+    let volumes = ok(server.kubectl(
+        None,
+        &[
+            "get",
+            "pod",
+            "quiet",
+            "-n",
+            "team",
+            "-o",
+            "jsonpath={.spec.volumes}",
+        ],
+    ));
+    assert_eq!(volumes, "");
+
+    // Once the pod is gone, its token is no longer valid.
+    ok(server.kubectl(
+        None,
+        &["delete", "pod", "sa-demo", "-n", "team", "--timeout=60s"],
+    ));
+    let status = review(&server, token);
+    assert_ne!(status["authenticated"], true, "{status}");
+    assert_eq!(status["error"], "pod \"sa-demo\" not found", "{status}");
+    ok(server.kubectl(None, &["delete", "namespace", "team", "--timeout=60s"]));
+}

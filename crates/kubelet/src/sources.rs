@@ -26,12 +26,17 @@ impl Referenced {
     }
 }
 
-/// Those of them that exist (a name missing here was not found).
+/// Those of them that exist (a name missing here was not found), and the service-account
+/// tokens the pod's projected volumes hold, by audience and lifetime.
 #[derive(Debug, Default)]
 pub struct Objects {
     pub config_maps: BTreeMap<String, ConfigMap>,
     pub secrets: BTreeMap<String, Secret>,
+    pub tokens: BTreeMap<TokenKey, String>,
 }
+
+/// A projected token's audience (empty: the API server's) and lifetime in seconds.
+pub type TokenKey = (String, i64);
 
 /// One object, or none when it does not exist; any other failure is the error's text.
 async fn get_opt<K>(api: &Api<K>, name: &str) -> Result<Option<K>, String>
@@ -64,4 +69,44 @@ pub async fn fetch(
         }
     }
     Ok(objects)
+}
+
+/// A token for the pod's service account, bound to the pod, from the TokenRequest API; with
+/// its expiry.
+pub async fn request_token(
+    client: &kube::Client,
+    pod: &k8s_openapi::api::core::v1::Pod,
+    (audience, seconds): &TokenKey,
+) -> Result<(String, jiff::Timestamp), String> {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let account = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let request = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "audiences": if audience.is_empty() { vec![] } else { vec![audience.clone()] },
+            "expirationSeconds": seconds,
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
+                "name": pod.metadata.name, "uid": pod.metadata.uid},
+        },
+    });
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+    let params = kube::api::PostParams::default();
+    let answer: TokenRequest = api
+        .create_subresource("token", &account, &params, &request)
+        .await
+        .map_err(|err| match err {
+            kube::Error::Api(status) => format!("failed to fetch token: {}", status.message),
+            other => format!("failed to fetch token: {other}"),
+        })?;
+    let status = answer
+        .status
+        .ok_or("failed to fetch token: the answer has no status")?;
+    Ok((status.token, status.expiration_timestamp.0))
 }

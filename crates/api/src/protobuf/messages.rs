@@ -31,6 +31,7 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("events.k8s.io/v1", "EventList", &API_EVENTS_V1_EVENTLIST),
     ("coordination.k8s.io/v1", "Lease", &API_COORDINATION_V1_LEASE),
     ("coordination.k8s.io/v1", "LeaseList", &API_COORDINATION_V1_LEASELIST),
+    ("authentication.k8s.io/v1", "TokenRequest", &API_AUTHENTICATION_V1_TOKENREQUEST),
     ("policy/v1", "Eviction", &API_POLICY_V1_EVICTION),
     ("autoscaling/v1", "Scale", &API_AUTOSCALING_V1_SCALE),
     ("meta.k8s.io/v1", "DeleteOptions", &APIS_META_V1_DELETEOPTIONS),
@@ -54,6 +55,10 @@ pub static MESSAGES: &[&Message] = &[
     &API_APPS_V1_REPLICASETSPEC,
     &API_APPS_V1_REPLICASETSTATUS,
     &API_APPS_V1_ROLLINGUPDATEDEPLOYMENT,
+    &API_AUTHENTICATION_V1_BOUNDOBJECTREFERENCE,
+    &API_AUTHENTICATION_V1_TOKENREQUEST,
+    &API_AUTHENTICATION_V1_TOKENREQUESTSPEC,
+    &API_AUTHENTICATION_V1_TOKENREQUESTSTATUS,
     &API_AUTOSCALING_V1_SCALE,
     &API_AUTOSCALING_V1_SCALESPEC,
     &API_AUTOSCALING_V1_SCALESTATUS,
@@ -369,6 +374,46 @@ pub(crate) static API_APPS_V1_ROLLINGUPDATEDEPLOYMENT: Message = Message {
     fields: &[
         Field::new(1, "maxUnavailable", Kind::IntOrString, KEEP_ZERO),
         Field::new(2, "maxSurge", Kind::IntOrString, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_AUTHENTICATION_V1_BOUNDOBJECTREFERENCE: Message = Message {
+    name: "io.k8s.api.authentication.v1.BoundObjectReference",
+    fields: &[
+        Field::new(1, "kind", Kind::String, PLAIN),
+        Field::new(2, "apiVersion", Kind::String, PLAIN),
+        Field::new(3, "name", Kind::String, PLAIN),
+        Field::new(4, "uid", Kind::String, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_AUTHENTICATION_V1_TOKENREQUEST: Message = Message {
+    name: "io.k8s.api.authentication.v1.TokenRequest",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
+        Field::new(2, "spec", Kind::Message(&API_AUTHENTICATION_V1_TOKENREQUESTSPEC), KEEP_ZERO),
+        Field::new(3, "status", Kind::Message(&API_AUTHENTICATION_V1_TOKENREQUESTSTATUS), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_AUTHENTICATION_V1_TOKENREQUESTSPEC: Message = Message {
+    name: "io.k8s.api.authentication.v1.TokenRequestSpec",
+    fields: &[
+        Field::new(1, "audiences", Kind::String, REPEATED),
+        Field::new(4, "expirationSeconds", Kind::Int64, PLAIN),
+        Field::new(3, "boundObjectRef", Kind::Message(&API_AUTHENTICATION_V1_BOUNDOBJECTREFERENCE), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_AUTHENTICATION_V1_TOKENREQUESTSTATUS: Message = Message {
+    name: "io.k8s.api.authentication.v1.TokenRequestStatus",
+    fields: &[
+        Field::new(1, "token", Kind::String, PLAIN),
+        Field::new(2, "expirationTimestamp", Kind::Time, PLAIN),
     ],
     unserved: &[],
 };

@@ -51,6 +51,7 @@ fn entry(
         short_names,
         categories,
         subresources,
+        verbs: crate::registry::ALL_VERBS,
         shared_storage: None,
         strategy,
     }
@@ -59,7 +60,7 @@ fn entry(
 /// Every built-in resource, core group first, in discovery order.
 pub fn all() -> Vec<ResourceInfo> {
     use Scope::{Cluster, Namespaced};
-    use Subresource::{Binding, Finalize, Log, Scale, Status};
+    use Subresource::{Binding, Finalize, Log, Scale, Status, Token};
     vec![
         entry(
             ("", "v1", "ConfigMap"),
@@ -121,7 +122,7 @@ pub fn all() -> Vec<ResourceInfo> {
             Namespaced,
             &["sa"],
             &[],
-            &[],
+            &[Token],
             Box::new(config::serviceaccounts()),
         ),
         entry(
@@ -152,6 +153,22 @@ pub fn all() -> Vec<ResourceInfo> {
                 &[],
                 &[],
                 Box::new(events_v1::strategy()),
+            )
+        },
+        ResourceInfo {
+            verbs: crate::registry::CREATE_ONLY,
+            ..entry(
+                ("authentication.k8s.io", "v1", "TokenReview"),
+                ("tokenreviews", "tokenreview"),
+                Cluster,
+                &[],
+                &[],
+                &[],
+                Box::new(crate::strategy::Typed::<
+                    k8s_openapi::api::authentication::v1::TokenReview,
+                >::plain(
+                    crate::validation::NameRule::Subdomain
+                )),
             )
         },
         entry(

@@ -50,7 +50,7 @@ macro_rules! root {
 /// Every served kind (crates/api/src/resources `all()`), its list, and the options and
 /// subresource kinds. A test of this crate checks that the registry serves nothing else.
 fn roots() -> Vec<Root> {
-    use k8s_openapi::api::{apps, autoscaling, coordination, core, events, policy};
+    use k8s_openapi::api::{apps, authentication, autoscaling, coordination, core, events, policy};
     use k8s_openapi::apimachinery::pkg::apis::meta;
     vec![
         root!(
@@ -140,6 +140,12 @@ fn roots() -> Vec<Root> {
             "coordination.k8s.io/v1",
             "LeaseList",
             "io.k8s.api.coordination.v1.LeaseList"
+        ),
+        root!(
+            "authentication.k8s.io/v1",
+            "TokenRequest",
+            "io.k8s.api.authentication.v1.TokenRequest",
+            authentication::v1::TokenRequest
         ),
         root!(
             "policy/v1",

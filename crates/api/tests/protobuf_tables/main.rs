@@ -77,7 +77,10 @@ fn committed_tables_are_fresh() {
 #[test]
 fn every_served_kind_has_a_root() {
     let roots = generate::root_kinds();
-    for info in ferrokube_api::Registry::builtin().resources() {
+    // Reviews (TokenReview) are answered from JSON bodies; a protobuf one gets the clear
+    // "not supported; send the object as JSON" refusal (their UserInfo.extra has no schema).
+    let stored = ferrokube_api::Registry::builtin();
+    for info in stored.resources().iter().filter(|i| !i.is_review()) {
         let api_version = info.api_version();
         assert!(
             roots.contains(&(api_version.as_str(), info.kind)),

@@ -3,6 +3,7 @@
 //! comes first; the mutating and validating plugins later work adds go after it.
 
 mod namespace_lifecycle;
+mod service_account;
 
 use async_trait::async_trait;
 use ferrokube_api::ApiError;
@@ -11,6 +12,7 @@ use ferrokube_api::registry::ResourceInfo;
 use crate::Inner;
 
 pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
+pub use service_account::ServiceAccount;
 
 /// The operation a request performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +48,16 @@ pub trait Plugin: Send + Sync {
     fn name(&self) -> &'static str;
 
     async fn admit(&self, attributes: &Attributes<'_>, server: &Inner) -> Result<(), ApiError>;
+
+    /// A mutating plugin's change of the object (creates and updates), before validation.
+    async fn mutate(
+        &self,
+        _attributes: &Attributes<'_>,
+        _obj: &mut serde_json::Value,
+        _server: &Inner,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// The plugins in the order they run.
@@ -54,13 +66,26 @@ pub struct Chain(Vec<Box<dyn Plugin>>);
 impl Chain {
     /// The plugins ferrokube runs by default.
     pub fn standard() -> Self {
-        Chain(vec![Box::new(NamespaceLifecycle)])
+        Chain(vec![Box::new(NamespaceLifecycle), Box::new(ServiceAccount)])
     }
 
     /// The plugins' names, in order.
     #[cfg(test)]
     pub fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs each plugin's mutation in turn; the first refusal ends the request.
+    pub async fn mutate(
+        &self,
+        attributes: &Attributes<'_>,
+        obj: &mut serde_json::Value,
+        server: &Inner,
+    ) -> Result<(), ApiError> {
+        for plugin in &self.0 {
+            plugin.mutate(attributes, obj, server).await?;
+        }
+        Ok(())
     }
 
     /// Runs each plugin in turn; the first refusal ends the request.

@@ -106,11 +106,25 @@ pub async fn handle(
         ("GET", false, None) if call.query.flag("watch") => watch::watch(call).await,
         ("GET", false, None) => list::list(call).await,
         ("GET", true, None | Some(Subresource::Status)) => get::get(call).await,
+        ("POST", false, None) if info.is_review() => match info.kind {
+            "TokenReview" => crate::serviceaccount::token_review::create(call).await,
+            _ => Err(ApiError::method_not_supported(
+                &info.group_resource(),
+                "create",
+            )),
+        },
+        (_, _, _) if info.is_review() => Err(ApiError::method_not_supported(
+            &info.group_resource(),
+            &method.as_str().to_lowercase(),
+        )),
         ("POST", false, None) => create::create(call).await,
         ("PUT", true, None) => update::update(call, Target::Main).await,
         ("PUT", true, Some(Subresource::Status)) => update::update(call, Target::Status).await,
         ("GET", true, Some(Subresource::Log)) => log::log(call).await,
         ("POST", true, Some(Subresource::Binding)) => subresources::bind(call).await,
+        ("POST", true, Some(Subresource::Token)) => {
+            crate::serviceaccount::token_request::create(call).await
+        }
         ("PUT", true, Some(Subresource::Finalize)) => update::update(call, Target::Finalize).await,
         ("GET", true, Some(Subresource::Scale)) => subresources::get_scale(call).await,
         ("PUT", true, Some(Subresource::Scale)) => subresources::put_scale(call).await,

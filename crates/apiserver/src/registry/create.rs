@@ -112,6 +112,10 @@ impl Storage<'_> {
         let name = meta::name(&obj).to_owned();
         let attributes = self.attributes(Operation::Create, namespace, &name);
         self.admit(attributes).await?;
+        self.inner
+            .admission
+            .mutate(&attributes, &mut obj, self.inner)
+            .await?;
         if !options.dry_run {
             self.hooks().before_create(self, &mut obj).await?;
         }

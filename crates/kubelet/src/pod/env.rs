@@ -375,6 +375,7 @@ mod tests {
         Objects {
             config_maps: BTreeMap::from([("cfg".into(), cm)]),
             secrets: BTreeMap::from([("creds".into(), secret)]),
+            tokens: BTreeMap::new(),
         }
     }
 

@@ -1,16 +1,33 @@
-//! `projected` volumes: ConfigMap, Secret and downward API files side by side in one directory
-//! (upstream's `projected.collectData`). Sources this kubelet cannot project yet (service
-//! account tokens, cluster trust bundles) fail the mount with a message that names them, rather
-//! than leaving their files out.
+//! `projected` volumes: ConfigMap, Secret, downward API and service-account token files side by
+//! side in one directory (upstream's `projected.collectData`); the tokens come from the
+//! TokenRequest API, bound to the pod. Cluster trust bundles are not built: such a volume fails
+//! the mount with a message that says so, rather than leaving the files out.
 
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Pod, ProjectedVolumeSource, SecretVolumeSource,
+    ServiceAccountTokenProjection,
 };
 
-use super::atomic_writer::Payload;
+use super::atomic_writer::{FileData, Payload};
 use super::{config_map, downward_api, secret};
 use crate::pod::env::NodeFacts;
-use crate::sources::Objects;
+use crate::sources::{Objects, TokenKey};
+
+/// The audience and lifetime a token projection asks for (upstream's default: an hour).
+pub fn token_key(token: &ServiceAccountTokenProjection) -> TokenKey {
+    let audience = token.audience.clone().unwrap_or_default();
+    (audience, token.expiration_seconds.unwrap_or(3600))
+}
+
+/// Every token the pod's projected volumes hold.
+pub fn token_keys(pod: &Pod) -> Vec<TokenKey> {
+    let volumes = pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
+    let sources = volumes.flat_map(|v| v.projected.iter().flat_map(|p| p.sources.iter().flatten()));
+    sources
+        .filter_map(|s| s.service_account_token.as_ref())
+        .map(token_key)
+        .collect()
+}
 
 /// The volume's files, from every source in order (a later file of the same path wins).
 pub fn payload(
@@ -46,10 +63,17 @@ pub fn payload(
             let items = d.items.as_deref().unwrap_or_default();
             payload.extend(downward_api::payload(pod, items, mode, node)?);
         }
-        if projection.service_account_token.is_some() {
-            return Err(
-                "serviceAccountToken projections are not supported by this kubelet yet".into(),
-            );
+        if let Some(token) = &projection.service_account_token {
+            let key = token_key(token);
+            let data = objects
+                .tokens
+                .get(&key)
+                .ok_or("failed to fetch token: none issued")?;
+            let file = FileData {
+                data: data.clone().into_bytes(),
+                mode: mode as u32,
+            };
+            payload.insert(token.path.clone(), file);
         }
         if projection.cluster_trust_bundle.is_some() {
             return Err("clusterTrustBundle projections are not supported by this kubelet".into());
@@ -97,9 +121,20 @@ mod tests {
         assert_eq!((files["mode"].mode, files["auth/pw"].mode), (0o440, 0o400));
         assert_eq!(files["auth/pw"].data, b"pw");
         let token: ProjectedVolumeSource = serde_json::from_value(json!({"sources": [
-            {"serviceAccountToken": {"path": "token"}}]}))
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}]}))
         .unwrap();
-        let refused = payload(&pod, &token, &objects, &NodeFacts::default()).unwrap_err();
-        assert!(refused.contains("serviceAccountToken"), "{refused}");
+        let missing = payload(&pod, &token, &objects, &NodeFacts::default()).unwrap_err();
+        assert_eq!(missing, "failed to fetch token: none issued");
+        objects.tokens.insert((String::new(), 3607), "jwt".into());
+        let files = payload(&pod, &token, &objects, &NodeFacts::default()).unwrap();
+        assert_eq!(
+            (files["token"].data.as_slice(), files["token"].mode),
+            (&b"jwt"[..], 0o644)
+        );
+        let bundle: ProjectedVolumeSource = serde_json::from_value(json!({"sources": [
+            {"clusterTrustBundle": {"path": "b", "name": "x"}}]}))
+        .unwrap();
+        let refused = payload(&pod, &bundle, &objects, &NodeFacts::default()).unwrap_err();
+        assert!(refused.contains("clusterTrustBundle"), "{refused}");
     }
 }
