@@ -1,4 +1,4 @@
-//! Kubelet benchmarks, two scenarios, each writing its own table into `docs/BENCHMARKS.md`:
+//! Kubelet benchmarks, three scenarios, each writing its own table into `docs/BENCHMARKS.md`:
 //!
 //! - **Pod startup, real containers**: `ferrokube server` with its node agent (containerd,
 //!   runc, CNI; images from the local registry, `hack/registry.sh start`). After a warm-up pod
@@ -12,8 +12,11 @@
 //!   on a fresh server, and their median; then the server's memory idle, at 1,000 and at
 //!   10,000 pods, with its heap per component.
 //!
-//! Run: `cargo bench -p ferrokube --bench kubelet` (both), or with `-- startup` / `-- hollow`
-//! for one of them.
+//! - **Pod startup with volumes**: the same node, pods with a configMap, a secret and the
+//!   projected service-account token created alternately with the same pod without volumes.
+//!
+//! Run: `cargo bench -p ferrokube --bench kubelet` (all), or with `-- startup` / `-- volumes` /
+//! `-- hollow` for one of them.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -299,11 +302,12 @@ fn phases(m: &Moments, events: &HashMap<(String, String), Timestamp>) -> Startup
 async fn create_and_wait(
     pods: &Api<Pod>,
     seen: &mut mpsc::UnboundedReceiver<Seen>,
-    name: &str,
+    pod: &Pod,
 ) -> (Timestamp, Timestamp, Timestamp, String) {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
     let created = Timestamp::now();
     let pod = pods
-        .create(&PostParams::default(), &startup_pod(name, "startup-bench"))
+        .create(&PostParams::default(), pod)
         .await
         .expect("create pod");
     let uid = pod.metadata.uid.unwrap_or_default();
@@ -383,7 +387,8 @@ async fn startup_latency() -> String {
     let mut moments = Vec::new();
     for i in 0..STARTUP_PODS {
         let name = format!("startup-{i}");
-        let (created, bound, running, uid) = create_and_wait(&pods, &mut seen, &name).await;
+        let pod = startup_pod(&name, "startup-bench");
+        let (created, bound, running, uid) = create_and_wait(&pods, &mut seen, &pod).await;
         let runtime = runtime_times(&mut cri, &uid).await;
         moments.push(Moments {
             name,
@@ -442,6 +447,120 @@ async fn startup_latency() -> String {
          with their images present is 5 s at p99.\n\n"
     );
     section
+}
+
+// Pod startup with volumes, beside the same pod without.
+
+/// Pods of each kind in the volumes run (alternating).
+const VOLUME_PODS: usize = 30;
+
+/// A `STARTUP_IMAGE` pod with a configMap and a secret volume and its service account's token
+/// (the ServiceAccount admission's projected volume), or with no volume at all.
+fn volume_pod(name: &str, volumes: bool) -> Pod {
+    let mut pod = startup_pod(name, "volume-bench");
+    let spec = pod.spec.as_mut().unwrap();
+    if !volumes {
+        spec.automount_service_account_token = Some(false);
+        return pod;
+    }
+    spec.volumes = Some(
+        serde_json::from_value(json!([
+            {"name": "config", "configMap": {"name": "bench-config"}},
+            {"name": "secret", "secret": {"secretName": "bench-secret"}},
+        ]))
+        .unwrap(),
+    );
+    spec.containers[0].volume_mounts = Some(
+        serde_json::from_value(json!([
+            {"name": "config", "mountPath": "/etc/bench"},
+            {"name": "secret", "mountPath": "/etc/bench-secret"},
+        ]))
+        .unwrap(),
+    );
+    pod
+}
+
+/// Startup latencies of pods with and without volumes, created alternately on one node.
+async fn volume_startup() -> String {
+    require_registry();
+    let server = Server::start_with(
+        &Backend::sqlite().await,
+        &["--pod-cidr", "10.42.12.0/24", "--cni-network", "fk-vbench"],
+    );
+    let client = server.client();
+    nodes_ready(&client, 1).await;
+    let config = [
+        "create",
+        "configmap",
+        "bench-config",
+        "--from-literal=app.conf=a=1",
+        "--from-literal=mode=fast",
+    ];
+    ok(server.kubectl(None, &config));
+    let secret = [
+        "create",
+        "secret",
+        "generic",
+        "bench-secret",
+        "--from-literal=password=s3cr3t",
+    ];
+    ok(server.kubectl(None, &secret));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut seen = watch_pods(client.clone());
+    // Warm-up: the image present, a first pod of each kind gone again.
+    for (i, volumes) in [false, true].into_iter().enumerate() {
+        create_and_wait(
+            &pods,
+            &mut seen,
+            &volume_pod(&format!("warmup-{i}"), volumes),
+        )
+        .await;
+    }
+    delete_pods(&pods, "app=volume-bench").await;
+    let mut plain = Vec::new();
+    let mut with_volumes = Vec::new();
+    for i in 0..VOLUME_PODS * 2 {
+        let volumes = i % 2 == 1;
+        let pod = volume_pod(&format!("vol-{i}"), volumes);
+        let (created, _, running, _) = create_and_wait(&pods, &mut seen, &pod).await;
+        let took = between(created, running);
+        eprintln!("vol-{i} (volumes: {volumes}): {:.0} ms", ms(took));
+        if volumes {
+            with_volumes.push(took)
+        } else {
+            plain.push(took)
+        }
+    }
+    delete_pods(&pods, "app=volume-bench").await;
+    drop(server);
+    plain.sort();
+    with_volumes.sort();
+    let stat = |v: &[Duration]| (ms(percentile(v, 0.50)), ms(percentile(v, 0.99)));
+    let (plain50, plain99) = stat(&plain);
+    let (vol50, vol99) = stat(&with_volumes);
+    let added = vol99 - plain99;
+    let verdict = if added <= 20.0 { "met" } else { "missed" };
+    format!(
+        "## Kubelet: pod startup with volumes\n\n\
+         `cargo bench -p ferrokube --bench kubelet -- volumes` (2 cores): `ferrokube server` \
+         (SQLite) with its node agent, as the startup run above. {VOLUME_PODS} pods of each \
+         kind, created alternately one at a time (each once the previous one was Running and \
+         Ready): one `{STARTUP_IMAGE}` container with a configMap volume (2 keys), a secret \
+         volume (1 key) and the service account token's projected volume \
+         (`kube-api-access-…`: a TokenRequest, the `kube-root-ca.crt` ConfigMap, the \
+         namespace), beside the same pod with `automountServiceAccountToken: false` and no \
+         volume. Latency runs from the create call to a watch seeing the pod Running and \
+         Ready.\n\n\
+         | pod | p50 | p99 |\n\
+         | --- | --- | --- |\n\
+         | no volumes | {plain50:.0} ms | {plain99:.0} ms |\n\
+         | configMap + secret + projected token | {vol50:.0} ms | {vol99:.0} ms |\n\
+         | **added by the volumes** | **{:.0} ms** | **{added:.0} ms** |\n\n\
+         Target: the volumes add at most 20 ms at p99 ({verdict}). With {VOLUME_PODS} samples \
+         p99 is the slowest pod of each kind, so it moves from run to run by more than the \
+         difference measured here.\n\n",
+        vol50 - plain50,
+    )
 }
 
 /// containerd's version, as `containerd --version` prints it.
@@ -829,6 +948,12 @@ async fn main() {
         let section = startup_latency().await;
         print!("{section}");
         let path = write_benchmark_section("kubelet-startup-bench", &section);
+        println!("written to {}", path.display());
+    }
+    if wanted("volumes") {
+        let section = volume_startup().await;
+        print!("{section}");
+        let path = write_benchmark_section("kubelet-volumes-bench", &section);
         println!("written to {}", path.display());
     }
     if wanted("hollow") {
