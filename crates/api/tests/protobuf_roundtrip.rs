@@ -510,7 +510,9 @@ fn every_kind_round_trips_through_protobuf() {
             .iter()
             .any(|f| f["apiVersion"] == api_version && f["kind"] == kind)
     };
-    for info in ferrokube_api::Registry::builtin().resources() {
+    // Reviews (TokenReview) are answered from JSON only (see protobuf_tables).
+    let registry = ferrokube_api::Registry::builtin();
+    for info in registry.resources().iter().filter(|i| !i.is_review()) {
         let api_version = info.api_version();
         assert!(
             covered(&api_version, info.kind),

@@ -124,7 +124,8 @@ async fn debug_node_sends_a_protobuf_pod() {
     assert_eq!(spec["containers"][0]["image"], "busybox");
     assert_eq!(
         spec["volumes"][0],
-        serde_json::json!({"name": "host-root", "hostPath": {"path": "/"}})
+        serde_json::json!({"name": "host-root", "hostPath": {"path": "/", "type": ""}}),
+        "upstream defaults an unset hostPath type to \"\""
     );
     assert_eq!(
         spec["containers"][0]["volumeMounts"][0]["mountPath"],

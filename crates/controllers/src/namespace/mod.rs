@@ -152,6 +152,12 @@ pub async fn run(
         .await;
 }
 
+/// Whether a namespace is on its way out (deleted, or Terminating): nothing new goes in.
+pub fn is_terminating(namespace: &Namespace) -> bool {
+    namespace.metadata.deletion_timestamp.is_some()
+        || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

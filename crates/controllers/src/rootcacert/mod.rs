@@ -50,9 +50,7 @@ pub enum Plan {
 /// Upstream's decision: nothing in a terminating namespace; create a missing ConfigMap;
 /// rewrite one whose `ca.crt` or description differs.
 pub fn plan(namespace: &Namespace, existing: Option<&ConfigMap>, ca: &str) -> Plan {
-    let terminating = namespace.metadata.deletion_timestamp.is_some()
-        || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    if terminating {
+    if crate::namespace::is_terminating(namespace) {
         return Plan::Nothing;
     }
     let Some(cm) = existing else {

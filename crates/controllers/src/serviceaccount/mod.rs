@@ -37,9 +37,7 @@ struct Context {
 /// Whether `namespace` needs its default ServiceAccount created: it is active (not being
 /// deleted) and has none.
 pub fn needs_default(namespace: &Namespace, has_default: bool) -> bool {
-    let terminating = namespace.metadata.deletion_timestamp.is_some()
-        || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    !terminating && !has_default
+    !crate::namespace::is_terminating(namespace) && !has_default
 }
 
 /// Runs the controller until `shutdown` resolves.
