@@ -53,8 +53,14 @@ struct Workers {
 }
 
 impl Workers {
-    fn update(&mut self, pod: Pod) {
+    fn update(&mut self, mut pod: Pod) {
         let uid = pod.uid().unwrap_or_default();
+        // The stored conditions matter only to a new worker (their transition times); a
+        // running one keeps what it reported, so the pod is kept without them.
+        let seed = pod::status::Transitions::of(&pod);
+        if let Some(status) = pod.status.as_mut() {
+            status.conditions = None;
+        }
         let pod = Arc::new(pod);
         let key = (pod.namespace().unwrap_or_default(), pod.name_any());
         self.directory
@@ -67,7 +73,8 @@ impl Workers {
             return;
         }
         let (tx, rx) = watch::channel(pod);
-        self.tasks.spawn(pod::worker::run(self.ctx.clone(), rx));
+        self.tasks
+            .spawn(pod::worker::run(self.ctx.clone(), rx, seed));
         self.running.insert(uid, tx);
     }
 
@@ -188,6 +195,20 @@ pub fn keep_what_kubelet_reads(pod: &mut Pod) {
     });
 }
 
+/// Drops a pod's volumes and mounts on a hollow node, whose volumes are simulated: nothing
+/// reads them there, and k8s-openapi's `Volume` holds every volume type inline (kilobytes a
+/// pod, 80 MiB over 10,000 hollow pods once every pod had its service account token volume).
+pub fn drop_simulated_volumes(pod: &mut Pod) {
+    let Some(spec) = pod.spec.as_mut() else {
+        return;
+    };
+    spec.volumes = None;
+    let containers = spec.containers.iter_mut();
+    for c in containers.chain(spec.init_containers.iter_mut().flatten()) {
+        c.volume_mounts = None;
+    }
+}
+
 /// Runs the kubelet until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
@@ -237,7 +258,13 @@ pub async fn run(
         ));
     }
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", machine.name));
-    let pods = trimmed(watcher(Api::<Pod>::all(client), config)).modify(keep_what_kubelet_reads);
+    let simulated = workers.ctx.volumes_root.is_none();
+    let pods = trimmed(watcher(Api::<Pod>::all(client), config)).modify(move |pod: &mut Pod| {
+        keep_what_kubelet_reads(pod);
+        if simulated {
+            drop_simulated_volumes(pod);
+        }
+    });
     let mut pods = std::pin::pin!(pods.default_backoff());
     let mut relisted: Option<HashSet<String>> = None;
     loop {
@@ -296,6 +323,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hollow_nodes_keep_no_volumes() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "spec": {"containers": [{"name": "a", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
+                "initContainers": [{"name": "i", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
+                "volumes": [{"name": "v", "emptyDir": {}}]},
+        }))
+        .unwrap();
+        drop_simulated_volumes(&mut pod);
+        let spec = pod.spec.unwrap();
+        assert!(spec.volumes.is_none());
+        assert!(spec.containers[0].volume_mounts.is_none());
+        assert!(spec.init_containers.unwrap()[0].volume_mounts.is_none());
+        // What one volume costs held as k8s-openapi's struct, before its sources' own heap.
+        let size = std::mem::size_of::<k8s_openapi::api::core::v1::Volume>();
+        assert!(size > 1024, "{size} bytes");
+        println!("a Volume is {size} bytes inline");
+    }
+
+    #[test]
     fn the_kept_status_answers_as_the_whole_one() {
         let pod = |waiting: bool| -> Pod {
             let state = if waiting {
@@ -335,7 +381,8 @@ mod tests {
             let now = jiff::Timestamp::now();
             let report = |p: &Pod| {
                 let (pulls, health) = (Default::default(), Default::default());
-                pod::status::pod_status(p, None, &[], &pulls, &health, ("h", now), now)
+                let previous = pod::status::Transitions::of(p);
+                pod::status::pod_status(p, &previous, None, &[], &pulls, &health, ("h", now), now)
             };
             assert_eq!(report(&kept), report(&full));
             let status = kept.status.unwrap();

@@ -315,6 +315,7 @@ mod tests {
     fn status_of(p: &Pod, runs: &[ContainerInfo], pulls: &StartFailures) -> Value {
         let status = crate::pod::status::pod_status(
             p,
+            &Default::default(),
             Some(&sandbox()),
             runs,
             pulls,

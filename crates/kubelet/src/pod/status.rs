@@ -183,22 +183,69 @@ fn phase(pod: &Pod, containers: &[ContainerInfo]) -> &'static str {
     }
 }
 
-/// A condition, keeping the transition time the pod's stored status gives it while its value
-/// is the same (else it changed now).
+/// The conditions the kubelet reports, in order.
+const CONDITIONS: [&str; 5] = [
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
+
+/// The value and transition time (seconds) of each reported condition (as `CONDITIONS`), as
+/// last reported: 80 bytes a pod where the stored conditions were about a kilobyte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Transitions([Option<(bool, i64)>; 5]);
+
+impl Transitions {
+    fn from_conditions<'a>(conditions: impl Iterator<Item = &'a PodCondition>) -> Transitions {
+        let mut known = Transitions::default();
+        for c in conditions {
+            let (Some(i), Some(at)) = (
+                CONDITIONS.iter().position(|t| *t == c.type_),
+                c.last_transition_time.as_ref(),
+            ) else {
+                continue;
+            };
+            known.0[i] = Some((c.status == "True", at.0.as_second()));
+        }
+        known
+    }
+
+    /// Those of a pod's stored status.
+    pub fn of(pod: &Pod) -> Transitions {
+        let status = pod.status.iter();
+        Transitions::from_conditions(status.flat_map(|s| s.conditions.iter().flatten()))
+    }
+
+    /// Those of a status just worked out.
+    pub fn of_status(status: &PodStatus) -> Transitions {
+        Transitions::from_conditions(status.conditions.iter().flatten())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// When condition `type_` last turned `ok`, if that is its last known value.
+    fn since(&self, type_: &str, ok: bool) -> Option<Time> {
+        let i = CONDITIONS.iter().position(|t| *t == type_)?;
+        let (value, at) = self.0[i]?;
+        (value == ok).then(|| Time(Timestamp::from_second(at).unwrap_or_default()))
+    }
+}
+
+/// A condition, keeping the transition time last reported while its value is the same (else
+/// it changed now).
 fn condition(
-    pod: &Pod,
+    previous: &Transitions,
     type_: &str,
     ok: bool,
     reason: Option<(&str, String)>,
     now: Timestamp,
 ) -> PodCondition {
     let status = if ok { "True" } else { "False" };
-    let stored = pod
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .find(|c| c.type_ == type_ && c.status == status)
-        .and_then(|c| c.last_transition_time.clone());
+    let stored = previous.since(type_, ok);
     let (reason, message) = match (ok, reason) {
         (false, Some((reason, message))) => (Some(reason.to_owned()), Some(message)),
         _ => (None, None),
@@ -224,9 +271,11 @@ fn names_where(statuses: &[ContainerStatus], pick: impl Fn(&ContainerStatus) -> 
 }
 
 /// The pod's status as the kubelet reports it. `start_time` is when the kubelet first saw it
-/// (kept from the stored status when it has one).
+/// (kept from the stored status when it has one); `previous`, the conditions last reported.
+#[allow(clippy::too_many_arguments)]
 pub fn pod_status(
     pod: &Pod,
+    previous: &Transitions,
     sandbox: Option<&SandboxInfo>,
     containers: &[ContainerInfo],
     pulls: &StartFailures,
@@ -254,22 +303,22 @@ pub fn pod_status(
         phase: Some(phase(pod, containers).to_owned()),
         conditions: Some(vec![
             condition(
-                pod,
+                previous,
                 "PodReadyToStartContainers",
                 sandbox.is_some(),
                 None,
                 now,
             ),
             condition(
-                pod,
+                previous,
                 "Initialized",
                 initialized(pod, containers),
                 Some(("ContainersNotInitialized", incomplete)),
                 now,
             ),
-            condition(pod, "Ready", all_ready, not_ready(), now),
-            condition(pod, "ContainersReady", all_ready, not_ready(), now),
-            condition(pod, "PodScheduled", true, None, now),
+            condition(previous, "Ready", all_ready, not_ready(), now),
+            condition(previous, "ContainersReady", all_ready, not_ready(), now),
+            condition(previous, "PodScheduled", true, None, now),
         ]),
         host_ip: Some(host_ip.to_owned()),
         host_ips: Some(vec![core::HostIP {
@@ -338,10 +387,12 @@ mod tests {
         let runs = [running()];
         let unready = Health::from([("a".to_owned(), (true, false))]);
         let ready = Health::new();
+        let previous = Transitions::of(&pod);
         let status = |health: &Health, now: i64| {
             let pulls = StartFailures::new();
             pod_status(
                 &pod,
+                &previous,
                 Some(&sandbox),
                 &runs,
                 &pulls,
@@ -374,6 +425,7 @@ mod tests {
         assert_eq!(fresh.pod_ip.as_deref(), Some("10.42.0.9"));
         let no_sandbox = pod_status(
             &pod,
+            &previous,
             None,
             &[],
             &StartFailures::new(),
@@ -381,6 +433,8 @@ mod tests {
             ("h", at(0)),
             at(1),
         );
+        let scheduled = Transitions::of_status(&no_sandbox).since("PodScheduled", true);
+        assert_eq!(scheduled.unwrap().0, at(0), "kept across reports");
         assert_eq!(
             transition(&no_sandbox, "PodReadyToStartContainers").0,
             "False"

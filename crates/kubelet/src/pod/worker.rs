@@ -43,7 +43,11 @@ pub struct WorkerContext {
 ///
 /// The steps that talk to the runtime or the API are boxed: a future is as large as its
 /// largest await, and this one waits, unboxed, for each of 10,000 hollow pods (5 KB each before).
-pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
+pub async fn run(
+    ctx: WorkerContext,
+    mut updates: watch::Receiver<Arc<Pod>>,
+    mut transitions: super::status::Transitions,
+) {
     let mut pulls = StartFailures::new();
     let mut volumes = Volumes::default();
     let mut probes = probe::Trackers::new();
@@ -74,6 +78,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                 if !Box::pin(volumes.set_up(&ctx, &pod)).await {
                     let status = super::status::pod_status(
                         &pod,
+                        &transitions,
                         None,
                         &[],
                         &pulls,
@@ -84,6 +89,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                     let encoded = hash_of(&serde_json::to_string(&status).unwrap_or_default());
                     if reported != Some(encoded) && Box::pin(report(&ctx, &pod, &status)).await {
                         reported = Some(encoded);
+                        transitions = super::status::Transitions::of_status(&status);
                     }
                     if !wait(&mut updates, volumes.retry_at, now).await {
                         return;
@@ -129,6 +135,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
             if settled != Some(inputs) {
                 let status = super::status::pod_status(
                     &pod,
+                    &transitions,
                     Some(sandbox),
                     containers,
                     &pulls,
@@ -142,6 +149,7 @@ pub async fn run(ctx: WorkerContext, mut updates: watch::Receiver<Arc<Pod>>) {
                     settled = Some(inputs);
                 } else if Box::pin(report(&ctx, &pod, &status)).await {
                     reported = Some(encoded);
+                    transitions = super::status::Transitions::of_status(&status);
                     // The next report of a failed pull says ImagePullBackOff, as upstream's.
                     for (name, failure) in pulls
                         .iter_mut()
