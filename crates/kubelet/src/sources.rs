@@ -35,6 +35,62 @@ pub struct Objects {
     pub tokens: BTreeMap<TokenKey, String>,
 }
 
+/// The two kinds of object a pod reads keys from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    ConfigMap,
+    Secret,
+}
+
+impl Kind {
+    /// Upstream's kubelet's error for one that does not exist (`configmap "x" not found`).
+    pub fn not_found(self, name: &str) -> String {
+        match self {
+            Kind::ConfigMap => format!("configmap \"{name}\" not found"),
+            Kind::Secret => format!("secret \"{name}\" not found"),
+        }
+    }
+
+    /// The kind as upstream's messages name it: `ConfigMap`, `Secret`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
+        }
+    }
+}
+
+impl Objects {
+    /// The keys of the named object with their bytes, none when it was not found: a Secret's
+    /// `data`; a ConfigMap's `data`, and its `binaryData` too when `binary` (volumes have them,
+    /// environment variables do not).
+    pub fn keys(&self, kind: Kind, name: &str, binary: bool) -> Option<BTreeMap<&String, Vec<u8>>> {
+        match kind {
+            Kind::ConfigMap => {
+                let cm = self.config_maps.get(name)?;
+                let text = cm
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k, v.clone().into_bytes()));
+                let bytes = cm.binary_data.iter().flatten().filter(|_| binary);
+                Some(text.chain(bytes.map(|(k, v)| (k, v.0.clone()))).collect())
+            }
+            Kind::Secret => {
+                let secret = self.secrets.get(name)?;
+                Some(
+                    secret
+                        .data
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k, v.0.clone()))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
 /// A projected token's audience (empty: the API server's) and lifetime in seconds.
 pub type TokenKey = (String, i64);
 

@@ -42,11 +42,7 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
 /// Example: `{name: scratch}` → `{name: scratch, emptyDir: {}}`; `{name: c, configMap: …}`
 /// is left as it is.
 pub fn default_volume(volume: &mut Volume) {
-    let encoded = serde_json::to_value(&*volume).expect("k8s-openapi types serialize");
-    let has_source = encoded
-        .as_object()
-        .is_some_and(|fields| fields.keys().any(|k| k != "name"));
-    if !has_source {
+    if super::volumes::source_count(volume) == 0 {
         volume.empty_dir = Some(EmptyDirVolumeSource::default());
     }
     super::volumes::default_volume_source(volume);

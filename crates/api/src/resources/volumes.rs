@@ -228,8 +228,8 @@ fn downward_items(items: &[DownwardAPIVolumeFile], at: &FieldPath) -> Vec<FieldE
     errors
 }
 
-/// How many sources a volume names.
-fn source_count(volume: &Volume) -> usize {
+/// How many sources a volume names (none: the default makes it an emptyDir).
+pub(crate) fn source_count(volume: &Volume) -> usize {
     let encoded = serde_json::to_value(volume).unwrap_or_default();
     encoded
         .as_object()

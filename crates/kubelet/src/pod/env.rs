@@ -12,11 +12,10 @@
 use std::collections::BTreeMap;
 
 use ferrokube_client::quantity::value;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceFieldSelector};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::sources::{Objects, Referenced};
+use crate::sources::{Kind, Objects, Referenced};
 
 /// What the node gives a container besides the pod: its address and allocatable resources.
 #[derive(Clone, Debug, Default)]
@@ -74,8 +73,8 @@ fn is_env_name(name: &str) -> bool {
             .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
 }
 
-fn text(bytes: &ByteString) -> String {
-    String::from_utf8_lossy(&bytes.0).into_owned()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The pairs of one `envFrom` source, with its name for messages (`configMap ns/name`).
@@ -88,31 +87,57 @@ fn env_from_pairs(
     namespace: &str,
     objects: &Objects,
 ) -> Result<Option<FromSource>, String> {
-    if let Some(reference) = &from.config_map_ref {
-        let name = &reference.name;
-        return match objects.config_maps.get(name) {
-            Some(cm) => {
-                let pairs = cm.data.iter().flatten();
-                let pairs = pairs.map(|(k, v)| (k.clone(), v.clone())).collect();
-                Ok(Some((pairs, format!("configMap {namespace}/{name}"))))
-            }
-            None if reference.optional == Some(true) => Ok(None),
-            None => Err(format!("configmap \"{name}\" not found")),
-        };
+    let cm = from
+        .config_map_ref
+        .as_ref()
+        .map(|r| (Kind::ConfigMap, &r.name, r.optional));
+    let secret = from
+        .secret_ref
+        .as_ref()
+        .map(|r| (Kind::Secret, &r.name, r.optional));
+    let Some((kind, name, optional)) = cm.or(secret) else {
+        return Ok(None);
+    };
+    match objects.keys(kind, name, false) {
+        Some(keys) => {
+            let pairs = keys
+                .into_iter()
+                .map(|(k, v)| (k.clone(), text(&v)))
+                .collect();
+            let label = match kind {
+                Kind::ConfigMap => "configMap",
+                Kind::Secret => "secret",
+            };
+            Ok(Some((pairs, format!("{label} {namespace}/{name}"))))
+        }
+        None if optional == Some(true) => Ok(None),
+        None => Err(kind.not_found(name)),
     }
-    if let Some(reference) = &from.secret_ref {
-        let name = &reference.name;
-        return match objects.secrets.get(name) {
-            Some(secret) => {
-                let pairs = secret.data.iter().flatten();
-                let pairs = pairs.map(|(k, v)| (k.clone(), text(v))).collect();
-                Ok(Some((pairs, format!("secret {namespace}/{name}"))))
-            }
-            None if reference.optional == Some(true) => Ok(None),
-            None => Err(format!("secret \"{name}\" not found")),
+}
+
+/// The value of a `configMapKeyRef` or `secretKeyRef`, none when its optional source or key
+/// is missing.
+fn key_value(
+    objects: &Objects,
+    (kind, name, key): (Kind, &str, &str),
+    optional: bool,
+    namespace: &str,
+) -> Result<Option<String>, String> {
+    let Some(keys) = objects.keys(kind, name, false) else {
+        return if optional {
+            Ok(None)
+        } else {
+            Err(kind.not_found(name))
         };
+    };
+    match keys.get(&key.to_owned()) {
+        Some(v) => Ok(Some(text(v))),
+        None if optional => Ok(None),
+        None => Err(format!(
+            "couldn't find key {key} in {} {namespace}/{name}",
+            kind.title()
+        )),
     }
-    Ok(None)
 }
 
 /// The value of a `fieldRef` path (the API server admits only these).
@@ -258,34 +283,12 @@ fn env_value(
         return Ok(Some(expand(raw, |name| env.get(name).cloned())));
     };
     if let Some(key) = &source.config_map_key_ref {
-        let optional = key.optional == Some(true);
-        return match objects.config_maps.get(&key.name) {
-            None if optional => Ok(None),
-            None => Err(format!("configmap \"{}\" not found", key.name)),
-            Some(cm) => match cm.data.as_ref().and_then(|d| d.get(&key.key)) {
-                Some(v) => Ok(Some(v.clone())),
-                None if optional => Ok(None),
-                None => Err(format!(
-                    "couldn't find key {} in ConfigMap {namespace}/{}",
-                    key.key, key.name
-                )),
-            },
-        };
+        let named = (Kind::ConfigMap, key.name.as_str(), key.key.as_str());
+        return key_value(objects, named, key.optional == Some(true), namespace);
     }
     if let Some(key) = &source.secret_key_ref {
-        let optional = key.optional == Some(true);
-        return match objects.secrets.get(&key.name) {
-            None if optional => Ok(None),
-            None => Err(format!("secret \"{}\" not found", key.name)),
-            Some(secret) => match secret.data.as_ref().and_then(|d| d.get(&key.key)) {
-                Some(v) => Ok(Some(text(v))),
-                None if optional => Ok(None),
-                None => Err(format!(
-                    "couldn't find key {} in Secret {namespace}/{}",
-                    key.key, key.name
-                )),
-            },
-        };
+        let named = (Kind::Secret, key.name.as_str(), key.key.as_str());
+        return key_value(objects, named, key.optional == Some(true), namespace);
     }
     if let Some(field) = &source.field_ref {
         return field_value(pod, &field.field_path, pod_ip, &node.host_ip).map(Some);

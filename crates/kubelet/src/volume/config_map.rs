@@ -4,21 +4,31 @@
 //! file `conf/app.conf` of mode 0600; without `items` every key of `data` and `binaryData` is a
 //! file of mode `defaultMode` (0644 unless set).
 
-use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, KeyToPath};
+use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath};
 
 use super::atomic_writer::{FileData, Payload};
+use crate::sources::{Kind, Objects};
 
 /// Upstream's default mode of projected files.
 pub const DEFAULT_MODE: i32 = 0o644;
 
-/// The files of keys `data` and `binary` (a key's bytes, or none), by `items` or every key.
-pub fn key_files<'a>(
-    keys: impl Iterator<Item = (&'a String, Vec<u8>)>,
+/// The files of a ConfigMap's or a Secret's keys, by `items` or every key (upstream's
+/// `MakePayload` of both): one that does not exist is an empty volume if optional, as is a key
+/// `items` names that it lacks.
+pub fn keyed_payload(
+    objects: &Objects,
+    (kind, name): (Kind, &str),
     items: Option<&[KeyToPath]>,
+    optional: bool,
     mode: i32,
-    missing: impl Fn(&str) -> Option<String>,
 ) -> Result<Payload, String> {
-    let all: std::collections::BTreeMap<&String, Vec<u8>> = keys.collect();
+    let Some(all) = objects.keys(kind, name, true) else {
+        return if optional {
+            Ok(Payload::new())
+        } else {
+            Err(kind.not_found(name))
+        };
+    };
     let file = |data: Vec<u8>, mode: i32| FileData {
         data,
         mode: mode as u32,
@@ -33,58 +43,39 @@ pub fn key_files<'a>(
     for item in items {
         match all.get(&item.key) {
             Some(data) => {
-                payload.insert(
-                    item.path.clone(),
-                    file(data.clone(), item.mode.unwrap_or(mode)),
-                );
+                let mode = item.mode.unwrap_or(mode);
+                payload.insert(item.path.clone(), file(data.clone(), mode));
             }
-            None => match missing(&item.key) {
-                Some(error) => return Err(error),
-                None => continue,
-            },
+            None if optional => {}
+            None => {
+                return Err(match kind {
+                    Kind::ConfigMap => {
+                        format!("configmap references non-existent config key: {}", item.key)
+                    }
+                    Kind::Secret => format!("references non-existent secret key: {}", item.key),
+                });
+            }
         }
     }
     Ok(payload)
 }
 
-/// The keys of a ConfigMap with their bytes.
-pub fn keys_of(cm: &ConfigMap) -> impl Iterator<Item = (&String, Vec<u8>)> {
-    let text = cm
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k, v.clone().into_bytes()));
-    let binary = cm
-        .binary_data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k, v.0.clone()));
-    text.chain(binary)
-}
-
-/// The volume's files; a ConfigMap that does not exist is an empty volume if optional.
+/// The volume's files.
 pub fn payload(
     source: &ConfigMapVolumeSource,
-    cm: Option<&ConfigMap>,
+    objects: &Objects,
     default_mode: i32,
 ) -> Result<Payload, String> {
     let optional = source.optional == Some(true);
-    let name = &source.name;
-    let Some(cm) = cm else {
-        return match optional {
-            true => Ok(Payload::new()),
-            false => Err(format!("configmap \"{name}\" not found")),
-        };
-    };
     let mode = source.default_mode.unwrap_or(default_mode);
-    key_files(keys_of(cm), source.items.as_deref(), mode, |key| {
-        (!optional).then(|| format!("configmap references non-existent config key: {key}"))
-    })
+    let named = (Kind::ConfigMap, source.name.as_str());
+    keyed_payload(objects, named, source.items.as_deref(), optional, mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
     use serde_json::json;
 
     #[test]
@@ -94,9 +85,12 @@ mod tests {
             "data": {"app.conf": "a=1", "other": "o"}, "binaryData": {"blob": "AAE="},
         }))
         .unwrap();
+        let mut objects = Objects::default();
+        objects.config_maps.insert("cfg".into(), cm);
+        let none = Objects::default();
         let source =
             |v: serde_json::Value| -> ConfigMapVolumeSource { serde_json::from_value(v).unwrap() };
-        let all = payload(&source(json!({"name": "cfg"})), Some(&cm), DEFAULT_MODE).unwrap();
+        let all = payload(&source(json!({"name": "cfg"})), &objects, DEFAULT_MODE).unwrap();
         assert_eq!(
             all.keys().collect::<Vec<_>>(),
             ["app.conf", "blob", "other"]
@@ -105,26 +99,26 @@ mod tests {
         assert_eq!(all["other"].mode, 0o644);
         let items = json!({"name": "cfg", "defaultMode": 0o600,
             "items": [{"key": "app.conf", "path": "conf/app.conf"}, {"key": "other", "path": "o", "mode": 0o444}]});
-        let some = payload(&source(items), Some(&cm), DEFAULT_MODE).unwrap();
+        let some = payload(&source(items), &objects, DEFAULT_MODE).unwrap();
         assert_eq!(some.keys().collect::<Vec<_>>(), ["conf/app.conf", "o"]);
         assert_eq!((some["conf/app.conf"].mode, some["o"].mode), (0o600, 0o444));
         let missing_key = json!({"name": "cfg", "items": [{"key": "nope", "path": "n"}]});
         assert_eq!(
-            payload(&source(missing_key), Some(&cm), DEFAULT_MODE).unwrap_err(),
+            payload(&source(missing_key), &objects, DEFAULT_MODE).unwrap_err(),
             "configmap references non-existent config key: nope"
         );
         let optional_key =
             json!({"name": "cfg", "optional": true, "items": [{"key": "nope", "path": "n"}]});
         assert!(
-            payload(&source(optional_key), Some(&cm), DEFAULT_MODE)
+            payload(&source(optional_key), &objects, DEFAULT_MODE)
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            payload(&source(json!({"name": "gone"})), None, DEFAULT_MODE).unwrap_err(),
+            payload(&source(json!({"name": "gone"})), &none, DEFAULT_MODE).unwrap_err(),
             "configmap \"gone\" not found"
         );
         let optional = source(json!({"name": "gone", "optional": true}));
-        assert!(payload(&optional, None, DEFAULT_MODE).unwrap().is_empty());
+        assert!(payload(&optional, &none, DEFAULT_MODE).unwrap().is_empty());
     }
 }

@@ -143,17 +143,12 @@ fn set_up_one(
     let dir = |plugin: &str| volume_dir(ctx.root, uid, plugin, &volume.name);
     let mode = config_map::DEFAULT_MODE;
     if let Some(source) = &volume.config_map {
-        let found = ctx.objects.config_maps.get(&source.name);
-        return written(
-            dir("configmap"),
-            config_map::payload(source, found, mode),
-            pod,
-        );
+        let payload = config_map::payload(source, ctx.objects, mode);
+        return written(dir("configmap"), payload, pod);
     }
     if let Some(source) = &volume.secret {
-        let name = source.secret_name.as_deref().unwrap_or_default();
-        let found = ctx.objects.secrets.get(name);
-        return written(dir("secret"), secret::payload(source, found, mode), pod);
+        let payload = secret::payload(source, ctx.objects, mode);
+        return written(dir("secret"), payload, pod);
     }
     if let Some(source) = &volume.downward_api {
         let items = source.items.as_deref().unwrap_or_default();

@@ -3,15 +3,13 @@
 //! TokenRequest API, bound to the pod. Cluster trust bundles are not built: such a volume fails
 //! the mount with a message that says so, rather than leaving the files out.
 
-use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Pod, ProjectedVolumeSource, SecretVolumeSource,
-    ServiceAccountTokenProjection,
-};
+use k8s_openapi::api::core::v1::{Pod, ProjectedVolumeSource, ServiceAccountTokenProjection};
 
 use super::atomic_writer::{FileData, Payload};
-use super::{config_map, downward_api, secret};
+use super::config_map::{self, keyed_payload};
+use super::downward_api;
 use crate::pod::env::NodeFacts;
-use crate::sources::{Objects, TokenKey};
+use crate::sources::{Kind, Objects, TokenKey};
 
 /// The audience and lifetime a token projection asks for (upstream's default: an hour).
 pub fn token_key(token: &ServiceAccountTokenProjection) -> TokenKey {
@@ -40,24 +38,26 @@ pub fn payload(
     let mut payload = Payload::new();
     for projection in source.sources.iter().flatten() {
         if let Some(cm) = &projection.config_map {
-            let as_volume = ConfigMapVolumeSource {
-                name: cm.name.clone(),
-                items: cm.items.clone(),
-                optional: cm.optional,
-                default_mode: None,
-            };
-            let found = objects.config_maps.get(&cm.name);
-            payload.extend(config_map::payload(&as_volume, found, mode)?);
+            let named = (Kind::ConfigMap, cm.name.as_str());
+            let optional = cm.optional == Some(true);
+            payload.extend(keyed_payload(
+                objects,
+                named,
+                cm.items.as_deref(),
+                optional,
+                mode,
+            )?);
         }
         if let Some(s) = &projection.secret {
-            let as_volume = SecretVolumeSource {
-                secret_name: Some(s.name.clone()),
-                items: s.items.clone(),
-                optional: s.optional,
-                default_mode: None,
-            };
-            let found = objects.secrets.get(&s.name);
-            payload.extend(secret::payload(&as_volume, found, mode)?);
+            let named = (Kind::Secret, s.name.as_str());
+            let optional = s.optional == Some(true);
+            payload.extend(keyed_payload(
+                objects,
+                named,
+                s.items.as_deref(),
+                optional,
+                mode,
+            )?);
         }
         if let Some(d) = &projection.downward_api {
             let items = d.items.as_deref().unwrap_or_default();

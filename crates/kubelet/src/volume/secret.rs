@@ -1,39 +1,31 @@
 //! `secret` volumes: a Secret's keys as files, as `configMap` volumes but from `data` (upstream's
 //! `secret.MakePayload`).
 
-use k8s_openapi::api::core::v1::{Secret, SecretVolumeSource};
+use k8s_openapi::api::core::v1::SecretVolumeSource;
 
 use super::atomic_writer::Payload;
-use super::config_map::key_files;
+use super::config_map::keyed_payload;
+use crate::sources::{Kind, Objects};
 
-/// The keys of a Secret with their bytes.
-pub fn keys_of(secret: &Secret) -> impl Iterator<Item = (&String, Vec<u8>)> {
-    secret.data.iter().flatten().map(|(k, v)| (k, v.0.clone()))
-}
-
-/// The volume's files; a Secret that does not exist is an empty volume if optional.
+/// The volume's files.
 pub fn payload(
     source: &SecretVolumeSource,
-    secret: Option<&Secret>,
+    objects: &Objects,
     default_mode: i32,
 ) -> Result<Payload, String> {
     let optional = source.optional == Some(true);
-    let name = source.secret_name.as_deref().unwrap_or_default();
-    let Some(secret) = secret else {
-        return match optional {
-            true => Ok(Payload::new()),
-            false => Err(format!("secret \"{name}\" not found")),
-        };
-    };
     let mode = source.default_mode.unwrap_or(default_mode);
-    key_files(keys_of(secret), source.items.as_deref(), mode, |key| {
-        (!optional).then(|| format!("references non-existent secret key: {key}"))
-    })
+    let named = (
+        Kind::Secret,
+        source.secret_name.as_deref().unwrap_or_default(),
+    );
+    keyed_payload(objects, named, source.items.as_deref(), optional, mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Secret;
     use serde_json::json;
 
     #[test]
@@ -42,11 +34,13 @@ mod tests {
             "metadata": {"name": "creds"}, "data": {"password": "czNjcjN0"},
         }))
         .unwrap();
+        let mut objects = Objects::default();
+        objects.secrets.insert("creds".into(), secret);
         let source =
             |v: serde_json::Value| -> SecretVolumeSource { serde_json::from_value(v).unwrap() };
         let files = payload(
             &source(json!({"secretName": "creds", "defaultMode": 0o400})),
-            Some(&secret),
+            &objects,
             0o644,
         )
         .unwrap();
@@ -54,11 +48,16 @@ mod tests {
         assert_eq!(files["password"].mode, 0o400);
         let missing = json!({"secretName": "creds", "items": [{"key": "k", "path": "k"}]});
         assert_eq!(
-            payload(&source(missing), Some(&secret), 0o644).unwrap_err(),
+            payload(&source(missing), &objects, 0o644).unwrap_err(),
             "references non-existent secret key: k"
         );
         assert_eq!(
-            payload(&source(json!({"secretName": "gone"})), None, 0o644).unwrap_err(),
+            payload(
+                &source(json!({"secretName": "gone"})),
+                &Objects::default(),
+                0o644
+            )
+            .unwrap_err(),
             "secret \"gone\" not found"
         );
     }
