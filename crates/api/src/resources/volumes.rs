@@ -365,6 +365,18 @@ pub fn validate_mounts(
             }
             errors.extend(descending_path(expr, &at.child("subPathExpr")));
         }
+        if let Some(rro) = mount.recursive_read_only.as_deref() {
+            let at = at.child("recursiveReadOnly");
+            if !["Disabled", "IfPossible", "Enabled"].contains(&rro) {
+                let supported = ["Disabled", "Enabled", "IfPossible"];
+                errors.push(FieldError::not_supported(at, rro, &supported));
+            } else if rro != "Disabled" && mount.read_only != Some(true) {
+                errors.push(FieldError::forbidden(
+                    at,
+                    "may only be specified when readOnly is true",
+                ));
+            }
+        }
         if let Some(p) = mount.mount_propagation.as_deref()
             && !MOUNT_PROPAGATIONS.contains(&p)
         {
@@ -574,6 +586,7 @@ mod tests {
                 {"name": "nope", "mountPath": "/a"},
                 {"name": "v", "mountPath": "/a", "subPath": "/abs"},
                 {"name": "v", "mountPath": "/b", "subPath": "x", "subPathExpr": "$(X)", "mountPropagation": "Sideways"},
+                {"name": "v", "mountPath": "/c", "recursiveReadOnly": "Enabled"},
              ],
              "env": [
                 {"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -591,6 +604,7 @@ mod tests {
             "spec.containers[0].volumeMounts[1].subPath: Invalid value: \"/abs\": must be a relative path",
             "spec.containers[0].volumeMounts[2].subPathExpr: Invalid value: \"$(X)\": subPathExpr and subPath are mutually exclusive",
             "spec.containers[0].volumeMounts[2].mountPropagation: Unsupported value: \"Sideways\": supported values: \"Bidirectional\", \"HostToContainer\", \"None\"",
+            "spec.containers[0].volumeMounts[3].recursiveReadOnly: Forbidden: may only be specified when readOnly is true",
             "spec.containers[0].env[0].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty",
             "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Unsupported value: \"status.phase\": supported values: \"metadata.name\", \"metadata.namespace\", \"metadata.uid\", \"spec.nodeName\", \"spec.serviceAccountName\", \"status.hostIP\", \"status.hostIPs\", \"status.podIP\", \"status.podIPs\"",
             "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not have more than one field specified at a time",

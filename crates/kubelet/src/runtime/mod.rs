@@ -35,6 +35,8 @@ pub struct Mount {
     pub container_path: String,
     pub host_path: std::path::PathBuf,
     pub read_only: bool,
+    /// Read-only all the way down, submounts too (`recursiveReadOnly: Enabled`).
+    pub recursive_read_only: bool,
     pub propagation: Propagation,
 }
 

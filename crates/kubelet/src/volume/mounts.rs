@@ -63,10 +63,15 @@ pub fn container_mounts(
                 )
             })?,
         };
+        let read_only = mount.read_only == Some(true) || volume.read_only;
         mounts.push(Mount {
             container_path: mount.mount_path.clone(),
             host_path,
-            read_only: mount.read_only == Some(true) || volume.read_only,
+            read_only,
+            // `Enabled` is asked of the runtime, which refuses it if it cannot (a Failed
+            // event); `IfPossible` is left at plain read-only, which upstream allows.
+            recursive_read_only: read_only
+                && mount.recursive_read_only.as_deref() == Some("Enabled"),
             propagation: propagation(mount),
         });
     }
@@ -165,6 +170,12 @@ mod tests {
         );
         assert!(mounts[2].host_path.is_dir(), "a missing subPath is made");
         assert_eq!(mounts[2].propagation, Propagation::HostToContainer);
+        let recursive = container_mounts(&container(json!([
+            {"name": "scratch", "mountPath": "/r", "readOnly": true, "recursiveReadOnly": "Enabled"},
+            {"name": "scratch", "mountPath": "/p", "readOnly": true, "recursiveReadOnly": "IfPossible"},
+        ])), &volumes, &env)
+        .unwrap();
+        assert!(recursive[0].recursive_read_only && !recursive[1].recursive_read_only);
 
         let refused = |mounts: serde_json::Value| {
             container_mounts(&container(mounts), &volumes, &env).unwrap_err()

@@ -196,6 +196,7 @@ fn mount(m: &Mount) -> cri::Mount {
         container_path: m.container_path.clone(),
         host_path: m.host_path.to_string_lossy().into_owned(),
         readonly: m.read_only,
+        recursive_read_only: m.recursive_read_only,
         propagation: propagation.into(),
         ..Default::default()
     }
