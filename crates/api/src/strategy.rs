@@ -117,6 +117,9 @@ pub struct Typed<K> {
     /// Converts a stored object to its served form.
     pub served_form: fn(Value) -> Value,
     pub validate: fn(&K) -> Vec<FieldError>,
+    /// What an update may not change, given the new object and the stored one (immutable
+    /// fields); checked besides `validate`.
+    pub validate_update: fn(&K, &K) -> Vec<FieldError>,
     /// What upstream refuses while decoding (a malformed quantity): the reason, answered 400.
     pub decode_check: fn(&K) -> Result<(), String>,
     pub columns: &'static [Column],
@@ -151,6 +154,7 @@ impl<K> Typed<K> {
             stored_form: |v| v,
             served_form: |v| v,
             validate: |_| Vec::new(),
+            validate_update: |_, _| Vec::new(),
             decode_check: |_| Ok(()),
             columns: &[Column::NAME, Column::AGE],
             cells: |_, _| Vec::new(),
@@ -214,6 +218,14 @@ where
         };
         let mut errors = validate_object_meta(typed.meta(), namespaced, self.name_rule);
         errors.extend((self.validate)(&typed));
+        errors
+    }
+
+    fn validate_update(&self, object: &Value, old: &Value, namespaced: bool) -> Vec<FieldError> {
+        let mut errors = self.validate(object, namespaced);
+        if let (Some(new), Some(old)) = (Self::typed(object), Self::typed(old)) {
+            errors.extend((self.validate_update)(&new, &old));
+        }
         errors
     }
 

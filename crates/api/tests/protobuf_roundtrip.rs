@@ -274,6 +274,23 @@ fn fixtures() -> Vec<Value> {
             "data": {"a": "1", "b": ""}, "binaryData": {"bin": "AAEC/w=="}, "immutable": false}),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
             "data": {"password": "czNjcjN0"}, "immutable": true}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": "/srv/data", "type": "DirectoryOrCreate"},
+                "claimRef": {"namespace": "shop", "name": "data", "uid": "u-1"},
+                "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "local-path",
+                "volumeMode": "Filesystem",
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}}},
+            "status": {"phase": "Bound"}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                "storageClassName": "local-path", "volumeMode": "Filesystem", "volumeName": "pv1"},
+            "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}}}),
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "local-path"},
+            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": false,
+            "parameters": {"a": "b"}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
             "secrets": [{"name": "token"}], "imagePullSecrets": [{"name": "registry"}],
             "automountServiceAccountToken": false}),
@@ -349,7 +366,7 @@ fn fixtures() -> Vec<Value> {
 
 /// Decodes `raw` with the matching k8s-pb struct and checks a few fields by hand.
 fn check_oracle(object: &Value, raw: &[u8]) {
-    use k8s_pb::api::{apps, autoscaling, coordination, core, events, policy};
+    use k8s_pb::api::{apps, autoscaling, coordination, core, events, policy, storage};
     use k8s_pb::apimachinery::pkg::apis::meta;
     let kind = object["kind"].as_str().unwrap();
     match (object["apiVersion"].as_str().unwrap(), kind) {
@@ -460,6 +477,31 @@ fn check_oracle(object: &Value, raw: &[u8]) {
             let spec = l.spec.unwrap();
             assert_eq!(spec.lease_duration_seconds, Some(40));
             assert_eq!(spec.renew_time.unwrap().nanos, Some(250_000_000));
+        }
+        ("v1", "PersistentVolume") => {
+            let pv = core::v1::PersistentVolume::decode(raw).unwrap();
+            let spec = pv.spec.unwrap();
+            let source = spec.persistent_volume_source.unwrap();
+            assert_eq!(source.host_path.unwrap().path.as_deref(), Some("/srv/data"));
+            assert_eq!(spec.claim_ref.unwrap().uid.as_deref(), Some("u-1"));
+            assert_eq!(spec.capacity["storage"].string.as_deref(), Some("1Gi"));
+        }
+        ("v1", "PersistentVolumeClaim") => {
+            let pvc = core::v1::PersistentVolumeClaim::decode(raw).unwrap();
+            let spec = pvc.spec.unwrap();
+            assert_eq!(spec.volume_name.as_deref(), Some("pv1"));
+            let requests = spec.resources.unwrap().requests;
+            assert_eq!(requests["storage"].string.as_deref(), Some("1Gi"));
+            assert_eq!(pvc.status.unwrap().phase.as_deref(), Some("Bound"));
+        }
+        ("storage.k8s.io/v1", "StorageClass") => {
+            let sc = storage::v1::StorageClass::decode(raw).unwrap();
+            assert_eq!(sc.provisioner.as_deref(), Some("rancher.io/local-path"));
+            assert_eq!(
+                sc.volume_binding_mode.as_deref(),
+                Some("WaitForFirstConsumer")
+            );
+            assert_eq!(sc.parameters["a"], "b");
         }
         ("v1", "Binding") => {
             let b = core::v1::Binding::decode(raw).unwrap();

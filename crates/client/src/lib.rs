@@ -6,8 +6,10 @@ pub mod cache;
 pub mod clock;
 pub mod events;
 pub mod merge_patch;
+pub mod node_selector;
 pub mod quantity;
 pub mod rate_limit;
+pub mod volumes;
 
 use rate_limit::RateLimitLayer;
 

@@ -6,6 +6,7 @@ pub mod garbagecollector;
 pub mod namespace;
 pub mod ownership;
 pub mod pacing;
+pub mod persistentvolume;
 pub mod replicaset;
 pub mod retry;
 pub mod rootcacert;
@@ -48,6 +49,10 @@ pub async fn run(
         )),
         tokio::spawn(serviceaccount::run(
             client_for("service-account-controller"),
+            shutdown.clone(),
+        )),
+        tokio::spawn(persistentvolume::run(
+            client_for("persistent-volume-binder"),
             shutdown.clone(),
         )),
     ];

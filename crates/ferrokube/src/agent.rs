@@ -87,6 +87,7 @@ pub async fn run(
         runtime: Arc::new(cri),
         log_listener: Some(log_listener),
         volumes_root: Some(std::path::absolute(data_dir.join("kubelet").join("pods"))?),
+        local_path_root: Some(std::path::absolute(data_dir.join("storage"))?),
     };
     ferrokube_kubelet::run(client, options, shutdown).await;
     drop(containerd);

@@ -308,6 +308,7 @@ fn hollow_node(i: u32) -> ferrokube_kubelet::KubeletOptions {
         runtime: std::sync::Arc::new(ferrokube_kubelet::runtime::hollow::Hollow::new(i)),
         log_listener: None,
         volumes_root: None,
+        local_path_root: None,
     }
 }
 

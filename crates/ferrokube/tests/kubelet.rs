@@ -1272,3 +1272,152 @@ async fn pods_get_service_account_tokens_that_token_review_accepts() {
     assert_eq!(status["error"], "pod \"sa-demo\" not found", "{status}");
     ok(server.kubectl(None, &["delete", "namespace", "team", "--timeout=60s"]));
 }
+
+/// A pod's claim of the default StorageClass: the claim waits for its first consumer, the
+/// scheduler names the node, the local-path provisioner makes a directory there, the data
+/// outlives the pod and reaches the next one, and deleting the claim deletes the volume and
+/// its directory. A pod whose claim is missing stays Pending with upstream's text; a volume
+/// made by hand with `Retain` is released, not deleted, when its claim goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_get_local_path_volumes_that_outlive_their_pods() {
+    let server = node_server(&["--pod-cidr", "10.42.13.0/24", "--cni-network", "fk-pv"]).await;
+    let classes = ok(server.kubectl(None, &["get", "storageclass"]));
+    let line = classes.lines().nth(1).unwrap_or_default();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        &cells[..6],
+        [
+            "local-path",
+            "(default)",
+            "rancher.io/local-path",
+            "Delete",
+            "WaitForFirstConsumer",
+            "false"
+        ],
+        "{classes}"
+    );
+    let pod_with_claim = |name: &str, claim: &str, script: &str| {
+        support::manifest(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: data\n    persistentVolumeClaim: {{claimName: {claim}}}\n  containers:\n  - name: main\n    image: busybox\n    command: [sh, -c, '{script}']\n    volumeMounts: [{{name: data, mountPath: /data}}]\n"
+        ))
+    };
+    let lonely = pod_with_claim("lonely", "missing", "sleep 3600");
+    ok(server.kubectl(None, &["create", "-f", lonely.path().to_str().unwrap()]));
+    wait_for(
+        &server,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=lonely",
+        ],
+        |o| {
+            o.contains("FailedScheduling")
+            && o.contains("0/1 nodes are available: persistentvolumeclaim \"missing\" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
+        },
+    );
+    let claim = support::manifest(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    ok(server.kubectl(None, &["create", "-f", claim.path().to_str().unwrap()]));
+    let class = [
+        "get",
+        "pvc",
+        "data",
+        "-o",
+        "jsonpath={.spec.storageClassName} {.status.phase}",
+    ];
+    assert_eq!(ok(server.kubectl(None, &class)), "local-path Pending");
+    wait_for(
+        &server,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=data",
+        ],
+        |o| {
+            o.contains("WaitForFirstConsumer")
+                && o.contains("waiting for first consumer to be created before binding")
+        },
+    );
+    let writer = pod_with_claim("writer", "data", "echo persisted > /data/file; sleep 3600");
+    ok(server.kubectl(None, &["create", "-f", writer.path().to_str().unwrap()]));
+    wait_running(&server, "writer");
+    let bound = ok(server.kubectl(None, &["get", "pvc", "data"]));
+    let row: Vec<&str> = bound
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let uid = ok(server.kubectl(
+        None,
+        &["get", "pvc", "data", "-o", "jsonpath={.metadata.uid}"],
+    ));
+    let volume = format!("pvc-{uid}");
+    assert_eq!(
+        &row[..6],
+        ["data", "Bound", volume.as_str(), "1Gi", "RWO", "local-path"],
+        "{bound}"
+    );
+    let pv = ok(server.kubectl(None, &["get", "pv", &volume, "-o",
+        "jsonpath={.spec.hostPath.path} {.status.phase} {.spec.persistentVolumeReclaimPolicy} {.spec.claimRef.name}"]));
+    let dir = std::path::absolute(server.data_dir.join("storage"))
+        .unwrap()
+        .join(format!("{volume}_default_data"));
+    assert_eq!(pv, format!("{} Bound Delete data", dir.display()));
+    let written = || std::fs::read_to_string(dir.join("file")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while written().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(written(), "persisted\n");
+    let events = events_of(&server, "data");
+    assert!(
+        events.contains("ProvisioningSucceeded") && events.contains(&volume),
+        "{events}"
+    );
+    ok(server.kubectl(None, &["delete", "pod", "writer", "--timeout=60s"]));
+    let reader = pod_with_claim("reader", "data", "cat /data/file; sleep 3600");
+    ok(server.kubectl(None, &["create", "-f", reader.path().to_str().unwrap()]));
+    wait_running(&server, "reader");
+    wait_for(&server, &["logs", "reader"], |o| o.trim() == "persisted");
+    ok(server.kubectl(None, &["delete", "pod", "reader", "--timeout=60s"]));
+    ok(server.kubectl(None, &["delete", "pvc", "data", "--timeout=60s"]));
+    wait_for(&server, &["get", "pv", "-o", "name"], |o| {
+        !o.contains(&volume)
+    });
+    assert!(!dir.exists(), "{} is still there", dir.display());
+
+    // A volume made by hand, kept (Retain) when its claim goes.
+    let kept = tempfile::tempdir().unwrap();
+    let manual = support::manifest(&format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: manual\nspec:\n  capacity: {{storage: 2Gi}}\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"\"\n  hostPath: {{path: {}}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: handmade\nspec:\n  storageClassName: \"\"\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n",
+        kept.path().display()
+    ));
+    ok(server.kubectl(None, &["create", "-f", manual.path().to_str().unwrap()]));
+    let phases = [
+        "get",
+        "pv",
+        "manual",
+        "-o",
+        "jsonpath={.status.phase} {.spec.persistentVolumeReclaimPolicy} {.spec.claimRef.name}",
+    ];
+    wait_for(&server, &phases, |o| o == "Bound Retain handmade");
+    wait_for(
+        &server,
+        &[
+            "get",
+            "pvc",
+            "handmade",
+            "-o",
+            "jsonpath={.status.phase} {.spec.volumeName} {.status.capacity.storage}",
+        ],
+        |o| o == "Bound manual 2Gi",
+    );
+    ok(server.kubectl(None, &["delete", "pvc", "handmade", "--timeout=60s"]));
+    wait_for(&server, &phases, |o| o.starts_with("Released Retain"));
+    assert!(kept.path().exists());
+    ok(server.kubectl(None, &["delete", "pod", "lonely", "--timeout=60s"]));
+}

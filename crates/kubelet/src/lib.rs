@@ -40,6 +40,9 @@ pub struct KubeletOptions {
     /// Where pods' volumes are set up (`<data dir>/kubelet/pods`); none for hollow nodes, whose
     /// volumes are simulated.
     pub volumes_root: Option<std::path::PathBuf>,
+    /// Where local-path PersistentVolumes live on this node (`<data dir>/storage`), announced
+    /// on the Node for the provisioner; none for hollow nodes, which hold no such volumes.
+    pub local_path_root: Option<std::path::PathBuf>,
 }
 
 /// Hands each pod event to the pod's worker, starting workers as pods appear.
@@ -209,6 +212,24 @@ pub fn drop_simulated_volumes(pod: &mut Pod) {
     }
 }
 
+/// Announces the node's local-path directory on its Node (retrying until it is written), then
+/// removes the directories of its deleted local-path volumes.
+async fn keep_local_paths(client: kube::Client, node: String, root: std::path::PathBuf) {
+    use ferrokube_client::volumes::LOCAL_PATH_ANNOTATION;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        LOCAL_PATH_ANNOTATION: root.to_string_lossy()}}});
+    let params = kube::api::PatchParams::default();
+    while let Err(err) = nodes
+        .patch(&node, &params, &kube::api::Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(%node, error = %err, "could not announce the local-path directory; retrying");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    volume::local_path::run(client, node, root).await;
+}
+
 /// Runs the kubelet until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
@@ -232,6 +253,9 @@ pub async fn run(
     };
     tracing::info!(node = %machine.name, "node registered");
     let beat = tokio::spawn(heartbeat(client.clone(), machine.clone(), node_uid));
+    let local_paths = options
+        .local_path_root
+        .map(|root| tokio::spawn(keep_local_paths(client.clone(), machine.name.clone(), root)));
     let mut workers = Workers {
         ctx: WorkerContext {
             client: client.clone(),
@@ -315,6 +339,9 @@ pub async fn run(
         workers.forget_finished();
     }
     beat.abort();
+    if let Some(task) = local_paths {
+        task.abort();
+    }
     workers.stop().await;
 }
 
@@ -419,6 +446,7 @@ mod tests {
             runtime: Arc::new(runtime::hollow::Hollow::new(0)),
             log_listener: None,
             volumes_root: None,
+            local_path_root: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let kubelet = tokio::spawn(run(client, options, async move {

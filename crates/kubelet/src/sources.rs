@@ -1,28 +1,31 @@
-//! The ConfigMaps and Secrets a pod reads (for its environment and its volumes), fetched from
+//! The ConfigMaps, Secrets and PersistentVolumeClaims (with their volumes) a pod reads (for its
+//! environment and its volumes), fetched from
 //! the API server when a container starts and again at each volume resync, as upstream's
 //! kubelet does with its `Get` change-detection strategy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
 use kube::api::Api;
 
-/// The ConfigMaps and Secrets of the pod's namespace something names.
+/// The ConfigMaps, Secrets and claims of the pod's namespace something names.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Referenced {
     pub config_maps: BTreeSet<String>,
     pub secrets: BTreeSet<String>,
+    pub claims: BTreeSet<String>,
 }
 
 impl Referenced {
     pub fn is_empty(&self) -> bool {
-        self.config_maps.is_empty() && self.secrets.is_empty()
+        self.config_maps.is_empty() && self.secrets.is_empty() && self.claims.is_empty()
     }
 
-    /// Both sets of names together.
+    /// The sets of names together.
     pub fn extend(&mut self, other: Referenced) {
         self.config_maps.extend(other.config_maps);
         self.secrets.extend(other.secrets);
+        self.claims.extend(other.claims);
     }
 }
 
@@ -33,6 +36,8 @@ pub struct Objects {
     pub config_maps: BTreeMap<String, ConfigMap>,
     pub secrets: BTreeMap<String, Secret>,
     pub tokens: BTreeMap<TokenKey, String>,
+    /// Claims by name, each with the volume it is bound to (`None`: none, or not found).
+    pub claims: BTreeMap<String, (PersistentVolumeClaim, Option<PersistentVolume>)>,
 }
 
 /// The two kinds of object a pod reads keys from.
@@ -123,6 +128,18 @@ pub async fn fetch(
         if let Some(secret) = get_opt(&secrets, name).await? {
             objects.secrets.insert(name.clone(), secret);
         }
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    for name in &refs.claims {
+        let Some(claim) = get_opt(&claims, name).await? else {
+            continue;
+        };
+        let volume = match ferrokube_client::volumes::claim_volume(&claim) {
+            Some(volume) => get_opt(&volumes, volume).await?,
+            None => None,
+        };
+        objects.claims.insert(name.clone(), (claim, volume));
     }
     Ok(objects)
 }

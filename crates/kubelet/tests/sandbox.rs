@@ -92,6 +92,7 @@ async fn a_sandbox_that_cannot_be_made_is_a_failed_create_pod_sandbox_event() {
         runtime: Arc::new(NoSandboxes(Hollow::new(0))),
         log_listener: None,
         volumes_root: None,
+        local_path_root: None,
     };
     tokio::spawn(ferrokube_kubelet::run(
         api.client(),

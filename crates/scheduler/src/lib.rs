@@ -15,10 +15,11 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
-use ferrokube_client::cache::trimmed;
+use ferrokube_client::cache::{cache, trimmed};
 use ferrokube_client::events::{Kind, Recorder};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 use cache::Cache;
 use framework::PodInfo;
+use plugins::volume_binding;
 use queue::Queue;
 
 /// How the scheduler is set up.
@@ -52,6 +54,8 @@ impl Default for SchedulerOptions {
 enum Input {
     Pod(Box<watcher::Event<Pod>>),
     Node(Box<watcher::Event<Node>>),
+    /// A claim, volume or class changed: pods waiting for one may fit now.
+    Volumes,
     /// A binding finished: the pod, the node, and whether to try the pod again.
     Bound {
         pod: Arc<Pod>,
@@ -86,6 +90,7 @@ struct Scheduler {
     queue: Queue,
     recorder: Recorder,
     bound: mpsc::UnboundedSender<Input>,
+    volumes: Arc<volume_binding::Volumes>,
     start: usize,
     /// Pods and nodes seen during a relist, to drop what vanished meanwhile.
     relisted_pods: Option<Vec<Pod>>,
@@ -144,6 +149,7 @@ impl Scheduler {
         match input {
             Input::Pod(event) => self.handle_pods(*event, now),
             Input::Node(event) => self.handle_nodes(*event, now),
+            Input::Volumes => self.queue.move_all(now),
             Input::Bound { pod, node, retry } => {
                 let uid = pod.uid().unwrap_or_default();
                 if retry {
@@ -224,15 +230,35 @@ impl Scheduler {
         };
         let info = Arc::new(PodInfo::new(pod.clone()));
         let percentage = self.options.percentage_of_nodes_to_score;
-        match schedule::select_node(&info, &self.cache, &mut self.start, percentage, rng) {
-            Ok(node) => {
+        let chosen = volume_binding::prefilter(&info, &self.volumes)
+            .map_err(|reason| schedule::FitError {
+                nodes: self.cache.node_list().len(),
+                failures: Vec::new(),
+                preemption_never: false,
+                prefilter: Some(reason),
+            })
+            .and_then(|volumes| {
+                let delayed: Vec<Arc<PersistentVolumeClaim>> =
+                    volumes.delayed.iter().map(|d| d.claim.clone()).collect();
+                let node = schedule::select_node(
+                    &info,
+                    &self.cache,
+                    &mut self.start,
+                    percentage,
+                    volumes,
+                    rng,
+                )?;
+                Ok((node, delayed))
+            });
+        match chosen {
+            Ok((node, delayed)) => {
                 self.cache.assume(info, &node);
                 self.queue.done(&key);
                 tokio::spawn(bind(
                     self.client.clone(),
                     self.recorder.clone(),
                     pod,
-                    node,
+                    (node, delayed),
                     self.bound.clone(),
                 ));
             }
@@ -258,10 +284,19 @@ async fn bind(
     client: kube::Client,
     recorder: Recorder,
     pod: Arc<Pod>,
-    node: String,
+    (node, delayed): (String, Vec<Arc<PersistentVolumeClaim>>),
     done: mpsc::UnboundedSender<Input>,
 ) {
     let (namespace, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
+    if let Err(err) = bind_claims(&client, &delayed, &node).await {
+        tracing::warn!(pod = %name, %node, error = %err, "the pod's claims did not bind");
+        let _ = done.send(Input::Bound {
+            pod,
+            node,
+            retry: true,
+        });
+        return;
+    }
     let api: Api<Pod> = Api::namespaced(client, &namespace);
     let binding = json!({
         "apiVersion": "v1",
@@ -298,6 +333,56 @@ async fn bind(
         }
     };
     let _ = done.send(Input::Bound { pod, node, retry });
+}
+
+/// How long the scheduler waits for a claim to bind once it named the node (upstream's
+/// `bindTimeoutSeconds`).
+const CLAIM_BIND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Upstream's PreBind of VolumeBinding: names the chosen node on each claim that waited for its
+/// first consumer (the PV controller then binds or provisions on that node), and waits until
+/// every one is bound.
+async fn bind_claims(
+    client: &kube::Client,
+    claims: &[Arc<PersistentVolumeClaim>],
+    node: &str,
+) -> Result<(), String> {
+    use ferrokube_client::volumes::{SELECTED_NODE, claim_volume};
+    for claim in claims {
+        let api: Api<PersistentVolumeClaim> =
+            Api::namespaced(client.clone(), &claim.namespace().unwrap_or_default());
+        let patch = json!({"metadata": {"annotations": {SELECTED_NODE: node}}});
+        api.patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    let deadline = Instant::now() + CLAIM_BIND_TIMEOUT;
+    for claim in claims {
+        let api: Api<PersistentVolumeClaim> =
+            Api::namespaced(client.clone(), &claim.namespace().unwrap_or_default());
+        loop {
+            let current = api
+                .get(&claim.name_any())
+                .await
+                .map_err(|e| e.to_string())?;
+            let phase = current.status.as_ref().and_then(|s| s.phase.as_deref());
+            if claim_volume(&current).is_some() && phase == Some("Bound") {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "binding volumes: timed out waiting for the condition (claim {})",
+                    claim.name_any()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
 }
 
 /// The FailedScheduling Event and the PodScheduled=False condition, as upstream.
@@ -356,12 +441,25 @@ pub(crate) fn label_selector_matches(
 /// Drops the parts of a watched pod no plugin reads, as upstream's informers' transforms: its
 /// annotations, its volumes, its containers' images, commands, environment, mounts and
 /// probes (a container keeps its name, resources, ports and restart policy), and its status but
-/// the phase and the PodScheduled condition. With 10,000 pods these were most of the scheduler's memory. A
-/// plugin that comes to read more (volume binding) keeps it here.
+/// the phase and the PodScheduled condition; of its volumes only the claims (VolumeBinding's).
+/// With 10,000 pods these were most of the scheduler's memory. A plugin that comes to read
+/// more keeps it here.
 pub fn keep_what_scheduler_reads(pod: &mut Pod) {
     pod.metadata.annotations = None;
     if let Some(spec) = pod.spec.as_mut() {
-        spec.volumes = None;
+        let claims: Vec<k8s_openapi::api::core::v1::Volume> = spec
+            .volumes
+            .take()
+            .into_iter()
+            .flatten()
+            .filter(|v| v.persistent_volume_claim.is_some())
+            .map(|v| k8s_openapi::api::core::v1::Volume {
+                name: v.name,
+                persistent_volume_claim: v.persistent_volume_claim,
+                ..Default::default()
+            })
+            .collect();
+        spec.volumes = (!claims.is_empty()).then_some(claims);
         let slim = |c: &mut k8s_openapi::api::core::v1::Container| {
             *c = k8s_openapi::api::core::v1::Container {
                 name: std::mem::take(&mut c.name),
@@ -418,7 +516,25 @@ pub async fn run(
     ))
     .default_backoff()
     .filter_map(|e| futures::future::ready(logged(e, "nodes").map(|e| Input::Node(Box::new(e)))));
-    let mut inputs = std::pin::pin!(futures::stream::select(pods, nodes));
+    let (claims, claim_events) = cache(Api::<PersistentVolumeClaim>::all(client.clone()));
+    let (volumes, volume_events) = cache(Api::<PersistentVolume>::all(client.clone()));
+    let (classes, class_events) = cache(Api::<StorageClass>::all(client.clone()));
+    let storage = futures::stream::select(
+        claim_events.map(|_| Input::Volumes),
+        futures::stream::select(
+            volume_events.map(|_| Input::Volumes),
+            class_events.map(|_| Input::Volumes),
+        ),
+    );
+    let volumes = Arc::new(volume_binding::Volumes {
+        claims,
+        volumes,
+        classes,
+    });
+    let mut inputs = std::pin::pin!(futures::stream::select(
+        futures::stream::select(pods, nodes),
+        storage
+    ));
     let mut scheduler = Scheduler {
         recorder: Recorder::new(client.clone(), "default-scheduler"),
         client,
@@ -426,6 +542,7 @@ pub async fn run(
         cache: Cache::default(),
         queue: Queue::default(),
         bound,
+        volumes,
         start: 0,
         relisted_pods: None,
         relisted_nodes: None,

@@ -12,7 +12,7 @@ use crate::cache::Cache;
 use crate::framework::{Code, Failure, NodeInfo, PodInfo, normalize};
 use crate::plugins::{
     balanced_allocation, inter_pod_affinity, node_affinity, node_name, node_ports,
-    node_resources_fit, node_unschedulable, pod_topology_spread, taint_toleration,
+    node_resources_fit, node_unschedulable, pod_topology_spread, taint_toleration, volume_binding,
 };
 
 /// Upstream's `minFeasibleNodesToFind`.
@@ -42,6 +42,8 @@ pub struct FitError {
     pub nodes: usize,
     pub failures: Vec<Failure>,
     pub preemption_never: bool,
+    /// Why the pod fits no node whatever the node (a PreFilter's refusal: a claim not found).
+    pub prefilter: Option<String>,
 }
 
 fn histogram<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
@@ -59,6 +61,12 @@ impl FitError {
     pub fn message(&self) -> String {
         if self.nodes == 0 {
             return "no nodes available to schedule pods".to_owned();
+        }
+        if let Some(reason) = &self.prefilter {
+            let n = self.nodes;
+            return format!(
+                "0/{n} nodes are available: {reason}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
+            );
         }
         let reasons = histogram(
             self.failures
@@ -87,6 +95,7 @@ impl FitError {
 struct FilterStates {
     affinity: inter_pod_affinity::State,
     spread: pod_topology_spread::FilterState,
+    volumes: volume_binding::State,
 }
 
 fn run_filters(pod: &PodInfo, node: &NodeInfo, states: &FilterStates) -> Result<(), Failure> {
@@ -97,6 +106,9 @@ fn run_filters(pod: &PodInfo, node: &NodeInfo, states: &FilterStates) -> Result<
     node_ports::filter(pod, node)?;
     node_resources_fit::filter(pod, node)?;
     pod_topology_spread::filter(pod, node, &states.spread)?;
+    if states.volumes.active() {
+        volume_binding::filter(pod, node, &states.volumes)?;
+    }
     inter_pod_affinity::filter(pod, node, &states.affinity)
 }
 
@@ -167,6 +179,7 @@ pub fn select_node(
     cache: &Cache,
     start: &mut usize,
     percentage: Option<usize>,
+    volumes: volume_binding::State,
     rng: &mut impl Rng,
 ) -> Result<String, FitError> {
     let nodes = cache.node_list();
@@ -182,11 +195,13 @@ pub fn select_node(
             nodes: 0,
             failures: Vec::new(),
             preemption_never,
+            prefilter: None,
         });
     }
     let states = FilterStates {
         affinity: inter_pod_affinity::prepare(pod, cache.nodes(), cache.any_affinity_terms()),
         spread: pod_topology_spread::prepare_filter(pod, cache.nodes()),
+        volumes,
     };
     let wanted = nodes_to_find(all, percentage);
     // Pod (anti-)affinity and spread constraints make each check costly enough to share.
@@ -223,6 +238,7 @@ pub fn select_node(
             nodes: all,
             failures,
             preemption_never,
+            prefilter: None,
         });
     }
     if feasible.len() == 1 {
@@ -299,6 +315,7 @@ mod tests {
                 nodes: failures.len(),
                 failures,
                 preemption_never: false,
+                prefilter: None,
             };
             assert_eq!(e.message(), want);
         }
@@ -306,8 +323,19 @@ mod tests {
             nodes: 0,
             failures: vec![],
             preemption_never: false,
+            prefilter: None,
         };
         assert_eq!(none.message(), "no nodes available to schedule pods");
+        let claim = FitError {
+            nodes: 2,
+            failures: vec![],
+            preemption_never: false,
+            prefilter: Some("persistentvolumeclaim \"data\" not found".into()),
+        };
+        assert_eq!(
+            claim.message(),
+            "0/2 nodes are available: persistentvolumeclaim \"data\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        );
     }
 
     fn cache_of(nodes: &[(&str, &str)]) -> Cache {
@@ -340,7 +368,8 @@ mod tests {
         let mut placed = Vec::new();
         for i in 0..3 {
             let p = Arc::new(pod(&format!("p{i}"), "100m"));
-            let node = select_node(&p, &cache, &mut start, None, &mut rng).unwrap();
+            let node =
+                select_node(&p, &cache, &mut start, None, Default::default(), &mut rng).unwrap();
             cache.assume(p, &node);
             placed.push(node);
         }
@@ -352,8 +381,15 @@ mod tests {
     fn no_fit_explains_every_node() {
         let cache = cache_of(&[("n1", "1"), ("n2", "1"), ("n3", "1")]);
         let mut start = 0;
-        let err =
-            select_node(&pod("big", "2"), &cache, &mut start, None, &mut rand::rng()).unwrap_err();
+        let err = select_node(
+            &pod("big", "2"),
+            &cache,
+            &mut start,
+            None,
+            Default::default(),
+            &mut rand::rng(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.message(),
             "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
@@ -369,6 +405,7 @@ mod tests {
             &cache,
             &mut start,
             None,
+            Default::default(),
             &mut rand::rng(),
         )
         .unwrap();

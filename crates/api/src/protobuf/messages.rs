@@ -16,6 +16,10 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("v1", "NamespaceList", &API_CORE_V1_NAMESPACELIST),
     ("v1", "Node", &API_CORE_V1_NODE),
     ("v1", "NodeList", &API_CORE_V1_NODELIST),
+    ("v1", "PersistentVolume", &API_CORE_V1_PERSISTENTVOLUME),
+    ("v1", "PersistentVolumeList", &API_CORE_V1_PERSISTENTVOLUMELIST),
+    ("v1", "PersistentVolumeClaim", &API_CORE_V1_PERSISTENTVOLUMECLAIM),
+    ("v1", "PersistentVolumeClaimList", &API_CORE_V1_PERSISTENTVOLUMECLAIMLIST),
     ("v1", "Pod", &API_CORE_V1_POD),
     ("v1", "PodList", &API_CORE_V1_PODLIST),
     ("v1", "Secret", &API_CORE_V1_SECRET),
@@ -29,6 +33,8 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("apps/v1", "ReplicaSetList", &API_APPS_V1_REPLICASETLIST),
     ("events.k8s.io/v1", "Event", &API_EVENTS_V1_EVENT),
     ("events.k8s.io/v1", "EventList", &API_EVENTS_V1_EVENTLIST),
+    ("storage.k8s.io/v1", "StorageClass", &API_STORAGE_V1_STORAGECLASS),
+    ("storage.k8s.io/v1", "StorageClassList", &API_STORAGE_V1_STORAGECLASSLIST),
     ("coordination.k8s.io/v1", "Lease", &API_COORDINATION_V1_LEASE),
     ("coordination.k8s.io/v1", "LeaseList", &API_COORDINATION_V1_LEASELIST),
     ("authentication.k8s.io/v1", "TokenRequest", &API_AUTHENTICATION_V1_TOKENREQUEST),
@@ -70,11 +76,15 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_APPARMORPROFILE,
     &API_CORE_V1_ATTACHEDVOLUME,
     &API_CORE_V1_AZUREDISKVOLUMESOURCE,
+    &API_CORE_V1_AZUREFILEPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_AZUREFILEVOLUMESOURCE,
     &API_CORE_V1_BINDING,
+    &API_CORE_V1_CSIPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_CSIVOLUMESOURCE,
     &API_CORE_V1_CAPABILITIES,
+    &API_CORE_V1_CEPHFSPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_CEPHFSVOLUMESOURCE,
+    &API_CORE_V1_CINDERPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_CINDERVOLUMESOURCE,
     &API_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION,
     &API_CORE_V1_CONFIGMAP,
@@ -111,17 +121,20 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_EVENTSOURCE,
     &API_CORE_V1_EXECACTION,
     &API_CORE_V1_FCVOLUMESOURCE,
+    &API_CORE_V1_FLEXPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_FLEXVOLUMESOURCE,
     &API_CORE_V1_FLOCKERVOLUMESOURCE,
     &API_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE,
     &API_CORE_V1_GRPCACTION,
     &API_CORE_V1_GITREPOVOLUMESOURCE,
+    &API_CORE_V1_GLUSTERFSPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_GLUSTERFSVOLUMESOURCE,
     &API_CORE_V1_HTTPGETACTION,
     &API_CORE_V1_HTTPHEADER,
     &API_CORE_V1_HOSTALIAS,
     &API_CORE_V1_HOSTIP,
     &API_CORE_V1_HOSTPATHVOLUMESOURCE,
+    &API_CORE_V1_ISCSIPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_ISCSIVOLUMESOURCE,
     &API_CORE_V1_IMAGEVOLUMESOURCE,
     &API_CORE_V1_KEYTOPATH,
@@ -129,6 +142,8 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_LIFECYCLEHANDLER,
     &API_CORE_V1_LINUXCONTAINERUSER,
     &API_CORE_V1_LOCALOBJECTREFERENCE,
+    &API_CORE_V1_LOCALVOLUMESOURCE,
+    &API_CORE_V1_MODIFYVOLUMESTATUS,
     &API_CORE_V1_NFSVOLUMESOURCE,
     &API_CORE_V1_NAMESPACE,
     &API_CORE_V1_NAMESPACECONDITION,
@@ -155,9 +170,18 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_NODESYSTEMINFO,
     &API_CORE_V1_OBJECTFIELDSELECTOR,
     &API_CORE_V1_OBJECTREFERENCE,
+    &API_CORE_V1_PERSISTENTVOLUME,
+    &API_CORE_V1_PERSISTENTVOLUMECLAIM,
+    &API_CORE_V1_PERSISTENTVOLUMECLAIMCONDITION,
+    &API_CORE_V1_PERSISTENTVOLUMECLAIMLIST,
     &API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC,
+    &API_CORE_V1_PERSISTENTVOLUMECLAIMSTATUS,
     &API_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE,
     &API_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE,
+    &API_CORE_V1_PERSISTENTVOLUMELIST,
+    &API_CORE_V1_PERSISTENTVOLUMESOURCE,
+    &API_CORE_V1_PERSISTENTVOLUMESPEC,
+    &API_CORE_V1_PERSISTENTVOLUMESTATUS,
     &API_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE,
     &API_CORE_V1_POD,
     &API_CORE_V1_PODAFFINITY,
@@ -183,6 +207,7 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_PROBEHANDLER,
     &API_CORE_V1_PROJECTEDVOLUMESOURCE,
     &API_CORE_V1_QUOBYTEVOLUMESOURCE,
+    &API_CORE_V1_RBDPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_RBDVOLUMESOURCE,
     &API_CORE_V1_RESOURCECLAIM,
     &API_CORE_V1_RESOURCEFIELDSELECTOR,
@@ -190,6 +215,7 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_RESOURCEREQUIREMENTS,
     &API_CORE_V1_RESOURCESTATUS,
     &API_CORE_V1_SELINUXOPTIONS,
+    &API_CORE_V1_SCALEIOPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_SCALEIOVOLUMESOURCE,
     &API_CORE_V1_SECCOMPPROFILE,
     &API_CORE_V1_SECRET,
@@ -197,17 +223,21 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_SECRETKEYSELECTOR,
     &API_CORE_V1_SECRETLIST,
     &API_CORE_V1_SECRETPROJECTION,
+    &API_CORE_V1_SECRETREFERENCE,
     &API_CORE_V1_SECRETVOLUMESOURCE,
     &API_CORE_V1_SECURITYCONTEXT,
     &API_CORE_V1_SERVICEACCOUNT,
     &API_CORE_V1_SERVICEACCOUNTLIST,
     &API_CORE_V1_SERVICEACCOUNTTOKENPROJECTION,
     &API_CORE_V1_SLEEPACTION,
+    &API_CORE_V1_STORAGEOSPERSISTENTVOLUMESOURCE,
     &API_CORE_V1_STORAGEOSVOLUMESOURCE,
     &API_CORE_V1_SYSCTL,
     &API_CORE_V1_TCPSOCKETACTION,
     &API_CORE_V1_TAINT,
     &API_CORE_V1_TOLERATION,
+    &API_CORE_V1_TOPOLOGYSELECTORLABELREQUIREMENT,
+    &API_CORE_V1_TOPOLOGYSELECTORTERM,
     &API_CORE_V1_TOPOLOGYSPREADCONSTRAINT,
     &API_CORE_V1_TYPEDLOCALOBJECTREFERENCE,
     &API_CORE_V1_TYPEDOBJECTREFERENCE,
@@ -215,6 +245,7 @@ pub static MESSAGES: &[&Message] = &[
     &API_CORE_V1_VOLUMEDEVICE,
     &API_CORE_V1_VOLUMEMOUNT,
     &API_CORE_V1_VOLUMEMOUNTSTATUS,
+    &API_CORE_V1_VOLUMENODEAFFINITY,
     &API_CORE_V1_VOLUMEPROJECTION,
     &API_CORE_V1_VOLUMERESOURCEREQUIREMENTS,
     &API_CORE_V1_VOLUMESOURCE,
@@ -225,6 +256,8 @@ pub static MESSAGES: &[&Message] = &[
     &API_EVENTS_V1_EVENTLIST,
     &API_EVENTS_V1_EVENTSERIES,
     &API_POLICY_V1_EVICTION,
+    &API_STORAGE_V1_STORAGECLASS,
+    &API_STORAGE_V1_STORAGECLASSLIST,
     &APIS_META_V1_DELETEOPTIONS,
     &APIS_META_V1_LABELSELECTOR,
     &APIS_META_V1_LABELSELECTORREQUIREMENT,
@@ -529,6 +562,17 @@ pub(crate) static API_CORE_V1_AZUREDISKVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_AZUREFILEPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.AzureFilePersistentVolumeSource",
+    fields: &[
+        Field::new(1, "secretName", Kind::String, PLAIN),
+        Field::new(2, "shareName", Kind::String, PLAIN),
+        Field::new(3, "readOnly", Kind::Bool, PLAIN),
+        Field::new(4, "secretNamespace", Kind::String, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_AZUREFILEVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.AzureFileVolumeSource",
     fields: &[
@@ -544,6 +588,23 @@ pub(crate) static API_CORE_V1_BINDING: Message = Message {
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
         Field::new(2, "target", Kind::Message(&API_CORE_V1_OBJECTREFERENCE), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_CSIPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.CSIPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "driver", Kind::String, PLAIN),
+        Field::new(2, "volumeHandle", Kind::String, PLAIN),
+        Field::new(3, "readOnly", Kind::Bool, PLAIN),
+        Field::new(4, "fsType", Kind::String, PLAIN),
+        Field::new(5, "volumeAttributes", Kind::Map(MapValue::String), PLAIN),
+        Field::new(6, "controllerPublishSecretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(7, "nodeStageSecretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(8, "nodePublishSecretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(9, "controllerExpandSecretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(10, "nodeExpandSecretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -569,6 +630,19 @@ pub(crate) static API_CORE_V1_CAPABILITIES: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_CEPHFSPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.CephFSPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "monitors", Kind::String, REPEATED),
+        Field::new(2, "path", Kind::String, PLAIN),
+        Field::new(3, "user", Kind::String, PLAIN),
+        Field::new(4, "secretFile", Kind::String, PLAIN),
+        Field::new(5, "secretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(6, "readOnly", Kind::Bool, PLAIN),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_CEPHFSVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.CephFSVolumeSource",
     fields: &[
@@ -578,6 +652,17 @@ pub(crate) static API_CORE_V1_CEPHFSVOLUMESOURCE: Message = Message {
         Field::new(4, "secretFile", Kind::String, PLAIN),
         Field::new(5, "secretRef", Kind::Message(&API_CORE_V1_LOCALOBJECTREFERENCE), KEEP_ZERO),
         Field::new(6, "readOnly", Kind::Bool, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_CINDERPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.CinderPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "volumeID", Kind::String, PLAIN),
+        Field::new(2, "fsType", Kind::String, PLAIN),
+        Field::new(3, "readOnly", Kind::Bool, PLAIN),
+        Field::new(4, "secretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -1002,6 +1087,18 @@ pub(crate) static API_CORE_V1_FCVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_FLEXPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.FlexPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "driver", Kind::String, PLAIN),
+        Field::new(2, "fsType", Kind::String, PLAIN),
+        Field::new(3, "secretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(4, "readOnly", Kind::Bool, PLAIN),
+        Field::new(5, "options", Kind::Map(MapValue::String), PLAIN),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_FLEXVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.FlexVolumeSource",
     fields: &[
@@ -1049,6 +1146,17 @@ pub(crate) static API_CORE_V1_GITREPOVOLUMESOURCE: Message = Message {
         Field::new(1, "repository", Kind::String, PLAIN),
         Field::new(2, "revision", Kind::String, PLAIN),
         Field::new(3, "directory", Kind::String, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_GLUSTERFSPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.GlusterfsPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "endpoints", Kind::String, PLAIN),
+        Field::new(2, "path", Kind::String, PLAIN),
+        Field::new(3, "readOnly", Kind::Bool, PLAIN),
+        Field::new(4, "endpointsNamespace", Kind::String, KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -1106,6 +1214,24 @@ pub(crate) static API_CORE_V1_HOSTPATHVOLUMESOURCE: Message = Message {
     fields: &[
         Field::new(1, "path", Kind::String, PLAIN),
         Field::new(2, "type", Kind::String, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_ISCSIPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.ISCSIPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "targetPortal", Kind::String, PLAIN),
+        Field::new(2, "iqn", Kind::String, PLAIN),
+        Field::new(3, "lun", Kind::Int32, PLAIN),
+        Field::new(4, "iscsiInterface", Kind::String, PLAIN),
+        Field::new(5, "fsType", Kind::String, PLAIN),
+        Field::new(6, "readOnly", Kind::Bool, PLAIN),
+        Field::new(7, "portals", Kind::String, REPEATED),
+        Field::new(8, "chapAuthDiscovery", Kind::Bool, PLAIN),
+        Field::new(11, "chapAuthSession", Kind::Bool, PLAIN),
+        Field::new(10, "secretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(12, "initiatorName", Kind::String, KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -1182,6 +1308,24 @@ pub(crate) static API_CORE_V1_LOCALOBJECTREFERENCE: Message = Message {
     name: "io.k8s.api.core.v1.LocalObjectReference",
     fields: &[
         Field::new(1, "name", Kind::String, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_LOCALVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.LocalVolumeSource",
+    fields: &[
+        Field::new(1, "path", Kind::String, PLAIN),
+        Field::new(2, "fsType", Kind::String, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_MODIFYVOLUMESTATUS: Message = Message {
+    name: "io.k8s.api.core.v1.ModifyVolumeStatus",
+    fields: &[
+        Field::new(1, "targetVolumeAttributesClassName", Kind::String, PLAIN),
+        Field::new(2, "status", Kind::String, PLAIN),
     ],
     unserved: &[],
 };
@@ -1457,6 +1601,48 @@ pub(crate) static API_CORE_V1_OBJECTREFERENCE: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_PERSISTENTVOLUME: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolume",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
+        Field::new(2, "spec", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMESPEC), KEEP_ZERO),
+        Field::new(3, "status", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMESTATUS), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIM: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaim",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
+        Field::new(2, "spec", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC), KEEP_ZERO),
+        Field::new(3, "status", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMECLAIMSTATUS), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMCONDITION: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaimCondition",
+    fields: &[
+        Field::new(1, "type", Kind::String, PLAIN),
+        Field::new(2, "status", Kind::String, PLAIN),
+        Field::new(3, "lastProbeTime", Kind::Time, PLAIN),
+        Field::new(4, "lastTransitionTime", Kind::Time, PLAIN),
+        Field::new(5, "reason", Kind::String, PLAIN),
+        Field::new(6, "message", Kind::String, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMLIST: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaimList",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
+        Field::new(2, "items", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMECLAIM), REPEATED | KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC: Message = Message {
     name: "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
     fields: &[
@@ -1469,6 +1655,21 @@ pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMSPEC: Message = Message {
         Field::new(7, "dataSource", Kind::Message(&API_CORE_V1_TYPEDLOCALOBJECTREFERENCE), KEEP_ZERO),
         Field::new(8, "dataSourceRef", Kind::Message(&API_CORE_V1_TYPEDOBJECTREFERENCE), KEEP_ZERO),
         Field::new(9, "volumeAttributesClassName", Kind::String, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMSTATUS: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
+    fields: &[
+        Field::new(1, "phase", Kind::String, PLAIN),
+        Field::new(2, "accessModes", Kind::String, REPEATED),
+        Field::new(3, "capacity", Kind::Map(MapValue::Quantity), PLAIN),
+        Field::new(4, "conditions", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMECLAIMCONDITION), REPEATED | KEEP_ZERO),
+        Field::new(5, "allocatedResources", Kind::Map(MapValue::Quantity), PLAIN),
+        Field::new(7, "allocatedResourceStatuses", Kind::Map(MapValue::String), PLAIN),
+        Field::new(8, "currentVolumeAttributesClassName", Kind::String, KEEP_ZERO),
+        Field::new(9, "modifyVolumeStatus", Kind::Message(&API_CORE_V1_MODIFYVOLUMESTATUS), KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -1487,6 +1688,72 @@ pub(crate) static API_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE: Message = Messa
     fields: &[
         Field::new(1, "claimName", Kind::String, PLAIN),
         Field::new(2, "readOnly", Kind::Bool, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMELIST: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeList",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
+        Field::new(2, "items", Kind::Message(&API_CORE_V1_PERSISTENTVOLUME), REPEATED | KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeSource",
+    fields: &[
+        Field::new(1, "gcePersistentDisk", Kind::Message(&API_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE), KEEP_ZERO),
+        Field::new(2, "awsElasticBlockStore", Kind::Message(&API_CORE_V1_AWSELASTICBLOCKSTOREVOLUMESOURCE), KEEP_ZERO),
+        Field::new(3, "hostPath", Kind::Message(&API_CORE_V1_HOSTPATHVOLUMESOURCE), KEEP_ZERO),
+        Field::new(4, "glusterfs", Kind::Message(&API_CORE_V1_GLUSTERFSPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(5, "nfs", Kind::Message(&API_CORE_V1_NFSVOLUMESOURCE), KEEP_ZERO),
+        Field::new(6, "rbd", Kind::Message(&API_CORE_V1_RBDPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(7, "iscsi", Kind::Message(&API_CORE_V1_ISCSIPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(8, "cinder", Kind::Message(&API_CORE_V1_CINDERPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(9, "cephfs", Kind::Message(&API_CORE_V1_CEPHFSPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(10, "fc", Kind::Message(&API_CORE_V1_FCVOLUMESOURCE), KEEP_ZERO),
+        Field::new(11, "flocker", Kind::Message(&API_CORE_V1_FLOCKERVOLUMESOURCE), KEEP_ZERO),
+        Field::new(12, "flexVolume", Kind::Message(&API_CORE_V1_FLEXPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(13, "azureFile", Kind::Message(&API_CORE_V1_AZUREFILEPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(14, "vsphereVolume", Kind::Message(&API_CORE_V1_VSPHEREVIRTUALDISKVOLUMESOURCE), KEEP_ZERO),
+        Field::new(15, "quobyte", Kind::Message(&API_CORE_V1_QUOBYTEVOLUMESOURCE), KEEP_ZERO),
+        Field::new(16, "azureDisk", Kind::Message(&API_CORE_V1_AZUREDISKVOLUMESOURCE), KEEP_ZERO),
+        Field::new(17, "photonPersistentDisk", Kind::Message(&API_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE), KEEP_ZERO),
+        Field::new(18, "portworxVolume", Kind::Message(&API_CORE_V1_PORTWORXVOLUMESOURCE), KEEP_ZERO),
+        Field::new(19, "scaleIO", Kind::Message(&API_CORE_V1_SCALEIOPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(20, "local", Kind::Message(&API_CORE_V1_LOCALVOLUMESOURCE), KEEP_ZERO),
+        Field::new(21, "storageos", Kind::Message(&API_CORE_V1_STORAGEOSPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+        Field::new(22, "csi", Kind::Message(&API_CORE_V1_CSIPERSISTENTVOLUMESOURCE), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMESPEC: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeSpec",
+    fields: &[
+        Field::new(1, "capacity", Kind::Map(MapValue::Quantity), PLAIN),
+        Field::new(2, "", Kind::Message(&API_CORE_V1_PERSISTENTVOLUMESOURCE), KEEP_ZERO | INLINE),
+        Field::new(3, "accessModes", Kind::String, REPEATED),
+        Field::new(4, "claimRef", Kind::Message(&API_CORE_V1_OBJECTREFERENCE), KEEP_ZERO),
+        Field::new(5, "persistentVolumeReclaimPolicy", Kind::String, PLAIN),
+        Field::new(6, "storageClassName", Kind::String, PLAIN),
+        Field::new(7, "mountOptions", Kind::String, REPEATED),
+        Field::new(8, "volumeMode", Kind::String, KEEP_ZERO),
+        Field::new(9, "nodeAffinity", Kind::Message(&API_CORE_V1_VOLUMENODEAFFINITY), KEEP_ZERO),
+        Field::new(10, "volumeAttributesClassName", Kind::String, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_PERSISTENTVOLUMESTATUS: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeStatus",
+    fields: &[
+        Field::new(1, "phase", Kind::String, PLAIN),
+        Field::new(2, "message", Kind::String, PLAIN),
+        Field::new(3, "reason", Kind::String, PLAIN),
+        Field::new(4, "lastPhaseTransitionTime", Kind::Time, PLAIN),
     ],
     unserved: &[],
 };
@@ -1800,6 +2067,21 @@ pub(crate) static API_CORE_V1_QUOBYTEVOLUMESOURCE: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_RBDPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.RBDPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "monitors", Kind::String, REPEATED),
+        Field::new(2, "image", Kind::String, PLAIN),
+        Field::new(3, "fsType", Kind::String, PLAIN),
+        Field::new(4, "pool", Kind::String, PLAIN),
+        Field::new(5, "user", Kind::String, PLAIN),
+        Field::new(6, "keyring", Kind::String, PLAIN),
+        Field::new(7, "secretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(8, "readOnly", Kind::Bool, PLAIN),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_RBDVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.RBDVolumeSource",
     fields: &[
@@ -1869,6 +2151,23 @@ pub(crate) static API_CORE_V1_SELINUXOPTIONS: Message = Message {
         Field::new(2, "role", Kind::String, PLAIN),
         Field::new(3, "type", Kind::String, PLAIN),
         Field::new(4, "level", Kind::String, PLAIN),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_SCALEIOPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.ScaleIOPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "gateway", Kind::String, PLAIN),
+        Field::new(2, "system", Kind::String, PLAIN),
+        Field::new(3, "secretRef", Kind::Message(&API_CORE_V1_SECRETREFERENCE), KEEP_ZERO),
+        Field::new(4, "sslEnabled", Kind::Bool, PLAIN),
+        Field::new(5, "protectionDomain", Kind::String, PLAIN),
+        Field::new(6, "storagePool", Kind::String, PLAIN),
+        Field::new(7, "storageMode", Kind::String, PLAIN),
+        Field::new(8, "volumeName", Kind::String, PLAIN),
+        Field::new(9, "fsType", Kind::String, PLAIN),
+        Field::new(10, "readOnly", Kind::Bool, PLAIN),
     ],
     unserved: &[],
 };
@@ -1949,6 +2248,15 @@ pub(crate) static API_CORE_V1_SECRETPROJECTION: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_SECRETREFERENCE: Message = Message {
+    name: "io.k8s.api.core.v1.SecretReference",
+    fields: &[
+        Field::new(1, "name", Kind::String, PLAIN),
+        Field::new(2, "namespace", Kind::String, PLAIN),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_SECRETVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.SecretVolumeSource",
     fields: &[
@@ -2017,6 +2325,18 @@ pub(crate) static API_CORE_V1_SLEEPACTION: Message = Message {
     unserved: &[],
 };
 
+pub(crate) static API_CORE_V1_STORAGEOSPERSISTENTVOLUMESOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.StorageOSPersistentVolumeSource",
+    fields: &[
+        Field::new(1, "volumeName", Kind::String, PLAIN),
+        Field::new(2, "volumeNamespace", Kind::String, PLAIN),
+        Field::new(3, "fsType", Kind::String, PLAIN),
+        Field::new(4, "readOnly", Kind::Bool, PLAIN),
+        Field::new(5, "secretRef", Kind::Message(&API_CORE_V1_OBJECTREFERENCE), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
 pub(crate) static API_CORE_V1_STORAGEOSVOLUMESOURCE: Message = Message {
     name: "io.k8s.api.core.v1.StorageOSVolumeSource",
     fields: &[
@@ -2066,6 +2386,23 @@ pub(crate) static API_CORE_V1_TOLERATION: Message = Message {
         Field::new(3, "value", Kind::String, PLAIN),
         Field::new(4, "effect", Kind::String, PLAIN),
         Field::new(5, "tolerationSeconds", Kind::Int64, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_TOPOLOGYSELECTORLABELREQUIREMENT: Message = Message {
+    name: "io.k8s.api.core.v1.TopologySelectorLabelRequirement",
+    fields: &[
+        Field::new(1, "key", Kind::String, PLAIN),
+        Field::new(2, "values", Kind::String, REPEATED),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_TOPOLOGYSELECTORTERM: Message = Message {
+    name: "io.k8s.api.core.v1.TopologySelectorTerm",
+    fields: &[
+        Field::new(1, "matchLabelExpressions", Kind::Message(&API_CORE_V1_TOPOLOGYSELECTORLABELREQUIREMENT), REPEATED | KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -2145,6 +2482,14 @@ pub(crate) static API_CORE_V1_VOLUMEMOUNTSTATUS: Message = Message {
         Field::new(2, "mountPath", Kind::String, PLAIN),
         Field::new(3, "readOnly", Kind::Bool, PLAIN),
         Field::new(4, "recursiveReadOnly", Kind::String, KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_CORE_V1_VOLUMENODEAFFINITY: Message = Message {
+    name: "io.k8s.api.core.v1.VolumeNodeAffinity",
+    fields: &[
+        Field::new(1, "required", Kind::Message(&API_CORE_V1_NODESELECTOR), KEEP_ZERO),
     ],
     unserved: &[],
 };
@@ -2283,6 +2628,30 @@ pub(crate) static API_POLICY_V1_EVICTION: Message = Message {
     fields: &[
         Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
         Field::new(2, "deleteOptions", Kind::Message(&APIS_META_V1_DELETEOPTIONS), KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_STORAGE_V1_STORAGECLASS: Message = Message {
+    name: "io.k8s.api.storage.v1.StorageClass",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_OBJECTMETA), KEEP_ZERO),
+        Field::new(2, "provisioner", Kind::String, PLAIN),
+        Field::new(3, "parameters", Kind::Map(MapValue::String), PLAIN),
+        Field::new(4, "reclaimPolicy", Kind::String, KEEP_ZERO),
+        Field::new(5, "mountOptions", Kind::String, REPEATED),
+        Field::new(6, "allowVolumeExpansion", Kind::Bool, KEEP_ZERO),
+        Field::new(7, "volumeBindingMode", Kind::String, KEEP_ZERO),
+        Field::new(8, "allowedTopologies", Kind::Message(&API_CORE_V1_TOPOLOGYSELECTORTERM), REPEATED | KEEP_ZERO),
+    ],
+    unserved: &[],
+};
+
+pub(crate) static API_STORAGE_V1_STORAGECLASSLIST: Message = Message {
+    name: "io.k8s.api.storage.v1.StorageClassList",
+    fields: &[
+        Field::new(1, "metadata", Kind::Message(&APIS_META_V1_LISTMETA), KEEP_ZERO),
+        Field::new(2, "items", Kind::Message(&API_STORAGE_V1_STORAGECLASS), REPEATED | KEEP_ZERO),
     ],
     unserved: &[],
 };

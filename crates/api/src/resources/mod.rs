@@ -9,6 +9,7 @@ mod nodes;
 mod pods;
 pub mod podspec;
 mod replicasets;
+pub mod storage;
 pub mod volumes;
 mod workload;
 
@@ -99,6 +100,24 @@ pub fn all() -> Vec<ResourceInfo> {
             Box::new(nodes::strategy()),
         ),
         entry(
+            ("", "v1", "PersistentVolume"),
+            ("persistentvolumes", "persistentvolume"),
+            Cluster,
+            &["pv"],
+            &[],
+            &[Status],
+            Box::new(storage::persistent_volumes()),
+        ),
+        entry(
+            ("", "v1", "PersistentVolumeClaim"),
+            ("persistentvolumeclaims", "persistentvolumeclaim"),
+            Namespaced,
+            &["pvc"],
+            &[],
+            &[Status],
+            Box::new(storage::persistent_volume_claims()),
+        ),
+        entry(
             ("", "v1", "Pod"),
             ("pods", "pod"),
             Namespaced,
@@ -171,6 +190,15 @@ pub fn all() -> Vec<ResourceInfo> {
                 )),
             )
         },
+        entry(
+            ("storage.k8s.io", "v1", "StorageClass"),
+            ("storageclasses", "storageclass"),
+            Cluster,
+            &["sc"],
+            &[],
+            &[],
+            Box::new(storage::storage_classes()),
+        ),
         entry(
             ("coordination.k8s.io", "v1", "Lease"),
             ("leases", "lease"),

@@ -19,7 +19,7 @@ use crate::validation::{config_key_errors, dns_label_errors, dns_subdomain_error
 /// Upstream's default mode of projected files (0644).
 pub const DEFAULT_MODE: i32 = 0o644;
 
-const HOST_PATH_TYPES: [&str; 8] = [
+pub(crate) const HOST_PATH_TYPES: [&str; 8] = [
     "",
     "BlockDevice",
     "CharDevice",

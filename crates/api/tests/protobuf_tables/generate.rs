@@ -50,7 +50,9 @@ macro_rules! root {
 /// Every served kind (crates/api/src/resources `all()`), its list, and the options and
 /// subresource kinds. A test of this crate checks that the registry serves nothing else.
 fn roots() -> Vec<Root> {
-    use k8s_openapi::api::{apps, authentication, autoscaling, coordination, core, events, policy};
+    use k8s_openapi::api::{
+        apps, authentication, autoscaling, coordination, core, events, policy, storage,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta;
     vec![
         root!(
@@ -71,6 +73,28 @@ fn roots() -> Vec<Root> {
         root!("v1", "NamespaceList", "io.k8s.api.core.v1.NamespaceList"),
         root!("v1", "Node", "io.k8s.api.core.v1.Node", core::v1::Node),
         root!("v1", "NodeList", "io.k8s.api.core.v1.NodeList"),
+        root!(
+            "v1",
+            "PersistentVolume",
+            "io.k8s.api.core.v1.PersistentVolume",
+            core::v1::PersistentVolume
+        ),
+        root!(
+            "v1",
+            "PersistentVolumeList",
+            "io.k8s.api.core.v1.PersistentVolumeList"
+        ),
+        root!(
+            "v1",
+            "PersistentVolumeClaim",
+            "io.k8s.api.core.v1.PersistentVolumeClaim",
+            core::v1::PersistentVolumeClaim
+        ),
+        root!(
+            "v1",
+            "PersistentVolumeClaimList",
+            "io.k8s.api.core.v1.PersistentVolumeClaimList"
+        ),
         root!("v1", "Pod", "io.k8s.api.core.v1.Pod", core::v1::Pod),
         root!("v1", "PodList", "io.k8s.api.core.v1.PodList"),
         root!(
@@ -129,6 +153,17 @@ fn roots() -> Vec<Root> {
             "events.k8s.io/v1",
             "EventList",
             "io.k8s.api.events.v1.EventList"
+        ),
+        root!(
+            "storage.k8s.io/v1",
+            "StorageClass",
+            "io.k8s.api.storage.v1.StorageClass",
+            storage::v1::StorageClass
+        ),
+        root!(
+            "storage.k8s.io/v1",
+            "StorageClassList",
+            "io.k8s.api.storage.v1.StorageClassList"
         ),
         root!(
             "coordination.k8s.io/v1",

@@ -2,6 +2,7 @@
 //! delete before it validates and stores, as upstream's admission chain. Namespace lifecycle
 //! comes first; the mutating and validating plugins later work adds go after it.
 
+mod default_storage_class;
 mod namespace_lifecycle;
 mod service_account;
 
@@ -11,6 +12,7 @@ use ferrokube_api::registry::ResourceInfo;
 
 use crate::Inner;
 
+pub use default_storage_class::DefaultStorageClass;
 pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
 pub use service_account::ServiceAccount;
 
@@ -66,7 +68,11 @@ pub struct Chain(Vec<Box<dyn Plugin>>);
 impl Chain {
     /// The plugins ferrokube runs by default.
     pub fn standard() -> Self {
-        Chain(vec![Box::new(NamespaceLifecycle), Box::new(ServiceAccount)])
+        Chain(vec![
+            Box::new(NamespaceLifecycle),
+            Box::new(ServiceAccount),
+            Box::new(DefaultStorageClass),
+        ])
     }
 
     /// The plugins' names, in order.

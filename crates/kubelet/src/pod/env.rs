@@ -379,6 +379,7 @@ mod tests {
             config_maps: BTreeMap::from([("cfg".into(), cm)]),
             secrets: BTreeMap::from([("creds".into(), secret)]),
             tokens: BTreeMap::new(),
+            claims: BTreeMap::new(),
         }
     }
 

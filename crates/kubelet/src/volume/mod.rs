@@ -1,7 +1,8 @@
 //! A pod's volumes on this node, set up before its sandbox and kept up to date while it runs:
 //! one file per volume type. ConfigMap, Secret, downward API and projected volumes are written
 //! with the atomic writer under `<root>/<pod uid>/volumes/kubernetes.io~<type>/<name>` and
-//! mounted read-only, as upstream; emptyDirs live beside them; hostPaths are the node's own.
+//! mounted read-only, as upstream; emptyDirs live beside them; hostPaths are the node's own,
+//! and so are the directories of bound PersistentVolumeClaims.
 //! A volume this kubelet cannot set up fails the pod's start with upstream's `FailedMount`
 //! text, never leaving the volume out.
 
@@ -10,7 +11,9 @@ pub mod config_map;
 pub mod downward_api;
 pub mod empty_dir;
 pub mod host_path;
+pub mod local_path;
 pub mod mounts;
+pub mod persistent;
 pub mod projected;
 pub mod secret;
 
@@ -61,6 +64,9 @@ pub fn referenced(pod: &Pod) -> Referenced {
         }
         if let Some(name) = volume.secret.as_ref().and_then(|s| s.secret_name.clone()) {
             refs.secrets.insert(name);
+        }
+        if let Some(claim) = &volume.persistent_volume_claim {
+            refs.claims.insert(claim.claim_name.clone());
         }
         let projections = volume
             .projected
@@ -183,6 +189,10 @@ fn set_up_one(
             read_only: false,
             atomic: false,
         });
+    }
+    if let Some(source) = &volume.persistent_volume_claim {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        return persistent::set_up(source, ctx.objects, namespace);
     }
     if let Some(source) = &volume.host_path {
         host_path::check(source)?;
@@ -309,7 +319,11 @@ mod tests {
         );
         assert_eq!(
             failed(json!([{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}])),
-            "MountVolume.SetUp failed for volume \"data\" : volumes of type persistentVolumeClaim are not supported by this kubelet yet"
+            "MountVolume.SetUp failed for volume \"data\" : persistentvolumeclaim \"c\" not found"
+        );
+        assert_eq!(
+            failed(json!([{"name": "e", "ephemeral": {}}])),
+            "MountVolume.SetUp failed for volume \"e\" : volumes of type ephemeral are not supported by this kubelet yet"
         );
         assert!(
             failed(json!([{"name": "h", "emptyDir": {"medium": "HugePages"}}]))
@@ -323,8 +337,10 @@ mod tests {
             {"name": "a", "configMap": {"name": "cm1"}},
             {"name": "b", "secret": {"secretName": "s1"}},
             {"name": "c", "projected": {"sources": [{"configMap": {"name": "cm2"}}, {"secret": {"name": "s2"}}]}},
+            {"name": "d", "persistentVolumeClaim": {"claimName": "data"}},
         ]));
         let refs = referenced(&p);
+        assert_eq!(refs.claims.iter().collect::<Vec<_>>(), ["data"]);
         assert_eq!(
             refs.config_maps.into_iter().collect::<Vec<_>>(),
             ["cm1", "cm2"]
