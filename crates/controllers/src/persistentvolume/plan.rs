@@ -332,6 +332,15 @@ mod tests {
         }
     }
 
+    /// A claim, its class and node, the volumes there are, and the plan wanted.
+    type Case<'a> = (
+        PersistentVolumeClaim,
+        Option<&'a StorageClass>,
+        Option<&'a Node>,
+        Vec<&'a PersistentVolume>,
+        &'a str,
+    );
+
     #[test]
     fn unbound_claims_table() {
         let wffc = class(LOCAL_PATH_PROVISIONER, "WaitForFirstConsumer");
@@ -340,13 +349,7 @@ mod tests {
         let (ready, bare) = (node(Some("/var/lib/fk/storage")), node(None));
         let free = pv("pv-free", Value::Null, "Available", Value::Null);
         let selected = json!({SELECTED_NODE: "n1"});
-        let cases: Vec<(
-            PersistentVolumeClaim,
-            Option<&StorageClass>,
-            Option<&Node>,
-            Vec<&PersistentVolume>,
-            &str,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 claim(Value::Null, json!({})),
                 Some(&wffc),
