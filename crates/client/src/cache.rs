@@ -35,6 +35,11 @@ where
         self.ready.clone().wait_for(|ready| *ready).await.map(drop)
     }
 
+    /// Whether the first complete list has been applied.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
     /// Every cached object.
     pub fn state(&self) -> Vec<Arc<K>> {
         self.store.state()

@@ -8,7 +8,40 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::Api;
+
+use crate::cache::{Cache, cache};
 use crate::quantity::value;
+
+/// The objects a cache's stream touched (applied or deleted), boxed.
+pub type Touched<K> = BoxStream<'static, Result<K, kube::runtime::watcher::Error>>;
+
+/// A cache of every claim and its stream. These three are plain functions so that the
+/// scheduler, the PV controller and the kubelet share one compiled watch per kind (a generic
+/// cache is compiled again in every crate that names it).
+pub fn claims_cache(
+    client: &kube::Client,
+) -> (Cache<PersistentVolumeClaim>, Touched<PersistentVolumeClaim>) {
+    let (cache, stream) = cache(Api::all(client.clone()));
+    (cache, stream.boxed())
+}
+
+/// A cache of every PersistentVolume and its stream.
+pub fn volumes_cache(
+    client: &kube::Client,
+) -> (Cache<PersistentVolume>, Touched<PersistentVolume>) {
+    let (cache, stream) = cache(Api::all(client.clone()));
+    (cache, stream.boxed())
+}
+
+/// A cache of every StorageClass and its stream.
+pub fn classes_cache(client: &kube::Client) -> (Cache<StorageClass>, Touched<StorageClass>) {
+    let (cache, stream) = cache(Api::all(client.clone()));
+    (cache, stream.boxed())
+}
 
 /// The provisioner of ferrokube's built-in local-path volumes (k3s's name for it).
 pub const LOCAL_PATH_PROVISIONER: &str = "rancher.io/local-path";

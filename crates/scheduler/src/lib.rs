@@ -15,11 +15,10 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
-use ferrokube_client::cache::{cache, trimmed};
+use ferrokube_client::cache::trimmed;
 use ferrokube_client::events::{Kind, Recorder};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -516,9 +515,10 @@ pub async fn run(
     ))
     .default_backoff()
     .filter_map(|e| futures::future::ready(logged(e, "nodes").map(|e| Input::Node(Box::new(e)))));
-    let (claims, claim_events) = cache(Api::<PersistentVolumeClaim>::all(client.clone()));
-    let (volumes, volume_events) = cache(Api::<PersistentVolume>::all(client.clone()));
-    let (classes, class_events) = cache(Api::<StorageClass>::all(client.clone()));
+    use ferrokube_client::volumes::{claims_cache, classes_cache, volumes_cache};
+    let (claims, claim_events) = claims_cache(&client);
+    let (volumes, volume_events) = volumes_cache(&client);
+    let (classes, class_events) = classes_cache(&client);
     let storage = futures::stream::select(
         claim_events.map(|_| Input::Volumes),
         futures::stream::select(

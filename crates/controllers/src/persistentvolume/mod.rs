@@ -4,43 +4,40 @@
 //! local-path volume (a directory on the pod's node) when none fits and the class is
 //! `rancher.io/local-path`, keeps the phases of both sides, and reclaims a volume whose claim
 //! is gone: `Retain` leaves it `Released`, `Delete` deletes it (the node's kubelet then removes
-//! the directory). Claims and volumes are two controllers, each with a cache of the other kind.
+//! the directory).
 
 pub mod plan;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrokube_client::cache::{Cache, cache};
+use ferrokube_client::cache::Cache;
 use ferrokube_client::events::{Kind, Recorder};
 use ferrokube_client::volumes::{
     BIND_COMPLETED, BOUND_BY_CONTROLLER, LOCAL_PATH_FINALIZER, LOCAL_PATH_PROVISIONER,
-    PROVISIONED_BY, claim_class, claim_volume, refers_to,
+    PROVISIONED_BY, claim_class, claim_volume, claims_cache, refers_to, volumes_cache,
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use crate::retry::Retries;
 use plan::{ClaimPlan, ClaimView, Note, VolumePlan, plan_claim, plan_volume};
 
-/// How soon a claim that waits for something the controller does not watch (a class, a
-/// node's storage, a volume made by hand) is looked at again: upstream's resync period.
+/// How often every claim and volume is synced again, whatever changed: upstream's resync
+/// period. A claim that waits for something not watched here (a class, a node's storage) and a
+/// sync that failed are taken up again then.
 const RESYNC: Duration = Duration::from_secs(15);
 
-/// Why a sync could not finish this time; it is retried.
+/// Why a sync could not finish this time; it is retried at the next resync.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("API request failed: {0}")]
     Api(#[from] kube::Error),
-    #[error("a cache never filled: {0}")]
-    CacheNotReady(String),
 }
 
 struct Context {
@@ -48,89 +45,138 @@ struct Context {
     recorder: Recorder,
     volumes: Cache<PersistentVolume>,
     claims: Cache<PersistentVolumeClaim>,
-    retries: Retries,
 }
 
-/// Runs both controllers until `shutdown` resolves.
+/// What the loop reacts to.
+enum Input {
+    Claim(PersistentVolumeClaim),
+    Volume(PersistentVolume),
+    Resync,
+}
+
+/// Runs the controller until `shutdown` resolves: one loop, syncing each claim and volume a
+/// watch touches (and what it refers to), and all of them every 15 seconds. Claims and
+/// volumes are few beside pods, so one sync at a time keeps up.
 pub async fn run(
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
-    let (volumes, volume_events) = cache(Api::<PersistentVolume>::all(client.clone()));
-    let (claims, claim_events) = cache(Api::<PersistentVolumeClaim>::all(client.clone()));
-    let ctx = Arc::new(Context {
+    let (volumes, volume_events) = volumes_cache(&client);
+    let (claims, claim_events) = claims_cache(&client);
+    let ctx = Context {
         recorder: Recorder::new(client.clone(), "persistentvolume-controller"),
-        client: client.clone(),
+        client,
         volumes,
         claims,
-        retries: Retries::default(),
+    };
+    let ticks = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(RESYNC).await;
+        Some((Input::Resync, ()))
     });
-    let claims_controller = Controller::new(
-        Api::<PersistentVolumeClaim>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    // A volume's change concerns the claim it refers to.
-    .watches_stream(volume_events, |pv: PersistentVolume| {
-        let r = pv.spec?.claim_ref?;
-        Some(ObjectRef::new(&r.name?).within(&r.namespace?))
-    })
-    .graceful_shutdown_on(shutdown.clone())
-    .run(reconcile_claim, claim_error, ctx.clone())
-    .for_each(|outcome| crate::log_outcome("persistent volume controller (claims)", outcome));
-    let volumes_controller = Controller::new(
-        Api::<PersistentVolume>::all(client),
-        watcher::Config::default(),
-    )
-    // A claim's change (its deletion above all) concerns its volume, named or provisioned.
-    .watches_stream(claim_events, |claim: PersistentVolumeClaim| {
-        let provisioned = claim.uid().map(|uid| format!("pvc-{uid}"));
-        let named = claim_volume(&claim).map(str::to_owned);
-        named
-            .into_iter()
-            .chain(provisioned)
-            .map(|name| ObjectRef::new(&name))
-            .collect::<Vec<_>>()
-    })
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile_volume, volume_error, ctx)
-    .for_each(|outcome| crate::log_outcome("persistent volume controller (volumes)", outcome));
-    futures::join!(claims_controller, volumes_controller);
+    let inputs = futures::stream::select(
+        claim_events.filter_map(|e| futures::future::ready(logged(e, "claims").map(Input::Claim))),
+        futures::stream::select(
+            volume_events
+                .filter_map(|e| futures::future::ready(logged(e, "volumes").map(Input::Volume))),
+            ticks,
+        ),
+    );
+    let mut inputs = std::pin::pin!(inputs);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut started = false;
+    loop {
+        let input = tokio::select! {
+            input = inputs.next() => input,
+            () = &mut shutdown => None,
+        };
+        let Some(input) = input else {
+            return;
+        };
+        // Until both caches are filled nothing is synced (a sync must not wait for a cache
+        // this loop fills); then everything is, at once.
+        if !ctx.claims.is_ready() || !ctx.volumes.is_ready() {
+            continue;
+        }
+        let input = if started { input } else { Input::Resync };
+        started = true;
+        handle(&ctx, input).await;
+    }
 }
 
-fn claim_error(claim: Arc<PersistentVolumeClaim>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retries
-        .retry("persistentvolumeclaim", claim.as_ref(), error)
+/// The object, or `None` with the error logged (the watch retries with a backoff).
+fn logged<K>(event: Result<K, watcher::Error>, what: &str) -> Option<K> {
+    event
+        .inspect_err(|e| tracing::warn!(error = %e, "watching {what} failed; retrying"))
+        .ok()
 }
 
-fn volume_error(pv: Arc<PersistentVolume>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retries.retry("persistentvolume", pv.as_ref(), error)
+/// Syncs what one input concerns; a failure is logged and retried at the next resync.
+async fn handle(ctx: &Context, input: Input) {
+    let outcome = match input {
+        Input::Claim(claim) => claim_touched(ctx, &claim).await,
+        Input::Volume(pv) => volume_touched(ctx, &pv).await,
+        Input::Resync => resync(ctx).await,
+    };
+    if let Err(err) = outcome {
+        tracing::warn!(error = %err, "persistent volume controller sync failed; retrying at the next resync");
+    }
 }
 
-async fn reconcile_claim(
-    claim: Arc<PersistentVolumeClaim>,
-    ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    ctx.retries
-        .run(claim.as_ref(), sync_claim(claim.clone(), ctx.clone()))
-        .await
+fn cached_claim(ctx: &Context, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+    ctx.claims.get(&ObjectRef::new(name).within(namespace))
 }
 
-async fn reconcile_volume(pv: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.retries
-        .run(pv.as_ref(), sync_volume(pv.clone(), ctx.clone()))
-        .await
+/// A claim changed or went: sync it if it is there, and the volumes it names or was given.
+async fn claim_touched(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(), Error> {
+    let current = cached_claim(
+        ctx,
+        &claim.namespace().unwrap_or_default(),
+        &claim.name_any(),
+    );
+    if let Some(current) = &current {
+        sync_claim(ctx, current).await?;
+    }
+    let provisioned = claim.uid().map(|uid| format!("pvc-{uid}"));
+    let named = claim_volume(claim).map(str::to_owned);
+    for name in named.into_iter().chain(provisioned) {
+        if let Some(pv) = ctx.volumes.get(&ObjectRef::new(&name)) {
+            sync_volume(ctx, &pv).await?;
+        }
+    }
+    Ok(())
 }
 
-async fn ready<K>(cache: &Cache<K>) -> Result<(), Error>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    cache
-        .wait_until_ready()
-        .await
-        .map_err(|e| Error::CacheNotReady(e.to_string()))
+/// A volume changed or went: sync it if it is there, and the claim it refers to.
+async fn volume_touched(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> {
+    if let Some(current) = ctx.volumes.get(&ObjectRef::new(&pv.name_any())) {
+        sync_volume(ctx, &current).await?;
+    }
+    let reference = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
+    if let Some(r) = reference {
+        let (namespace, name) = (
+            r.namespace.clone().unwrap_or_default(),
+            r.name.clone().unwrap_or_default(),
+        );
+        if let Some(claim) = cached_claim(ctx, &namespace, &name) {
+            sync_claim(ctx, &claim).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn resync(ctx: &Context) -> Result<(), Error> {
+    let mut failed = None;
+    for claim in ctx.claims.state() {
+        if let Err(err) = sync_claim(ctx, &claim).await {
+            failed = Some(err);
+        }
+    }
+    for pv in ctx.volumes.state() {
+        if let Err(err) = sync_volume(ctx, &pv).await {
+            failed = Some(err);
+        }
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 async fn record(ctx: &Context, regarding: &impl Resource<DynamicType = ()>, note: &Note) {
@@ -173,14 +219,13 @@ async fn set_claim_phase(
     Ok(())
 }
 
-async fn sync_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn sync_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(), Error> {
     if claim.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+        return Ok(());
     }
-    ready(&ctx.volumes).await?;
     let volumes = ctx.volumes.state();
     let volumes: Vec<&PersistentVolume> = volumes.iter().map(Arc::as_ref).collect();
-    let class_name = claim_class(&claim);
+    let class_name = claim_class(claim);
     let class = match class_name {
         "" => None,
         name => {
@@ -189,7 +234,7 @@ async fn sync_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Res
                 .await?
         }
     };
-    let node = match plan::selected_node(&claim) {
+    let node = match plan::selected_node(claim) {
         Some(name) => Api::<Node>::all(ctx.client.clone()).get_opt(name).await?,
         None => None,
     };
@@ -198,35 +243,31 @@ async fn sync_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Res
         class: class.as_ref(),
         node: node.as_ref(),
     };
-    match plan_claim(&claim, &view) {
-        ClaimPlan::Done => Ok(Action::await_change()),
+    match plan_claim(claim, &view) {
+        ClaimPlan::Done => Ok(()),
         ClaimPlan::Wait(note) => {
-            set_claim_phase(&ctx, &claim, "Pending").await?;
-            record(&ctx, claim.as_ref(), &note).await;
-            Ok(if note.reason == "WaitForFirstConsumer" {
-                Action::await_change()
-            } else {
-                Action::requeue(RESYNC)
-            })
+            set_claim_phase(ctx, claim, "Pending").await?;
+            record(ctx, claim, &note).await;
+            Ok(())
         }
         ClaimPlan::Bind(name) => {
             let pv = volumes
                 .iter()
                 .find(|pv| pv.metadata.name.as_deref() == Some(name.as_str()));
             if let Some(pv) = pv {
-                bind(&ctx, &claim, pv).await?;
+                bind(ctx, claim, pv).await?;
             }
-            Ok(Action::await_change())
+            Ok(())
         }
         ClaimPlan::Provision { node, root } => {
             let class = class.expect("a provisioning plan has a class");
-            provision(&ctx, &claim, &class, &node, &root).await?;
-            Ok(Action::await_change())
+            provision(ctx, claim, &class, &node, &root).await?;
+            Ok(())
         }
         ClaimPlan::Lost(note) => {
-            set_claim_phase(&ctx, &claim, "Lost").await?;
-            record(&ctx, claim.as_ref(), &note).await;
-            Ok(Action::await_change())
+            set_claim_phase(ctx, claim, "Lost").await?;
+            record(ctx, claim, &note).await;
+            Ok(())
         }
     }
 }
@@ -410,12 +451,11 @@ async fn referred_claim(
     Ok(api.get_opt(name).await?)
 }
 
-async fn sync_volume(pv: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ready(&ctx.claims).await?;
-    let claim = referred_claim(&ctx, &pv).await?;
+async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> {
+    let claim = referred_claim(ctx, pv).await?;
     let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
     let name = pv.name_any();
-    match plan_volume(&pv, claim.as_ref()) {
+    match plan_volume(pv, claim.as_ref()) {
         VolumePlan::Done => {}
         VolumePlan::Phase(phase, message) => {
             let patch = json!({"status": {"phase": phase, "message": message}});
@@ -433,7 +473,7 @@ async fn sync_volume(pv: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result<Act
                     reason,
                     message,
                 };
-                record(&ctx, pv.as_ref(), &note).await;
+                record(ctx, pv, &note).await;
             }
         }
         VolumePlan::Delete => {
@@ -451,7 +491,7 @@ async fn sync_volume(pv: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result<Act
             }
         }
     }
-    Ok(Action::await_change())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
 /// The directory to remove for a volume being deleted, if it is this node's to remove: the
@@ -68,12 +67,9 @@ async fn clean_up(api: &Api<PersistentVolume>, pv: &PersistentVolume, dir: &Path
 
 /// Watches the volumes and cleans up this node's deleted ones, until the stream ends.
 pub async fn run(client: kube::Client, node: String, root: PathBuf) {
-    let api: Api<PersistentVolume> = Api::all(client);
-    let mut volumes = std::pin::pin!(
-        watcher(api.clone(), watcher::Config::default())
-            .default_backoff()
-            .applied_objects()
-    );
+    let api: Api<PersistentVolume> = Api::all(client.clone());
+    let (_cache, volumes) = ferrokube_client::volumes::volumes_cache(&client);
+    let mut volumes = volumes;
     while let Some(event) = volumes.next().await {
         match event {
             Ok(pv) => {
