@@ -136,3 +136,61 @@ pub fn filter(_pod: &PodInfo, node: &NodeInfo, state: &State) -> Result<(), Fail
         Err(Failure::unresolvable(REASON_BIND_CONFLICT))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testing::{node, pod};
+    use serde_json::json;
+
+    fn pv(affinity_node: Option<&str>) -> Arc<PersistentVolume> {
+        let affinity = affinity_node.map(|n| json!({"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [n]}]}]}}));
+        Arc::new(serde_json::from_value(json!({"metadata": {"name": "pv"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": "/d"}, "storageClassName": "manual", "nodeAffinity": affinity}})).unwrap())
+    }
+
+    fn delayed(class: &str, provisioner: &str) -> Delayed {
+        Delayed {
+            claim: Arc::new(serde_json::from_value(json!({"metadata": {"name": "c", "namespace": "default"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                    "storageClassName": class}})).unwrap()),
+            provisioner: provisioner.to_owned(),
+        }
+    }
+
+    fn host(name: &str, local_path: bool) -> NodeInfo {
+        let annotations = local_path.then(|| json!({LOCAL_PATH_ANNOTATION: "/var/lib/fk/storage"}));
+        node(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name},
+            "annotations": annotations}}))
+    }
+
+    #[test]
+    fn nodes_are_filtered_by_their_volumes() {
+        let p = pod(json!({"containers": []}));
+        let bound_to_n1 = State { bound: vec![Some(pv(Some("n1")))], ..State::default() };
+        let missing = State { bound: vec![None], ..State::default() };
+        let local_path = State { delayed: vec![delayed("local-path", LOCAL_PATH_PROVISIONER)], ..State::default() };
+        let manual = State { delayed: vec![delayed("manual", "")], all: vec![pv(Some("n1"))], ..State::default() };
+        let external = State { delayed: vec![delayed("ebs", "ebs.csi.aws.com")], ..State::default() };
+        let reason = |state: &State, n: &NodeInfo| {
+            filter(&p, n, state).err().map(|f| f.reasons[0].clone()).unwrap_or_default()
+        };
+        let (n1, n2, hollow) = (host("n1", true), host("n2", true), host("n3", false));
+        let cases = [
+            (&bound_to_n1, &n1, ""),
+            (&bound_to_n1, &n2, REASON_CONFLICT),
+            (&missing, &n1, REASON_PV_MISSING),
+            (&local_path, &n2, ""),
+            (&local_path, &hollow, REASON_BIND_CONFLICT),
+            (&manual, &n1, ""),
+            (&manual, &n2, REASON_BIND_CONFLICT),
+            (&external, &hollow, ""),
+        ];
+        for (i, (state, n, want)) in cases.iter().enumerate() {
+            assert_eq!(reason(state, n), *want, "case {i} on {}", n.name);
+        }
+        assert!(!State::default().active());
+    }
+}
