@@ -51,12 +51,39 @@ pub const LOCAL_PATH_ANNOTATION: &str = "storage.ferrokube.io/local-path";
 /// The finalizer of a provisioned local-path volume: its node's kubelet removes the directory
 /// and then the finalizer, so the volume object outlives its data by no more than that.
 pub const LOCAL_PATH_FINALIZER: &str = "storage.ferrokube.io/local-path-directory";
+/// Upstream's in-use protection finalizers (the StorageObjectInUseProtection admission plugin
+/// adds them; the PV controller lifts them once the claim is unused, the volume unbound).
+pub const CLAIM_PROTECTION: &str = "kubernetes.io/pvc-protection";
+pub const VOLUME_PROTECTION: &str = "kubernetes.io/pv-protection";
 /// The node the scheduler chose for a claim that waits for its first consumer.
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 pub const BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
 pub const BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
 pub const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
 pub const STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
+
+/// A merge patch that lifts `finalizer` from an object whose metadata is `meta`, planned from
+/// its resourceVersion.
+pub fn without_finalizer(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    finalizer: &str,
+) -> serde_json::Value {
+    let rest: Vec<&String> = meta
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != finalizer)
+        .collect();
+    serde_json::json!({"metadata": {"finalizers": rest, "resourceVersion": meta.resource_version}})
+}
+
+/// Whether the object carries the finalizer.
+pub fn has_finalizer(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    finalizer: &str,
+) -> bool {
+    meta.finalizers.iter().flatten().any(|f| f == finalizer)
+}
 
 /// The class a claim asks for (`""`: none).
 pub fn claim_class(claim: &PersistentVolumeClaim) -> &str {

@@ -1276,7 +1276,8 @@ async fn pods_get_service_account_tokens_that_token_review_accepts() {
 /// A pod's claim of the default StorageClass: the claim waits for its first consumer, the
 /// scheduler names the node, the local-path provisioner makes a directory there, the data
 /// outlives the pod and reaches the next one, and deleting the claim deletes the volume and
-/// its directory. A pod whose claim is missing stays Pending with upstream's text; a volume
+/// its directory (once no pod uses the claim). A pod whose claim is missing stays Pending with
+/// upstream's text; a volume
 /// made by hand with `Retain` is released, not deleted, when its claim goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_get_local_path_volumes_that_outlive_their_pods() {
@@ -1383,8 +1384,16 @@ async fn claims_get_local_path_volumes_that_outlive_their_pods() {
     ok(server.kubectl(None, &["create", "-f", reader.path().to_str().unwrap()]));
     wait_running(&server, "reader");
     wait_for(&server, &["logs", "reader"], |o| o.trim() == "persisted");
+    // A claim in use is protected: deleting it waits for its pod.
+    ok(server.kubectl(None, &["delete", "pvc", "data", "--wait=false"]));
+    wait_for(&server, &["get", "pvc", "data"], |o| {
+        o.contains("Terminating")
+    });
+    assert!(dir.join("file").exists());
     ok(server.kubectl(None, &["delete", "pod", "reader", "--timeout=60s"]));
-    ok(server.kubectl(None, &["delete", "pvc", "data", "--timeout=60s"]));
+    wait_for(&server, &["get", "pvc", "-o", "name"], |o| {
+        !o.contains("data")
+    });
     wait_for(&server, &["get", "pv", "-o", "name"], |o| {
         !o.contains(&volume)
     });

@@ -5,6 +5,7 @@
 mod default_storage_class;
 mod namespace_lifecycle;
 mod service_account;
+mod storage_protection;
 
 use async_trait::async_trait;
 use ferrokube_api::ApiError;
@@ -15,6 +16,7 @@ use crate::Inner;
 pub use default_storage_class::DefaultStorageClass;
 pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
 pub use service_account::ServiceAccount;
+pub use storage_protection::StorageObjectInUseProtection;
 
 /// The operation a request performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,7 @@ impl Chain {
             Box::new(NamespaceLifecycle),
             Box::new(ServiceAccount),
             Box::new(DefaultStorageClass),
+            Box::new(StorageObjectInUseProtection),
         ])
     }
 

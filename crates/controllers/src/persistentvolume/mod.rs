@@ -14,13 +14,14 @@ use std::time::Duration;
 use ferrokube_client::cache::Cache;
 use ferrokube_client::events::{Kind, Recorder};
 use ferrokube_client::volumes::{
-    BIND_COMPLETED, BOUND_BY_CONTROLLER, LOCAL_PATH_FINALIZER, LOCAL_PATH_PROVISIONER,
-    PROVISIONED_BY, claim_class, claim_volume, claims_cache, refers_to, volumes_cache,
+    BIND_COMPLETED, BOUND_BY_CONTROLLER, CLAIM_PROTECTION, LOCAL_PATH_FINALIZER,
+    LOCAL_PATH_PROVISIONER, PROVISIONED_BY, VOLUME_PROTECTION, claim_class, claim_volume,
+    claims_cache, has_finalizer, refers_to, volumes_cache, without_finalizer,
 };
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -219,9 +220,42 @@ async fn set_claim_phase(
     Ok(())
 }
 
+/// Whether a pod that has not finished names the claim (upstream's pvc-protection check).
+fn used_by(pods: &[Pod], claim: &str) -> bool {
+    pods.iter().any(|pod| {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        let finished = matches!(phase, Some("Succeeded" | "Failed"));
+        let volumes = pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
+        let names = volumes.filter_map(|v| v.persistent_volume_claim.as_ref());
+        !finished && names.into_iter().any(|c| c.claim_name == claim)
+    })
+}
+
+/// A claim being deleted loses its protection once no unfinished pod uses it.
+async fn release_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(), Error> {
+    if !has_finalizer(&claim.metadata, CLAIM_PROTECTION) {
+        return Ok(());
+    }
+    let pods: Api<Pod> =
+        Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default());
+    let pods = pods.list(&ListParams::default()).await?.items;
+    if used_by(&pods, &claim.name_any()) {
+        return Ok(());
+    }
+    let patch = without_finalizer(&claim.metadata, CLAIM_PROTECTION);
+    claims_api(ctx, claim)
+        .patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
 async fn sync_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(), Error> {
     if claim.metadata.deletion_timestamp.is_some() {
-        return Ok(());
+        return release_claim(ctx, claim).await;
     }
     let volumes = ctx.volumes.state();
     let volumes: Vec<&PersistentVolume> = volumes.iter().map(Arc::as_ref).collect();
@@ -452,8 +486,23 @@ async fn referred_claim(
 }
 
 async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> {
-    let claim = referred_claim(ctx, pv).await?;
     let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
+    if pv.metadata.deletion_timestamp.is_some() {
+        // A volume being deleted loses its protection once it is not bound.
+        let phase = pv.status.as_ref().and_then(|s| s.phase.as_deref());
+        if has_finalizer(&pv.metadata, VOLUME_PROTECTION) && phase != Some("Bound") {
+            let patch = without_finalizer(&pv.metadata, VOLUME_PROTECTION);
+            volumes
+                .patch(
+                    &pv.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+        }
+        return Ok(());
+    }
+    let claim = referred_claim(ctx, pv).await?;
     let name = pv.name_any();
     match plan_volume(pv, claim.as_ref()) {
         VolumePlan::Done => {}
@@ -477,6 +526,11 @@ async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> 
             }
         }
         VolumePlan::Delete => {
+            // Released first: a bound volume's protection would hold its deletion.
+            let patch = json!({"status": {"phase": "Released"}});
+            volumes
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     uid: pv.uid(),
@@ -497,6 +551,26 @@ async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_is_in_use_until_its_pods_finish() {
+        let pod = |claim: &str, phase: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p"},
+                "spec": {"containers": [], "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim}}]},
+                "status": {"phase": phase}}))
+            .unwrap()
+        };
+        let cases = [
+            (vec![], false),
+            (vec![pod("data", "Running")], true),
+            (vec![pod("data", "Pending")], true),
+            (vec![pod("data", "Succeeded"), pod("data", "Failed")], false),
+            (vec![pod("other", "Running")], false),
+        ];
+        for (pods, want) in cases {
+            assert_eq!(used_by(&pods, "data"), want, "{pods:?}");
+        }
+    }
 
     #[test]
     fn a_local_path_volume_is_pinned_to_its_node_and_names_its_claim() {

@@ -11,7 +11,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
 
 /// The directory to remove for a volume being deleted, if it is this node's to remove: the
 /// volume carries the finalizer, is pinned to this node, and its path is a plain child of
@@ -47,12 +46,7 @@ async fn clean_up(api: &Api<PersistentVolume>, pv: &PersistentVolume, dir: &Path
             return;
         }
     }
-    let rest: Vec<&String> = pv
-        .finalizers()
-        .iter()
-        .filter(|f| *f != LOCAL_PATH_FINALIZER)
-        .collect();
-    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": pv.resource_version()}});
+    let patch = ferrokube_client::volumes::without_finalizer(&pv.metadata, LOCAL_PATH_FINALIZER);
     if let Err(err) = api
         .patch(
             &pv.name_any(),
@@ -85,6 +79,7 @@ pub async fn run(client: kube::Client, node: String, root: PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn pv(path: &str, node: &str, deleting: bool, finalizer: bool) -> PersistentVolume {
         let mut pv: PersistentVolume = serde_json::from_value(json!({

@@ -144,8 +144,10 @@ mod tests {
     use serde_json::json;
 
     fn pv(affinity_node: Option<&str>) -> Arc<PersistentVolume> {
-        let affinity = affinity_node.map(|n| json!({"required": {"nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubernetes.io/hostname", "operator": "In", "values": [n]}]}]}}));
+        let affinity = affinity_node.map(|n| {
+            json!({"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [n]}]}]}})
+        });
         Arc::new(serde_json::from_value(json!({"metadata": {"name": "pv"},
             "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
                 "hostPath": {"path": "/d"}, "storageClassName": "manual", "nodeAffinity": affinity}})).unwrap())
@@ -162,20 +164,41 @@ mod tests {
 
     fn host(name: &str, local_path: bool) -> NodeInfo {
         let annotations = local_path.then(|| json!({LOCAL_PATH_ANNOTATION: "/var/lib/fk/storage"}));
-        node(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name},
-            "annotations": annotations}}))
+        node(
+            json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name},
+            "annotations": annotations}}),
+        )
     }
 
     #[test]
     fn nodes_are_filtered_by_their_volumes() {
         let p = pod(json!({"containers": []}));
-        let bound_to_n1 = State { bound: vec![Some(pv(Some("n1")))], ..State::default() };
-        let missing = State { bound: vec![None], ..State::default() };
-        let local_path = State { delayed: vec![delayed("local-path", LOCAL_PATH_PROVISIONER)], ..State::default() };
-        let manual = State { delayed: vec![delayed("manual", "")], all: vec![pv(Some("n1"))], ..State::default() };
-        let external = State { delayed: vec![delayed("ebs", "ebs.csi.aws.com")], ..State::default() };
+        let bound_to_n1 = State {
+            bound: vec![Some(pv(Some("n1")))],
+            ..State::default()
+        };
+        let missing = State {
+            bound: vec![None],
+            ..State::default()
+        };
+        let local_path = State {
+            delayed: vec![delayed("local-path", LOCAL_PATH_PROVISIONER)],
+            ..State::default()
+        };
+        let manual = State {
+            delayed: vec![delayed("manual", "")],
+            all: vec![pv(Some("n1"))],
+            ..State::default()
+        };
+        let external = State {
+            delayed: vec![delayed("ebs", "ebs.csi.aws.com")],
+            ..State::default()
+        };
         let reason = |state: &State, n: &NodeInfo| {
-            filter(&p, n, state).err().map(|f| f.reasons[0].clone()).unwrap_or_default()
+            filter(&p, n, state)
+                .err()
+                .map(|f| f.reasons[0].clone())
+                .unwrap_or_default()
         };
         let (n1, n2, hollow) = (host("n1", true), host("n2", true), host("n3", false));
         let cases = [
