@@ -50,8 +50,8 @@ struct Context {
 
 /// What the loop reacts to.
 enum Input {
-    Claim(PersistentVolumeClaim),
-    Volume(PersistentVolume),
+    Claim(Box<PersistentVolumeClaim>),
+    Volume(Box<PersistentVolume>),
     Resync,
 }
 
@@ -75,10 +75,13 @@ pub async fn run(
         Some((Input::Resync, ()))
     });
     let inputs = futures::stream::select(
-        claim_events.filter_map(|e| futures::future::ready(logged(e, "claims").map(Input::Claim))),
+        claim_events.filter_map(|e| {
+            futures::future::ready(logged(e, "claims").map(|c| Input::Claim(Box::new(c))))
+        }),
         futures::stream::select(
-            volume_events
-                .filter_map(|e| futures::future::ready(logged(e, "volumes").map(Input::Volume))),
+            volume_events.filter_map(|e| {
+                futures::future::ready(logged(e, "volumes").map(|v| Input::Volume(Box::new(v))))
+            }),
             ticks,
         ),
     );
