@@ -91,9 +91,9 @@ async fn all_keys(store: &impl Store) -> Vec<String> {
     keys.filter(|k| !k.ends_with("/kube-root-ca.crt")).collect()
 }
 
-/// What a new server's bootstrap writes: the system namespaces and their `default` service
-/// accounts.
-const SYSTEM_NAMESPACE_KEYS: [&str; 8] = [
+/// What a new server's bootstrap writes: the system namespaces, their `default` service
+/// accounts, and the default StorageClass.
+const SYSTEM_NAMESPACE_KEYS: [&str; 9] = [
     "namespaces/default",
     "namespaces/kube-node-lease",
     "namespaces/kube-public",
@@ -102,6 +102,7 @@ const SYSTEM_NAMESPACE_KEYS: [&str; 8] = [
     "serviceaccounts/kube-node-lease/default",
     "serviceaccounts/kube-public/default",
     "serviceaccounts/kube-system/default",
+    "storage.k8s.io/storageclasses/local-path",
 ];
 
 #[tokio::test]
