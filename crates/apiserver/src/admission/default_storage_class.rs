@@ -50,10 +50,6 @@ impl Plugin for DefaultStorageClass {
         "DefaultStorageClass"
     }
 
-    async fn admit(&self, _attributes: &Attributes<'_>, _server: &Inner) -> Result<(), ApiError> {
-        Ok(())
-    }
-
     async fn mutate(
         &self,
         attributes: &Attributes<'_>,

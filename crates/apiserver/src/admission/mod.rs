@@ -51,7 +51,10 @@ pub trait Plugin: Send + Sync {
     /// The plugin's name, as upstream's `--enable-admission-plugins` spells it.
     fn name(&self) -> &'static str;
 
-    async fn admit(&self, attributes: &Attributes<'_>, server: &Inner) -> Result<(), ApiError>;
+    /// A validating plugin's check of the request (none for a purely mutating plugin).
+    async fn admit(&self, _attributes: &Attributes<'_>, _server: &Inner) -> Result<(), ApiError> {
+        Ok(())
+    }
 
     /// A mutating plugin's change of the object (creates and updates), before validation.
     async fn mutate(

@@ -94,10 +94,6 @@ impl Plugin for ServiceAccount {
         "ServiceAccount"
     }
 
-    async fn admit(&self, _attributes: &Attributes<'_>, _server: &Inner) -> Result<(), ApiError> {
-        Ok(())
-    }
-
     async fn mutate(
         &self,
         attributes: &Attributes<'_>,

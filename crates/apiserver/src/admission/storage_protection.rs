@@ -38,10 +38,6 @@ impl Plugin for StorageObjectInUseProtection {
         "StorageObjectInUseProtection"
     }
 
-    async fn admit(&self, _attributes: &Attributes<'_>, _server: &Inner) -> Result<(), ApiError> {
-        Ok(())
-    }
-
     async fn mutate(
         &self,
         attributes: &Attributes<'_>,

@@ -200,6 +200,47 @@ async fn record(ctx: &Context, regarding: &impl Resource<DynamicType = ()>, note
         .await;
 }
 
+/// A merge patch of the claim, or of its status.
+async fn patch_claim(
+    ctx: &Context,
+    claim: &PersistentVolumeClaim,
+    status: bool,
+    patch: &serde_json::Value,
+) -> Result<(), Error> {
+    let (api, name, params) = (
+        claims_api(ctx, claim),
+        claim.name_any(),
+        PatchParams::default(),
+    );
+    if status {
+        api.patch_status(&name, &params, &Patch::Merge(patch))
+            .await?;
+    } else {
+        api.patch(&name, &params, &Patch::Merge(patch)).await?;
+    }
+    Ok(())
+}
+
+/// A merge patch of the volume, or of its status.
+async fn patch_volume(
+    ctx: &Context,
+    name: &str,
+    status: bool,
+    patch: &serde_json::Value,
+) -> Result<(), Error> {
+    let (api, params) = (
+        Api::<PersistentVolume>::all(ctx.client.clone()),
+        PatchParams::default(),
+    );
+    if status {
+        api.patch_status(name, &params, &Patch::Merge(patch))
+            .await?;
+    } else {
+        api.patch(name, &params, &Patch::Merge(patch)).await?;
+    }
+    Ok(())
+}
+
 fn claims_api(ctx: &Context, claim: &PersistentVolumeClaim) -> Api<PersistentVolumeClaim> {
     Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default())
 }
@@ -212,15 +253,7 @@ async fn set_claim_phase(
     if claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(phase) {
         return Ok(());
     }
-    let patch = json!({"status": {"phase": phase}});
-    claims_api(ctx, claim)
-        .patch_status(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    Ok(())
+    patch_claim(ctx, claim, true, &json!({"status": {"phase": phase}})).await
 }
 
 /// Whether a pod that has not finished names the claim (upstream's pvc-protection check).
@@ -246,14 +279,7 @@ async fn release_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(
         return Ok(());
     }
     let patch = without_finalizer(&claim.metadata, CLAIM_PROTECTION);
-    claims_api(ctx, claim)
-        .patch(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    Ok(())
+    patch_claim(ctx, claim, false, &patch).await
 }
 
 async fn sync_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(), Error> {
@@ -328,7 +354,6 @@ async fn bind(
     claim: &PersistentVolumeClaim,
     pv: &PersistentVolume,
 ) -> Result<(), Error> {
-    let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
     let name = pv.name_any();
     let reference_uid = pv
         .spec
@@ -347,17 +372,11 @@ async fn bind(
         {
             patch["metadata"]["annotations"] = json!({BOUND_BY_CONTROLLER: "yes"});
         }
-        volumes
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+        patch_volume(ctx, &name, false, &patch).await?;
     }
     if pv.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound") {
-        let patch = json!({"status": {"phase": "Bound"}});
-        volumes
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+        patch_volume(ctx, &name, true, &json!({"status": {"phase": "Bound"}})).await?;
     }
-    let claims = claims_api(ctx, claim);
     let annotations = claim.metadata.annotations.clone().unwrap_or_default();
     if claim_volume(claim) != Some(name.as_str()) || !annotations.contains_key(BIND_COMPLETED) {
         let mut set = json!({BIND_COMPLETED: "yes"});
@@ -365,25 +384,12 @@ async fn bind(
             set[BOUND_BY_CONTROLLER] = json!("yes");
         }
         let patch = json!({"metadata": {"annotations": set}, "spec": {"volumeName": name}});
-        claims
-            .patch(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+        patch_claim(ctx, claim, false, &patch).await?;
     }
     let spec = pv.spec.clone().unwrap_or_default();
     let patch = json!({"status": {"phase": "Bound", "accessModes": spec.access_modes,
         "capacity": spec.capacity}});
-    claims
-        .patch_status(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    Ok(())
+    patch_claim(ctx, claim, true, &patch).await
 }
 
 /// The directory of a claim's local-path volume, named as k3s names it.
@@ -495,13 +501,7 @@ async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> 
         let phase = pv.status.as_ref().and_then(|s| s.phase.as_deref());
         if has_finalizer(&pv.metadata, VOLUME_PROTECTION) && phase != Some("Bound") {
             let patch = without_finalizer(&pv.metadata, VOLUME_PROTECTION);
-            volumes
-                .patch(
-                    &pv.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await?;
+            patch_volume(ctx, &pv.name_any(), false, &patch).await?;
         }
         return Ok(());
     }
@@ -511,9 +511,7 @@ async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> 
         VolumePlan::Done => {}
         VolumePlan::Phase(phase, message) => {
             let patch = json!({"status": {"phase": phase, "message": message}});
-            volumes
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            patch_volume(ctx, &name, true, &patch).await?;
             if let Some(message) = message {
                 let reason = if message.contains("recycler") {
                     "VolumeFailedRecycle"
@@ -531,9 +529,7 @@ async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> 
         VolumePlan::Delete => {
             // Released first: a bound volume's protection would hold its deletion.
             let patch = json!({"status": {"phase": "Released"}});
-            volumes
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            patch_volume(ctx, &name, true, &patch).await?;
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     uid: pv.uid(),
