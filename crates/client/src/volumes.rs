@@ -85,6 +85,14 @@ pub fn has_finalizer(
     meta.finalizers.iter().flatten().any(|f| f == finalizer)
 }
 
+/// Whether the volume was made by the local-path provisioner.
+pub fn is_local_path(pv: &PersistentVolume) -> bool {
+    let annotations = pv.metadata.annotations.as_ref();
+    annotations
+        .and_then(|a| a.get(PROVISIONED_BY))
+        .is_some_and(|p| p == LOCAL_PATH_PROVISIONER)
+}
+
 /// The class a claim asks for (`""`: none).
 pub fn claim_class(claim: &PersistentVolumeClaim) -> &str {
     let spec = claim.spec.as_ref();

@@ -495,7 +495,6 @@ async fn referred_claim(
 }
 
 async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> {
-    let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
     if pv.metadata.deletion_timestamp.is_some() {
         // A volume being deleted loses its protection once it is not bound.
         let phase = pv.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -537,6 +536,7 @@ async fn sync_volume(ctx: &Context, pv: &PersistentVolume) -> Result<(), Error> 
                 }),
                 ..DeleteParams::default()
             };
+            let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
             match volumes.delete(&name, &params).await {
                 Ok(_) => tracing::info!(volume = %name, "deleted a released volume"),
                 Err(kube::Error::Api(e)) if matches!(e.code, 404 | 409) => {}

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use ferrokube_client::volumes::{
-    LOCAL_PATH_ANNOTATION, LOCAL_PATH_PROVISIONER, PROVISIONED_BY, SELECTED_NODE, best_volume,
-    claim_class, claim_volume, refers_to,
+    LOCAL_PATH_ANNOTATION, LOCAL_PATH_PROVISIONER, SELECTED_NODE, best_volume, claim_class,
+    claim_volume, is_local_path, refers_to,
 };
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -217,12 +217,7 @@ fn reclaim(pv: &PersistentVolume) -> VolumePlan {
     let policy = spec
         .and_then(|s| s.persistent_volume_reclaim_policy.as_deref())
         .unwrap_or("Retain");
-    let provisioned = pv
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PROVISIONED_BY))
-        .is_some_and(|p| p == LOCAL_PATH_PROVISIONER);
+    let provisioned = is_local_path(pv);
     let name = pv.metadata.name.as_deref().unwrap_or_default();
     match policy {
         "Delete" if provisioned => VolumePlan::Delete,
@@ -282,6 +277,7 @@ pub fn plan_volume(pv: &PersistentVolume, claim: Option<&PersistentVolumeClaim>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrokube_client::volumes::PROVISIONED_BY;
     use serde_json::{Value, json};
 
     fn claim(annotations: Value, spec: Value) -> PersistentVolumeClaim {

@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use ferrokube_client::volumes::{LOCAL_PATH_PROVISIONER, PROVISIONED_BY, claim_volume, refers_to};
+use ferrokube_client::volumes::{claim_volume, is_local_path, refers_to};
 use k8s_openapi::api::core::v1::{
     PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource,
 };
@@ -75,12 +75,7 @@ pub fn set_up(
     let spec = pv.spec.as_ref().ok_or("the volume has no spec")?;
     let read_only = source.read_only.unwrap_or(false);
     let path = if let Some(host) = &spec.host_path {
-        let provisioned = pv
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(PROVISIONED_BY))
-            .is_some_and(|p| p == LOCAL_PATH_PROVISIONER);
+        let provisioned = is_local_path(pv);
         let path = PathBuf::from(&host.path);
         let created = provisioned && !path.exists();
         super::host_path::check(host)?;
@@ -114,6 +109,7 @@ pub fn set_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrokube_client::volumes::{LOCAL_PATH_PROVISIONER, PROVISIONED_BY};
     use serde_json::json;
 
     fn objects(claim: serde_json::Value, pv: Option<serde_json::Value>) -> Objects {
