@@ -26,6 +26,9 @@ use crate::validation::{NameRule, dns_subdomain_errors};
 /// The annotation that makes a StorageClass the default one.
 pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 
+/// The older way to give a PersistentVolume's mount options.
+const MOUNT_OPTIONS_ANNOTATION: &str = "volume.beta.kubernetes.io/mount-options";
+
 const ACCESS_MODES: [&str; 4] = [
     "ReadOnlyMany",
     "ReadWriteMany",
@@ -357,6 +360,21 @@ fn validate_volume(pv: &PersistentVolume) -> Vec<FieldError> {
             at.child("type"),
             &HOST_PATH_TYPES,
         ));
+        // Upstream's `checkMountOption`: hostPath volumes take no mount options, given in the
+        // spec or in the older annotation.
+        let annotated = pv
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(MOUNT_OPTIONS_ANNOTATION));
+        if annotated || spec.mount_options.as_ref().is_some_and(|o| !o.is_empty()) {
+            errors.push(FieldError::forbidden(
+                FieldPath::new("metadata")
+                    .child("annotations")
+                    .child(MOUNT_OPTIONS_ANNOTATION),
+                "may not specify mount options for this volume type",
+            ));
+        }
     }
     if let Some(local) = &spec.local {
         if local.path.is_empty() {
@@ -736,6 +754,10 @@ mod tests {
             (
                 json!({"accessModes": ["ReadWriteOnce", "ReadWriteOncePod"], "capacity": {"storage": "1Gi"}, "hostPath": {"path": "/d"}}),
                 "spec.accessModes: Forbidden: may not use ReadWriteOncePod with other access modes",
+            ),
+            (
+                json!({"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}, "hostPath": {"path": "/d"}, "mountOptions": ["ro"]}),
+                "metadata.annotations.volume.beta.kubernetes.io/mount-options: Forbidden: may not specify mount options for this volume type",
             ),
         ];
         for (spec, want) in cases {

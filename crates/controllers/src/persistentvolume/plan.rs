@@ -119,6 +119,49 @@ fn node_labels(node: &Node) -> (BTreeMap<String, String>, String) {
     (labels, node.metadata.name.clone().unwrap_or_default())
 }
 
+/// What a claim or its class asks of the local-path provisioner that it cannot give (a
+/// directory on a node has no size, topology, options or contents to choose), said instead of
+/// provisioning without it.
+pub fn unsupported_request(claim: &PersistentVolumeClaim, class: &StorageClass) -> Option<String> {
+    let spec = claim.spec.as_ref();
+    if spec.is_some_and(|s| s.selector.is_some()) {
+        return Some("claim Selector is not supported".to_owned());
+    }
+    if spec.is_some_and(|s| s.data_source.is_some() || s.data_source_ref.is_some()) {
+        return Some(
+            "the local-path provisioner cannot fill a volume from a data source".to_owned(),
+        );
+    }
+    let asked = [
+        (
+            "parameters",
+            class.parameters.as_ref().is_some_and(|p| !p.is_empty()),
+        ),
+        (
+            "mountOptions",
+            class.mount_options.as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "allowedTopologies",
+            class
+                .allowed_topologies
+                .as_ref()
+                .is_some_and(|t| !t.is_empty()),
+        ),
+    ];
+    let fields: Vec<&str> = asked
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(f, _)| *f)
+        .collect();
+    (!fields.is_empty()).then(|| {
+        format!(
+            "the local-path provisioner does not support the class's {}",
+            fields.join(", ")
+        )
+    })
+}
+
 /// The plan for a claim, as upstream's PV controller with the local-path provisioner beside it.
 pub fn plan_claim(claim: &PersistentVolumeClaim, view: &ClaimView) -> ClaimPlan {
     if let Some(name) = claim_volume(claim) {
@@ -160,6 +203,12 @@ pub fn plan_claim(claim: &PersistentVolumeClaim, view: &ClaimView) -> ClaimPlan 
                 "Waiting for a volume to be created either by the external provisioner '{}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.",
                 class.provisioner
             ),
+        ));
+    }
+    if let Some(why) = unsupported_request(claim, class) {
+        return ClaimPlan::Wait(Note::warning(
+            "ProvisioningFailed",
+            format!("failed to provision volume with StorageClass \"{class_name}\": {why}"),
         ));
     }
     let Some(selected) = selected.filter(|_| delayed) else {
@@ -423,6 +472,58 @@ mod tests {
                 c.metadata.annotations
             );
         }
+    }
+
+    #[test]
+    fn what_local_path_cannot_give_is_refused() {
+        let plain = class(LOCAL_PATH_PROVISIONER, "WaitForFirstConsumer");
+        let mut fancy = plain.clone();
+        fancy.parameters = Some(BTreeMap::from([("nodePath".into(), "/x".into())]));
+        fancy.mount_options = Some(vec!["noatime".into()]);
+        let cases = [
+            (claim(Value::Null, json!({})), &plain, None),
+            (
+                claim(
+                    Value::Null,
+                    json!({"selector": {"matchLabels": {"a": "b"}}}),
+                ),
+                &plain,
+                Some("claim Selector is not supported"),
+            ),
+            (
+                claim(
+                    Value::Null,
+                    json!({"dataSource": {"kind": "PersistentVolumeClaim", "name": "src"}}),
+                ),
+                &plain,
+                Some("the local-path provisioner cannot fill a volume from a data source"),
+            ),
+            (
+                claim(Value::Null, json!({})),
+                &fancy,
+                Some(
+                    "the local-path provisioner does not support the class's parameters, mountOptions",
+                ),
+            ),
+        ];
+        for (c, class, want) in cases {
+            assert_eq!(
+                unsupported_request(&c, class).as_deref(),
+                want,
+                "{:?}",
+                c.spec
+            );
+        }
+        let view = ClaimView {
+            volumes: &[],
+            class: Some(&fancy),
+            node: None,
+        };
+        let selected = claim(json!({SELECTED_NODE: "n1"}), json!({}));
+        assert_eq!(
+            reason(&plan_claim(&selected, &view)),
+            "ProvisioningFailed: failed to provision volume with StorageClass \"local-path\": the local-path provisioner does not support the class's parameters, mountOptions"
+        );
     }
 
     #[test]

@@ -191,6 +191,17 @@ fn set_up_one(
         });
     }
     if let Some(source) = &volume.persistent_volume_claim {
+        let containers = pod.spec.iter().flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        });
+        let mut devices = containers.flat_map(|c| c.volume_devices.iter().flatten());
+        if devices.any(|d| d.name == volume.name) {
+            return Err(
+                "raw block devices (volumeDevices) are not supported by this kubelet yet".into(),
+            );
+        }
         let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
         return persistent::set_up(source, ctx.objects, namespace);
     }
@@ -320,6 +331,16 @@ mod tests {
         assert_eq!(
             failed(json!([{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}])),
             "MountVolume.SetUp failed for volume \"data\" : persistentvolumeclaim \"c\" not found"
+        );
+        let mut device = pod(json!([{"name": "raw", "persistentVolumeClaim": {"claimName": "c"}}]));
+        device.spec.as_mut().unwrap().containers[0].volume_devices =
+            Some(vec![k8s_openapi::api::core::v1::VolumeDevice {
+                name: "raw".into(),
+                device_path: "/dev/xvda".into(),
+            }]);
+        assert_eq!(
+            set_up(&device, &ctx).unwrap_err().to_string(),
+            "MountVolume.SetUp failed for volume \"raw\" : raw block devices (volumeDevices) are not supported by this kubelet yet"
         );
         assert_eq!(
             failed(json!([{"name": "e", "ephemeral": {}}])),

@@ -73,6 +73,14 @@ pub fn set_up(
     let name = source.claim_name.as_str();
     let (_, pv) = bound_volume(objects.claims.get(name), name, namespace)?;
     let spec = pv.spec.as_ref().ok_or("the volume has no spec")?;
+    if spec.volume_mode.as_deref() == Some("Block") {
+        return Err("volumes of volumeMode Block are not supported by this kubelet yet".into());
+    }
+    if let Some(options) = spec.mount_options.as_ref().filter(|o| !o.is_empty()) {
+        return Err(format!(
+            "mount options {options:?} are not supported by this kubelet yet"
+        ));
+    }
     let read_only = source.read_only.unwrap_or(false);
     let path = if let Some(host) = &spec.host_path {
         let provisioned = is_local_path(pv);
@@ -146,6 +154,16 @@ mod tests {
         assert_eq!(mounted.path, dir);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o777);
+        let block = pv(json!({"hostPath": {"path": "/d"}, "volumeMode": "Block"}));
+        assert_eq!(
+            set_up(&source(), &objects(claim.clone(), Some(block)), "shop").unwrap_err(),
+            "volumes of volumeMode Block are not supported by this kubelet yet"
+        );
+        let options = pv(json!({"hostPath": {"path": "/d"}, "mountOptions": ["ro"]}));
+        assert_eq!(
+            set_up(&source(), &objects(claim.clone(), Some(options)), "shop").unwrap_err(),
+            "mount options [\"ro\"] are not supported by this kubelet yet"
+        );
         let nfs = pv(json!({"nfs": {"server": "s", "path": "/"}}));
         assert_eq!(
             set_up(&source(), &objects(claim.clone(), Some(nfs)), "shop").unwrap_err(),
